@@ -1,0 +1,142 @@
+# preforkd: pre-forked TCP echo and proxy daemon.
+#
+#   make run          build and start in the foreground on conf/preforkd.conf
+#   make check        build and run every test (unit, then integration)
+#   make check-asan   the same suite against an ASan+UBSan build
+#   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
+
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+MANDIR	?= $(PREFIX)/share/man
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+
+CC	?= cc
+CFLAGS	?= -O2 -g
+WARN	 = -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS += -D_GNU_SOURCE -Isrc
+DEPFLAGS = -MMD -MP
+INIH_CFLAGS := $(shell pkg-config --cflags inih 2>/dev/null)
+INIH_LIBS   := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
+LIBS	 = -lev $(INIH_LIBS) -lm
+
+ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+PYTHON	 = /usr/bin/python3
+PYTEST	 = $(PYTHON) -m pytest
+
+# Debian packages the build and the tests need.
+BUILD_DEPS = gcc make pkg-config libev-dev libinih-dev
+TEST_DEPS  = python3 python3-pytest procps iproute2
+
+SRCS	= $(wildcard src/*.c)
+OBJS	= $(SRCS:src/%.c=build/obj/%.o)
+AOBJS	= $(SRCS:src/%.c=build-asan/obj/%.o)
+
+# Each unit test links its module and the few helpers it needs.
+UNIT_TESTS = buf chan net config
+UNIT_deps_buf    = buf
+UNIT_deps_chan   = chan
+UNIT_deps_net    = net
+UNIT_deps_config = config net log
+
+TOOLS	= pfload
+
+.PHONY: all run check check-unit check-integration check-asan deps deps-test \
+	install uninstall clean
+
+all: build/preforkd
+
+build/preforkd: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LIBS)
+
+build/obj/%.o: src/%.c | build/obj
+	$(CC) $(WARN) $(CPPFLAGS) $(INIH_CFLAGS) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+build-asan/preforkd: $(AOBJS)
+	$(CC) $(ASAN_FLAGS) $(LDFLAGS) -o $@ $(AOBJS) $(LIBS)
+
+build-asan/obj/%.o: src/%.c | build-asan/obj
+	$(CC) $(WARN) $(CPPFLAGS) $(INIH_CFLAGS) $(ASAN_FLAGS) $(DEPFLAGS) -c -o $@ $<
+
+build/obj build-asan/obj build/unit build-asan/unit build/tools:
+	mkdir -p $@
+
+# Unit tests: build/unit/test_X from tests/unit/test_X.c and its modules.
+define unit_rule
+build/unit/test_$(1): tests/unit/test_$(1).c tests/unit/tap.h $(UNIT_deps_$(1):%=src/%.c) | build/unit
+	$$(CC) $$(WARN) $$(CPPFLAGS) $$(INIH_CFLAGS) $$(CFLAGS) -Itests/unit -o $$@ $$< $(UNIT_deps_$(1):%=src/%.c) $$(LIBS)
+build-asan/unit/test_$(1): tests/unit/test_$(1).c tests/unit/tap.h $(UNIT_deps_$(1):%=src/%.c) | build-asan/unit
+	$$(CC) $$(WARN) $$(CPPFLAGS) $$(INIH_CFLAGS) $$(ASAN_FLAGS) -Itests/unit -o $$@ $$< $(UNIT_deps_$(1):%=src/%.c) $$(LIBS)
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call unit_rule,$(t))))
+
+build/tools/%: tests/tools/%.c | build/tools
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -o $@ $< -lm
+
+# Install what is missing: as root with apt-get (saying so), otherwise print
+# the command to run.
+deps:
+	@$(call ensure_pkgs,$(BUILD_DEPS))
+deps-test:
+	@$(call ensure_pkgs,$(BUILD_DEPS) $(TEST_DEPS))
+
+define ensure_pkgs
+missing=""; for p in $(1); do \
+	dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+done; \
+if [ -n "$$missing" ]; then \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "preforkd: installing missing packages:$$missing (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	else \
+		echo "preforkd: missing packages:$$missing"; \
+		echo "run: sudo apt-get install$$missing"; exit 1; \
+	fi; \
+fi
+endef
+
+run: deps
+	$(MAKE) --no-print-directory build/preforkd
+	./build/preforkd -c conf/preforkd.conf
+
+check: deps-test
+	$(MAKE) --no-print-directory build/preforkd $(TOOLS:%=build/tools/%) $(UNIT_TESTS:%=build/unit/test_%)
+	$(MAKE) --no-print-directory check-unit check-integration
+
+check-unit:
+	@prove -e '' $(UNIT_TESTS:%=build/unit/test_%)
+
+check-integration:
+	PREFORKD=$(CURDIR)/build/preforkd PFLOAD=$(CURDIR)/build/tools/pfload \
+	    $(PYTEST) -q -p no:cacheprovider tests/integration
+
+check-asan: deps-test
+	$(MAKE) --no-print-directory build-asan/preforkd $(TOOLS:%=build/tools/%) $(UNIT_TESTS:%=build-asan/unit/test_%)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    prove -e '' $(UNIT_TESTS:%=build-asan/unit/test_%)
+	PREFORKD=$(CURDIR)/build-asan/preforkd PFLOAD=$(CURDIR)/build/tools/pfload PREFORKD_ASAN=1 \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(PYTEST) -q -p no:cacheprovider tests/integration
+
+install: build/preforkd
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/preforkd
+	install -m 755 build/preforkd $(DESTDIR)$(SBINDIR)/preforkd
+	install -m 644 man/preforkd.8 $(DESTDIR)$(MANDIR)/man8/preforkd.8
+	install -m 644 man/preforkd.conf.5 $(DESTDIR)$(MANDIR)/man5/preforkd.conf.5
+	install -m 644 systemd/preforkd.service $(DESTDIR)$(UNITDIR)/preforkd.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/preforkd/preforkd.conf ] || \
+	    install -m 644 conf/preforkd.conf $(DESTDIR)$(SYSCONFDIR)/preforkd/preforkd.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/preforkd $(DESTDIR)$(MANDIR)/man8/preforkd.8 \
+	    $(DESTDIR)$(MANDIR)/man5/preforkd.conf.5 $(DESTDIR)$(UNITDIR)/preforkd.service
+	cmp -s conf/preforkd.conf $(DESTDIR)$(SYSCONFDIR)/preforkd/preforkd.conf && \
+	    rm -f $(DESTDIR)$(SYSCONFDIR)/preforkd/preforkd.conf; \
+	rmdir $(DESTDIR)$(SYSCONFDIR)/preforkd 2>/dev/null; true
+
+clean:
+	rm -rf build build-asan
+
+-include $(OBJS:.o=.d) $(AOBJS:.o=.d)

@@ -1,0 +1,135 @@
+/*
+ * chan.c: master<->worker messages over a SOCK_SEQPACKET socketpair.
+ *
+ * The wire form is fixed-size and little-endian, written field by field,
+ * so neither padding nor a confused peer can be misread.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "chan.h"
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = v >> (8 * i);
+}
+
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = v >> (8 * i);
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t
+get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/*
+ * Layout: type(1) flags(1) reserved(2) lsock(4) count(4) conns(4)
+ * timeout_ms(4) accepted(8) bytes_in(8) bytes_out(8) errors(8) = 52.
+ */
+void
+chan_encode(const struct chan_msg *m, uint8_t wire[CHAN_WIRE_SIZE])
+{
+	wire[0] = m->type;
+	wire[1] = m->flags;
+	wire[2] = wire[3] = 0;
+	put32(wire + 4, m->lsock);
+	put32(wire + 8, m->count);
+	put32(wire + 12, m->conns);
+	put32(wire + 16, m->timeout_ms);
+	put64(wire + 20, m->accepted);
+	put64(wire + 28, m->bytes_in);
+	put64(wire + 36, m->bytes_out);
+	put64(wire + 44, m->errors);
+}
+
+int
+chan_decode(const uint8_t *wire, size_t len, struct chan_msg *m)
+{
+	if (len != CHAN_WIRE_SIZE || wire[0] == 0 || wire[0] > CHAN_TYPE_MAX ||
+	    (wire[1] & ~CHAN_F_ALL) != 0)
+		return -1;
+	memset(m, 0, sizeof(*m));
+	m->type = wire[0];
+	m->flags = wire[1];
+	m->lsock = get32(wire + 4);
+	m->count = get32(wire + 8);
+	m->conns = get32(wire + 12);
+	m->timeout_ms = get32(wire + 16);
+	m->accepted = get64(wire + 20);
+	m->bytes_in = get64(wire + 28);
+	m->bytes_out = get64(wire + 36);
+	m->errors = get64(wire + 44);
+	return 0;
+}
+
+const char *
+chan_type_name(int type)
+{
+	static const char *const names[] = {
+		[CHAN_HELLO] = "HELLO", [CHAN_ACCEPT] = "ACCEPT",
+		[CHAN_ACCEPTED] = "ACCEPTED", [CHAN_STATE] = "STATE",
+		[CHAN_HEARTBEAT] = "HEARTBEAT", [CHAN_DRAIN] = "DRAIN",
+		[CHAN_STOP] = "STOP", [CHAN_REOPEN] = "REOPEN",
+	};
+
+	if (type <= 0 || type > CHAN_TYPE_MAX)
+		return "?";
+	return names[type];
+}
+
+int
+chan_send(int fd, const struct chan_msg *m)
+{
+	uint8_t wire[CHAN_WIRE_SIZE];
+	ssize_t n;
+
+	chan_encode(m, wire);
+	do
+		n = send(fd, wire, sizeof(wire), MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n == -1 && errno == EINTR);
+	return n == (ssize_t)sizeof(wire) ? 0 : -1;
+}
+
+int
+chan_recv(int fd, struct chan_msg *m)
+{
+	uint8_t wire[CHAN_WIRE_SIZE + 1];	/* one more: detect oversize */
+	ssize_t n;
+
+	do
+		n = recv(fd, wire, sizeof(wire), MSG_DONTWAIT);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	if (n == 0)
+		return 0;
+	if (chan_decode(wire, n, m) == -1) {
+		errno = EBADMSG;
+		return -1;
+	}
+	return 1;
+}

@@ -1,0 +1,78 @@
+/*
+ * chan.h: messages between the master and its workers.
+ *
+ * Each worker shares a SOCK_SEQPACKET socketpair with the master, so one
+ * send is one message.  A message has a fixed wire size and an explicit
+ * little-endian layout; chan_decode() rejects anything of the wrong size or
+ * with an unknown type, so a confused peer cannot be misread.
+ *
+ * Master to worker:  ACCEPT (go accept on listen socket `lsock`), DRAIN
+ * (stop accepting, finish connections within `timeout_ms`, exit), STOP
+ * (close everything now and exit), REOPEN (reopen the log file).
+ * Worker to master:  HELLO (loop running, ready for ACCEPT), ACCEPTED (the
+ * answer to ACCEPT: `count` taken, `conns` now open, flags), STATE (an
+ * unprompted change: no longer full, accepting paused or resumed),
+ * HEARTBEAT (about once a second, with the counters).
+ */
+#ifndef PREFORKD_CHAN_H
+#define PREFORKD_CHAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum chan_type {
+	CHAN_HELLO = 1,
+	CHAN_ACCEPT,
+	CHAN_ACCEPTED,
+	CHAN_STATE,
+	CHAN_HEARTBEAT,
+	CHAN_DRAIN,
+	CHAN_STOP,
+	CHAN_REOPEN,
+	CHAN_TYPE_MAX = CHAN_REOPEN
+};
+
+/* Worker state flags, carried by ACCEPTED, STATE and HEARTBEAT. */
+#define CHAN_F_MORE	0x01	/* stopped at the batch limit: backlog may be deep */
+#define CHAN_F_FULL	0x02	/* at max_connections */
+#define CHAN_F_PAUSED	0x04	/* accepting paused after EMFILE/ENFILE */
+#define CHAN_F_ALL	0x07
+
+struct chan_msg {
+	uint8_t		type;		/* enum chan_type */
+	uint8_t		flags;		/* CHAN_F_* */
+	uint32_t	lsock;		/* listen socket id: ACCEPT, ACCEPTED */
+	uint32_t	count;		/* ACCEPTED: connections taken */
+	uint32_t	conns;		/* connections open now */
+	uint32_t	timeout_ms;	/* DRAIN: deadline for open connections */
+	uint64_t	accepted;	/* HEARTBEAT: totals since the worker started */
+	uint64_t	bytes_in;
+	uint64_t	bytes_out;
+	uint64_t	errors;		/* accept errors and failed connections */
+};
+
+#define CHAN_WIRE_SIZE	52
+
+/* Write m to wire (CHAN_WIRE_SIZE bytes) in the fixed little-endian layout. */
+void	chan_encode(const struct chan_msg *m, uint8_t wire[CHAN_WIRE_SIZE]);
+/*
+ * Decode len bytes into m.  Returns 0, or -1 when len is not
+ * CHAN_WIRE_SIZE, the type is unknown or undefined flags are set.
+ */
+int	chan_decode(const uint8_t *wire, size_t len, struct chan_msg *m);
+/* Name of a message type for logs ("ACCEPT"), "?" when unknown. */
+const char *chan_type_name(int type);
+
+/*
+ * Send one message on a non-blocking channel fd.  Returns 0, or -1 with
+ * errno set (EAGAIN when the peer is not keeping up).
+ */
+int	chan_send(int fd, const struct chan_msg *m);
+/*
+ * Receive one message.  Returns 1 with m filled, 0 at end of file (the
+ * peer is gone), or -1 with errno set (EAGAIN: nothing pending; EBADMSG:
+ * a malformed message, which was consumed).
+ */
+int	chan_recv(int fd, struct chan_msg *m);
+
+#endif

@@ -1,0 +1,674 @@
+/*
+ * config.c: the key table, the inih handler and validation, building an
+ * immutable struct config.
+ *
+ * inih does the INI syntax; a reader of our own feeds it one line at a
+ * time, so we always know the line being parsed (Debian's libinih is built
+ * without INI_HANDLER_LINENO) and see section headers, blank sections and
+ * over-long lines that the handler alone would miss.  Every problem is
+ * recorded as "FILE:LINE: key: message" and parsing goes on, so one run
+ * reports them all; a config with any error is freed, never returned.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "log.h"
+
+#define LINE_MAX_LEN	199		/* what Debian's inih reads in one go */
+#define MAX_LISTENERS	256
+
+enum sect { S_NONE, S_DAEMON, S_LISTENER, S_UNKNOWN };
+
+enum ktype {
+	K_WORKERS, K_UINT, K_DURATION, K_SIZE, K_LEVEL, K_TARGET, K_ADDR, K_MODE
+};
+
+struct keydef {
+	struct config_key pub;
+	enum sect	 sect;
+	enum ktype	 type;
+	size_t		 off;		/* into struct config or listener_conf */
+	unsigned long long min, max;	/* bounds in the stored unit */
+};
+
+#define D(f)	offsetof(struct config, f)
+#define L(f)	offsetof(struct listener_conf, f)
+#define MS(s)	((unsigned long long)(s) * 1000)
+
+static const struct keydef keys[] = {
+	{ { "daemon", "workers", "integer or auto", "auto",
+	    "worker processes; auto = one per CPU" },
+	  S_DAEMON, K_WORKERS, D(workers), 1, CONFIG_MAX_WORKERS },
+	{ { "daemon", "max_connections", "integer", "10000",
+	    "connections per worker at most" },
+	  S_DAEMON, K_UINT, D(max_connections), 1, 1000000 },
+	{ { "daemon", "log_level", "level", "notice",
+	    "debug, info, notice, warning or error" },
+	  S_DAEMON, K_LEVEL, D(log_level), 0, 0 },
+	{ { "daemon", "log_target", "target", "stderr",
+	    "stderr, syslog or an absolute file path" },
+	  S_DAEMON, K_TARGET, D(log_target), 0, 0 },
+	{ { "daemon", "shutdown_timeout", "duration", "30s",
+	    "graceful stop deadline for open connections" },
+	  S_DAEMON, K_DURATION, D(shutdown_ms), 0, MS(3600) },
+	{ { "daemon", "drain_timeout", "duration", "60s",
+	    "deadline for the old generation's connections after a reload" },
+	  S_DAEMON, K_DURATION, D(drain_ms), 0, MS(3600) },
+	{ { "daemon", "max_draining", "integer", "4",
+	    "draining generations kept at most; the oldest beyond it is closed" },
+	  S_DAEMON, K_UINT, D(max_draining), 1, 64 },
+	{ { "listener", "listen", "address", NULL,
+	    "host:port, [v6addr]:port or :port to accept on (required)" },
+	  S_LISTENER, K_ADDR, L(listen), 0, 0 },
+	{ { "listener", "mode", "mode", "echo",
+	    "echo: send back every byte received" },
+	  S_LISTENER, K_MODE, L(mode), 0, 0 },
+	{ { "listener", "backlog", "integer", "1024",
+	    "kernel accept queue length" },
+	  S_LISTENER, K_UINT, L(backlog), 1, 65535 },
+	{ { "listener", "idle_timeout", "duration", "5m",
+	    "close a connection with no bytes either way for this long; 0 = off" },
+	  S_LISTENER, K_DURATION, L(idle_ms), 0, MS(86400) },
+	{ { "listener", "buffer_size", "size", "16k",
+	    "bytes buffered per connection at most" },
+	  S_LISTENER, K_SIZE, L(buffer_size), 1024, 16 << 20 },
+};
+#define NKEYS	(sizeof(keys) / sizeof(keys[0]))
+
+struct parse {
+	const char	*name;		/* file name for messages */
+	const char	*pos;		/* reader position in the text */
+	int		 line;		/* line just handed to inih */
+	enum sect	 sect;
+	struct listener_conf *cur;	/* S_LISTENER: the section's listener */
+	unsigned	 seen;		/* bit per key index: set in this section */
+	unsigned	 daemon_seen;	/* [daemon] may appear once */
+	int		 daemon_line;
+	struct config	*c;
+	struct config_errors *errs;
+	size_t		 nerr_before;
+};
+
+static void
+err_add(struct config_errors *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+err_add(struct config_errors *errs, const char *fmt, ...)
+{
+	char **v, *s;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) == -1)
+		s = NULL;
+	va_end(ap);
+	if (s == NULL || (v = realloc(errs->msg, (errs->n + 1) * sizeof(*v))) == NULL) {
+		free(s);
+		return;		/* out of memory: the count still shows failure below */
+	}
+	errs->msg = v;
+	errs->msg[errs->n++] = s;
+}
+
+void
+config_errors_fini(struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		free(errs->msg[i]);
+	free(errs->msg);
+	errs->msg = NULL;
+	errs->n = 0;
+}
+
+/* Numbers: digits only, no sign, no overflow. */
+static int
+parse_ull(const char *s, const char **end, unsigned long long *v)
+{
+	char *e;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	*v = strtoull(s, &e, 10);
+	if (errno != 0)
+		return -1;
+	*end = e;
+	return 0;
+}
+
+int
+config_parse_duration(const char *s, unsigned *ms)
+{
+	static const struct { const char *u; unsigned long long mul; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 },
+		{ "h", 3600000 },
+	};
+	unsigned long long v;
+	const char *end;
+
+	if (parse_ull(s, &end, &v) == -1)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].u) != 0)
+			continue;
+		if (v > UINT_MAX / units[i].mul)
+			return -1;
+		*ms = v * units[i].mul;
+		return 0;
+	}
+	return -1;
+}
+
+int
+config_parse_size(const char *s, size_t *bytes)
+{
+	unsigned long long v, mul = 1;
+	const char *end;
+
+	if (parse_ull(s, &end, &v) == -1)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		mul = 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1024 * 1024, end++;
+	if (*end != '\0' || v > SIZE_MAX / mul)
+		return -1;
+	*bytes = v * mul;
+	return 0;
+}
+
+int
+config_parse_workers(const char *s)
+{
+	unsigned long long v;
+	const char *end;
+	long n;
+
+	if (strcmp(s, "auto") == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		if (n < 1)
+			n = 1;
+		return n > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : (int)n;
+	}
+	if (parse_ull(s, &end, &v) == -1 || *end != '\0' || v < 1 ||
+	    v > CONFIG_MAX_WORKERS)
+		return -1;
+	return (int)v;
+}
+
+/*
+ * Set key k in obj from value.  Returns NULL, or a message saying what
+ * was wrong.  listen also resolves the address.
+ */
+static const char *
+key_set(const struct keydef *k, void *obj, const char *value, char *msg,
+    size_t msglen)
+{
+	char *p = (char *)obj + k->off;
+	unsigned long long v;
+	const char *end;
+	unsigned ms;
+	size_t sz;
+	int n;
+
+	switch (k->type) {
+	case K_WORKERS:
+		if ((n = config_parse_workers(value)) == -1)
+			return "expected auto or a number from 1 to 256";
+		*(int *)p = n;
+		return NULL;
+	case K_UINT:
+		if (parse_ull(value, &end, &v) == -1 || *end != '\0')
+			return "expected a number";
+		if (v < k->min || v > k->max) {
+			snprintf(msg, msglen, "%s is out of range %llu-%llu",
+			    value, k->min, k->max);
+			return msg;
+		}
+		*(unsigned *)p = v;
+		return NULL;
+	case K_DURATION:
+		if (config_parse_duration(value, &ms) == -1)
+			return "expected a duration such as 250ms, 30s, 5m or 1h";
+		if (ms < k->min || ms > k->max) {
+			snprintf(msg, msglen, "%s is out of range 0-%llus",
+			    value, k->max / 1000);
+			return msg;
+		}
+		*(unsigned *)p = ms;
+		return NULL;
+	case K_SIZE:
+		if (config_parse_size(value, &sz) == -1)
+			return "expected a size such as 4096, 16k or 1m";
+		if (sz < k->min || sz > k->max) {
+			snprintf(msg, msglen, "%s is out of range 1k-16m", value);
+			return msg;
+		}
+		*(size_t *)p = sz;
+		return NULL;
+	case K_LEVEL:
+		if ((n = log_level_parse(value)) == -1)
+			return "expected debug, info, notice, warning or error";
+		*(int *)p = n;
+		return NULL;
+	case K_TARGET:
+		if (strcmp(value, "stderr") != 0 && strcmp(value, "syslog") != 0 &&
+		    value[0] != '/')
+			return "expected stderr, syslog or an absolute file path";
+		break;
+	case K_MODE:
+		if (strcmp(value, "echo") != 0)
+			return "expected echo";
+		*(int *)p = MODE_ECHO;
+		return NULL;
+	case K_ADDR:
+		if (net_parse_addr(value, 1,
+		    &((struct listener_conf *)obj)->addr, msg, msglen) == -1)
+			return msg;
+		break;
+	}
+	/* K_TARGET and K_ADDR keep the string. */
+	{
+		char *dup = strdup(value);
+
+		if (dup == NULL)
+			return "out of memory";
+		free(*(char **)p);
+		*(char **)p = dup;
+	}
+	return NULL;
+}
+
+static const struct keydef *
+key_find(enum sect sect, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].sect == sect && strcmp(keys[i].pub.name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static void
+defaults(struct parse *ps, enum sect sect, void *obj)
+{
+	char msg[256];
+
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].sect == sect && keys[i].pub.def != NULL &&
+		    key_set(&keys[i], obj, keys[i].pub.def, msg, sizeof(msg)) != NULL)
+			err_add(ps->errs, "%s: default %s = %s is invalid",
+			    ps->name, keys[i].pub.name, keys[i].pub.def);
+}
+
+static int
+valid_name(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+			return 0;
+	return 1;
+}
+
+static struct listener_conf *
+listener_add(struct config *c, const char *name)
+{
+	struct listener_conf *v, *l;
+
+	if (c->nlisteners >= MAX_LISTENERS)
+		return NULL;
+	if ((v = realloc(c->listeners, (c->nlisteners + 1) * sizeof(*v))) == NULL)
+		return NULL;
+	c->listeners = v;
+	l = &c->listeners[c->nlisteners];
+	memset(l, 0, sizeof(*l));
+	if ((l->name = strdup(name)) == NULL)
+		return NULL;
+	c->nlisteners++;
+	return l;
+}
+
+/* A section header "[...]" seen by the reader on line ps->line. */
+static void
+section_begin(struct parse *ps, const char *hdr, size_t len)
+{
+	char name[LINE_MAX_LEN + 1];
+	const char *arg;
+
+	memcpy(name, hdr, len);
+	name[len] = '\0';
+	ps->seen = 0;
+	ps->cur = NULL;
+	if (strcmp(name, "daemon") == 0) {
+		if (ps->daemon_seen)
+			err_add(ps->errs, "%s:%d: [daemon]: section already defined at line %d",
+			    ps->name, ps->line, ps->daemon_line);
+		ps->daemon_seen = 1;
+		ps->daemon_line = ps->line;
+		ps->sect = S_DAEMON;
+		return;
+	}
+	if (strncmp(name, "listener", 8) == 0 && (name[8] == ' ' || name[8] == '\t')) {
+		for (arg = name + 9; *arg == ' ' || *arg == '\t'; arg++)
+			;
+		ps->sect = S_UNKNOWN;	/* until it proves valid */
+		if (!valid_name(arg)) {
+			err_add(ps->errs, "%s:%d: [%s]: listener name must be letters, digits, '_', '-' or '.'",
+			    ps->name, ps->line, name);
+			return;
+		}
+		if (config_listener(ps->c, arg) != NULL) {
+			err_add(ps->errs, "%s:%d: [%s]: section already defined at line %d",
+			    ps->name, ps->line, name, config_listener(ps->c, arg)->line);
+			return;
+		}
+		if ((ps->cur = listener_add(ps->c, arg)) == NULL) {
+			err_add(ps->errs, "%s:%d: [%s]: too many listeners (at most %d)",
+			    ps->name, ps->line, name, MAX_LISTENERS);
+			return;
+		}
+		ps->cur->line = ps->line;
+		ps->sect = S_LISTENER;
+		defaults(ps, S_LISTENER, ps->cur);
+		return;
+	}
+	err_add(ps->errs, "%s:%d: [%s]: unknown section (expected [daemon] or [listener NAME])",
+	    ps->name, ps->line, name);
+	ps->sect = S_UNKNOWN;
+}
+
+/*
+ * The ini_reader: hands inih one line of the text, checks what inih would
+ * get wrong or silently skip, and keeps the line count.
+ */
+static char *
+config_reader(char *str, int num, void *stream)
+{
+	struct parse *ps = stream;
+	const char *p = ps->pos, *nl, *s, *e;
+	size_t len;
+
+	if (*p == '\0')
+		return NULL;
+	nl = strchr(p, '\n');
+	len = nl != NULL ? (size_t)(nl - p + 1) : strlen(p);
+	ps->pos = p + len;
+	ps->line++;
+
+	if (len > LINE_MAX_LEN || len >= (size_t)num) {
+		err_add(ps->errs, "%s:%d: line is longer than %d bytes",
+		    ps->name, ps->line, LINE_MAX_LEN);
+		strcpy(str, "\n");
+		return str;
+	}
+	memcpy(str, p, len);
+	str[len] = '\0';
+
+	/* Trim to see what the line is. */
+	for (s = str; *s == ' ' || *s == '\t'; s++)
+		;
+	e = s + strcspn(s, "\r\n");
+	if (s == e || *s == '#' || *s == ';')
+		return str;
+	if (*s == '[') {
+		const char *close = memchr(s, ']', e - s);
+
+		if (close == NULL) {
+			err_add(ps->errs, "%s:%d: malformed section header (missing ']')",
+			    ps->name, ps->line);
+			ps->sect = S_UNKNOWN;
+			strcpy(str, "\n");
+			return str;
+		}
+		section_begin(ps, s + 1, close - s - 1);
+		return str;
+	}
+	if (memchr(s, '=', e - s) == NULL) {
+		err_add(ps->errs, "%s:%d: expected key = value", ps->name, ps->line);
+		strcpy(str, "\n");
+	} else if (s != str) {
+		/* inih would take an indented line as a continuation. */
+		memmove(str, s, strlen(s) + 1);
+	}
+	return str;
+}
+
+static int
+config_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct parse *ps = user;
+	const char *why;
+	char msg[256];
+	const struct keydef *k;
+	unsigned bit;
+	void *obj;
+
+	(void)section;		/* the reader tracks sections itself */
+	if (ps->sect == S_UNKNOWN)
+		return 1;	/* already reported at the header */
+	if (ps->sect == S_NONE) {
+		err_add(ps->errs, "%s:%d: %s: key outside any section",
+		    ps->name, ps->line, name);
+		return 1;
+	}
+	if ((k = key_find(ps->sect, name)) == NULL) {
+		err_add(ps->errs, "%s:%d: %s: unknown key in [%s]", ps->name,
+		    ps->line, name, ps->sect == S_DAEMON ? "daemon" : "listener");
+		return 1;
+	}
+	bit = 1u << (k - keys);
+	if (ps->seen & bit) {
+		err_add(ps->errs, "%s:%d: %s: duplicate key", ps->name, ps->line, name);
+		return 1;
+	}
+	ps->seen |= bit;
+	obj = ps->sect == S_DAEMON ? (void *)ps->c : (void *)ps->cur;
+	if (*value == '\0')
+		why = "empty value";
+	else
+		why = key_set(k, obj, value, msg, sizeof(msg));
+	if (why != NULL)
+		err_add(ps->errs, "%s:%d: %s: %s", ps->name, ps->line, name, why);
+	else if (k->type == K_ADDR)
+		ps->cur->listen_line = ps->line;
+	return 1;
+}
+
+static void
+apply_overrides(struct parse *ps, const struct config_overrides *ov)
+{
+	char msg[256], name[32];
+	struct listener_conf *l;
+
+	if (ov == NULL)
+		return;
+	if (ov->workers == -1)
+		ps->c->workers = config_parse_workers("auto");
+	else if (ov->workers > 0)
+		ps->c->workers = ov->workers;
+	if (ov->log_level >= 0)
+		ps->c->log_level = ov->log_level;
+	for (size_t i = 0; i < ov->nlisten; i++) {
+		snprintf(name, sizeof(name), "cli-%zu", i + 1);
+		if ((l = listener_add(ps->c, name)) == NULL) {
+			err_add(ps->errs, "-l %s: too many listeners", ov->listen[i]);
+			return;
+		}
+		ps->sect = S_LISTENER;
+		defaults(ps, S_LISTENER, l);
+		if (key_set(key_find(S_LISTENER, "listen"), l, ov->listen[i], msg,
+		    sizeof(msg)) != NULL)
+			err_add(ps->errs, "-l %s: %s", ov->listen[i], msg);
+	}
+}
+
+static void
+validate(struct parse *ps)
+{
+	struct config *c = ps->c;
+
+	if (c->nlisteners == 0) {
+		err_add(ps->errs, "%s:%d: listener: no [listener NAME] section; nothing to serve",
+		    ps->name, ps->line);
+		return;
+	}
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		struct listener_conf *l = &c->listeners[i];
+
+		if (l->listen == NULL) {
+			if (l->line > 0)	/* a bad -l was reported already */
+				err_add(ps->errs, "%s:%d: listen: missing in [listener %s]",
+				    ps->name, l->line, l->name);
+			continue;
+		}
+		for (size_t j = 0; j < i; j++) {
+			const struct listener_conf *o = &c->listeners[j];
+
+			if (o->listen == NULL || !net_addr_equal(&o->addr, &l->addr))
+				continue;
+			if (l->line > 0)
+				err_add(ps->errs, "%s:%d: listen: %s is already used by [listener %s]",
+				    ps->name, l->listen_line, l->listen, o->name);
+			else
+				err_add(ps->errs, "-l %s: address already used by [listener %s]",
+				    l->listen, o->name);
+			break;
+		}
+	}
+}
+
+static struct config *
+build(const char *name, const char *text, const struct config_overrides *ov,
+    struct config_errors *errs)
+{
+	struct parse ps;
+	size_t before = errs->n;
+
+	memset(&ps, 0, sizeof(ps));
+	ps.name = name != NULL ? name : "(command line)";
+	ps.pos = text != NULL ? text : "";
+	ps.errs = errs;
+	if ((ps.c = calloc(1, sizeof(*ps.c))) == NULL) {
+		err_add(errs, "%s: out of memory", ps.name);
+		return NULL;
+	}
+	defaults(&ps, S_DAEMON, ps.c);
+	if (name != NULL && (ps.c->file = strdup(name)) == NULL)
+		err_add(errs, "%s: out of memory", ps.name);
+	if (text != NULL) {
+		int rc = ini_parse_stream(config_reader, &ps, config_handler, &ps);
+
+		/* The reader screens out what inih rejects; this is a backstop. */
+		if (rc != 0 && errs->n == before)
+			err_add(errs, "%s:%d: syntax error", ps.name, rc);
+	}
+	apply_overrides(&ps, ov);
+	validate(&ps);
+	if (errs->n != before) {
+		config_free(ps.c);
+		return NULL;
+	}
+	return ps.c;
+}
+
+struct config *
+config_parse_string(const char *name, const char *text,
+    const struct config_overrides *ov, struct config_errors *errs)
+{
+	return build(name, text, ov, errs);
+}
+
+struct config *
+config_load(const char *file, const struct config_overrides *ov,
+    struct config_errors *errs)
+{
+	struct config *c;
+	struct stat st;
+	char *text;
+	ssize_t n;
+	size_t got = 0;
+	int fd;
+
+	if (file == NULL)
+		return build(NULL, NULL, ov, errs);
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &st) == -1) {
+		err_add(errs, "%s: %s", file, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
+		err_add(errs, "%s: not a regular file of at most 1 MiB", file);
+		close(fd);
+		return NULL;
+	}
+	if ((text = malloc(st.st_size + 1)) == NULL) {
+		err_add(errs, "%s: out of memory", file);
+		close(fd);
+		return NULL;
+	}
+	while (got < (size_t)st.st_size &&
+	    (n = read(fd, text + got, st.st_size - got)) > 0)
+		got += n;
+	close(fd);
+	text[got] = '\0';
+	if (strlen(text) != got) {
+		err_add(errs, "%s: file contains a NUL byte", file);
+		free(text);
+		return NULL;
+	}
+	c = build(file, text, ov, errs);
+	free(text);
+	return c;
+}
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		free(c->listeners[i].name);
+		free(c->listeners[i].listen);
+	}
+	free(c->listeners);
+	free(c->log_target);
+	free(c->file);
+	free(c);
+}
+
+const struct listener_conf *
+config_listener(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nlisteners; i++)
+		if (strcmp(c->listeners[i].name, name) == 0)
+			return &c->listeners[i];
+	return NULL;
+}
+
+const struct config_key *
+config_keys(size_t *n)
+{
+	static struct config_key pub[NKEYS];
+
+	for (size_t i = 0; i < NKEYS; i++)
+		pub[i] = keys[i].pub;
+	*n = NKEYS;
+	return pub;
+}

@@ -1,0 +1,104 @@
+/*
+ * config.h: the configuration, built from an INI file and the command line.
+ *
+ * A struct config is immutable once built: the master builds a new one on
+ * reload beside the old one and swaps only after it validated completely;
+ * workers inherit theirs at fork.  One key table (config_keys()) drives the
+ * parsing, the defaults, the bounds and the documentation check.
+ */
+#ifndef PREFORKD_CONFIG_H
+#define PREFORKD_CONFIG_H
+
+#include <stddef.h>
+
+#include "net.h"
+
+#define CONFIG_DEFAULT_FILE	"/etc/preforkd/preforkd.conf"
+
+enum listen_mode {
+	MODE_ECHO
+};
+
+struct listener_conf {
+	char		*name;		/* owned; section name, or "cli-N" for -l */
+	char		*listen;	/* owned; the address as written */
+	struct addr	 addr;		/* resolved when the config was built */
+	int		 mode;		/* enum listen_mode */
+	unsigned	 backlog;
+	unsigned	 idle_ms;	/* 0 = off */
+	size_t		 buffer_size;	/* bytes held per direction at most */
+	int		 line;		/* line of the section header; 0 for -l */
+	int		 listen_line;	/* line of the listen key; 0 for -l */
+};
+
+struct config {
+	char		*file;		/* owned; NULL when built from flags alone */
+	int		 workers;	/* resolved: "auto" is the CPU count */
+	unsigned	 max_connections; /* per worker */
+	int		 log_level;	/* enum log_level */
+	char		*log_target;	/* owned; "stderr", "syslog" or a path */
+	unsigned	 shutdown_ms;	/* graceful stop deadline */
+	unsigned	 drain_ms;	/* old generation's deadline on reload */
+	unsigned	 max_draining;	/* draining generations kept at most */
+	struct listener_conf *listeners; /* owned, nlisteners of them */
+	size_t		 nlisteners;
+};
+
+/* Command-line settings; they override the file and survive reloads. */
+struct config_overrides {
+	int		 workers;	/* 0 = unset, -1 = "auto" */
+	int		 log_level;	/* -1 = unset */
+	const char	*const *listen;	/* echo listeners added with -l */
+	size_t		 nlisten;
+};
+
+/* Errors found while building a config, each "FILE:LINE: key: message". */
+struct config_errors {
+	char		**msg;		/* owned, n of them */
+	size_t		  n;
+};
+
+/*
+ * Build a config from file (or from the overrides alone when file is
+ * NULL).  Returns the config, or NULL with every problem appended to errs
+ * (and nothing else changed anywhere).
+ */
+struct config *config_load(const char *file, const struct config_overrides *ov,
+	    struct config_errors *errs);
+/*
+ * As config_load(), from text in memory; name is used in the messages.
+ */
+struct config *config_parse_string(const char *name, const char *text,
+	    const struct config_overrides *ov, struct config_errors *errs);
+void	config_free(struct config *c);
+void	config_errors_fini(struct config_errors *errs);
+
+/* Find a listener by name; NULL when absent. */
+const struct listener_conf *config_listener(const struct config *c,
+	    const char *name);
+
+/*
+ * "250ms", "30s", "5m", "1h", or a bare number of seconds, into
+ * milliseconds.  0 or -1 (bad syntax or overflow past UINT_MAX ms).
+ */
+int	config_parse_duration(const char *s, unsigned *ms);
+/* "4096", "16k", "1m" (powers of 1024) into bytes.  0 or -1. */
+int	config_parse_size(const char *s, size_t *bytes);
+/* "auto" (returns the CPU count) or 1..CONFIG_MAX_WORKERS.  -1 if bad. */
+int	config_parse_workers(const char *s);
+
+#define CONFIG_MAX_WORKERS	256
+
+/* One entry of the key table, for the documentation check and --help. */
+struct config_key {
+	const char	*section;	/* "daemon" or "listener" */
+	const char	*name;
+	const char	*type;		/* "integer", "duration", "size", ... */
+	const char	*def;		/* default as written in the file */
+	const char	*doc;		/* one line */
+};
+
+/* The key table; *n gets the number of entries. */
+const struct config_key *config_keys(size_t *n);
+
+#endif

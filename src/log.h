@@ -1,0 +1,66 @@
+/*
+ * log.h: the process-wide logger.
+ *
+ * One logger per process.  Each line carries the process tag ("master",
+ * "worker 2 gen 3") and the level.  The target is stderr (with a timestamp,
+ * or with a syslog priority prefix and no timestamp when JOURNAL_STREAM is
+ * set, since journald adds its own), syslog, or a file opened O_APPEND and
+ * reopened on request.  The level test happens before the arguments are
+ * evaluated, and every function preserves errno.
+ */
+#ifndef PREFORKD_LOG_H
+#define PREFORKD_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOGL_DEBUG,
+	LOGL_INFO,
+	LOGL_NOTICE,
+	LOGL_WARNING,
+	LOGL_ERROR,
+	LOGL_CRIT
+};
+
+extern int log_verbosity;	/* lowest level written; read by the macros */
+
+/*
+ * Parse "debug", "info", "notice", "warning" (or "warn"), "error".
+ * Returns the level, or -1 when the name is unknown.
+ */
+int	log_level_parse(const char *name);
+const char *log_level_name(int level);
+
+/*
+ * Direct output to target: "stderr", "syslog" or an absolute file path.
+ * Returns 0, or -1 with errno set when a file cannot be opened (the old
+ * target stays in use).
+ */
+int	log_open(const char *target);
+/* Close and reopen a file target (logrotate).  0 or -1 with errno set. */
+int	log_reopen(void);
+void	log_close(void);
+void	log_set_level(int level);
+/* Set the tag written on each line, e.g. "master" or "worker 2 gen 3". */
+void	log_set_tag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void	log_emit(int level, int with_errno, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+#define log_debug(...)	do { if (log_verbosity <= LOGL_DEBUG) \
+	log_emit(LOGL_DEBUG, 0, __VA_ARGS__); } while (0)
+#define log_info(...)	do { if (log_verbosity <= LOGL_INFO) \
+	log_emit(LOGL_INFO, 0, __VA_ARGS__); } while (0)
+#define log_notice(...)	do { if (log_verbosity <= LOGL_NOTICE) \
+	log_emit(LOGL_NOTICE, 0, __VA_ARGS__); } while (0)
+/* log_warn appends ": strerror(errno)"; log_warnx does not. */
+#define log_warn(...)	log_emit(LOGL_WARNING, 1, __VA_ARGS__)
+#define log_warnx(...)	log_emit(LOGL_WARNING, 0, __VA_ARGS__)
+#define log_error(...)	log_emit(LOGL_ERROR, 1, __VA_ARGS__)
+#define log_errorx(...)	log_emit(LOGL_ERROR, 0, __VA_ARGS__)
+
+/* Log at crit level and exit(1).  For start-up and impossible states only. */
+void	fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

@@ -1,0 +1,993 @@
+/*
+ * master.c: the master process.  Owns the config, the listen sockets, the
+ * signal self-pipe, the worker table, respawn back-off, reload and the
+ * figures reported to systemd.  It decides who accepts; it never reads a
+ * client byte.
+ *
+ * Dispatch ("go accept"): the master watches every listen socket.  When one
+ * is readable it sends ACCEPT to the next eligible worker in round-robin
+ * order and stops watching that socket until the worker answers (libev is
+ * level-triggered: watching on would spin until the accept happened).  A
+ * worker that took a full batch says so (CHAN_F_MORE); while the backlog is
+ * that deep, up to one notification per worker may be outstanding, so the
+ * accept rate is not capped by one round trip at a time.  A worker that
+ * does not answer within ANSWER_SECS loses the notification and is skipped
+ * until it speaks again.
+ */
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "chan.h"
+#include "log.h"
+#include "master.h"
+#include "net.h"
+#include "sdnotify.h"
+#include "selfpipe.h"
+#include "worker.h"
+
+#ifndef LIST_FOREACH_SAFE
+#define LIST_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = LIST_FIRST(head);					\
+	    (var) != NULL && ((tvar) = LIST_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
+#define ANSWER_SECS	0.5	/* a worker has this long to answer ACCEPT */
+#define STALE_SECS	3.0	/* no heartbeat for this long: skip the worker */
+#define QUICK_DEATH	1.0	/* a worker dying sooner is backed off */
+#define BACKOFF_MIN_MS	100
+#define BACKOFF_MAX_MS	10000
+#define KILL_GRACE	2.0	/* after a stop deadline, before SIGKILL */
+
+struct master;
+
+/* A listen socket.  Kept across reloads while its address is configured. */
+struct lsock {
+	uint32_t	 id;
+	int		 fd;
+	struct addr	 addr;
+	const struct listener_conf *conf; /* borrowed from m->cfg; NULL: closing */
+	struct master	*m;
+	ev_io		 io;
+	unsigned	 inflight;	/* ACCEPTs not answered yet */
+	int		 deep;		/* last answer took a full batch */
+	LIST_ENTRY(lsock) entry;
+};
+
+enum wstate { W_STARTING, W_READY, W_DRAINING };
+
+/* A worker process, of any generation. */
+struct wproc {
+	pid_t		 pid;
+	int		 slot;
+	unsigned	 gen;
+	enum wstate	 state;
+	int		 chan;		/* master's end */
+	ev_io		 io;
+	struct master	*m;
+	unsigned	 conns;
+	uint8_t		 flags;		/* CHAN_F_FULL | CHAN_F_PAUSED */
+	int		 unresponsive;
+	int		 stopped;	/* STOP sent (too many draining generations) */
+	ev_tstamp	 started, last_seen, sent_at;
+	struct lsock	*pending;	/* the ACCEPT it owes an answer for */
+	uint64_t	 accepted;
+	LIST_ENTRY(wproc) entry;
+};
+
+/* A place for one worker of the current generation. */
+struct slot {
+	int		 idx;
+	struct wproc	*w;		/* NULL while dead or waiting to respawn */
+	unsigned	 delay_ms;	/* respawn back-off */
+	int		 fatal;		/* exited with status 2: not respawned */
+	ev_timer	 respawn;
+	struct master	*m;
+};
+
+struct master {
+	struct ev_loop	*loop;
+	struct config	*cfg;		/* owned; the current generation's */
+	const char	*file;
+	const struct config_overrides *ov;
+	unsigned	 gen;
+	uint32_t	 next_id;
+	LIST_HEAD(, lsock) lsocks;
+	LIST_HEAD(, wproc) procs;
+	struct slot	**slots;	/* owned, nslots of them */
+	int		 nslots;
+	int		 rr;		/* next slot to offer an ACCEPT */
+	ev_io		 sig_io;
+	ev_timer	 tick, answer, stop_timer;
+	int		 stopping;	/* 0, 1 graceful, 2 immediate */
+	int		 gen_ready;
+	int		 reload_pending;
+	int		 exit_status;
+	uint64_t	 accepted, accepted_prev;
+	char		 reload_result[256];
+	char		 status[512];	/* last STATUS= sent */
+};
+
+static void	master_resume(struct master *m);
+static int	master_spawn(struct master *m, struct slot *s);
+static void	master_reload(struct master *m);
+static void	master_stop(struct master *m, int immediate);
+
+/* ---- listen sockets and dispatch ---- */
+
+static int
+wproc_eligible(const struct master *m, const struct wproc *w)
+{
+	return w->state == W_READY && w->gen == m->gen && w->pending == NULL &&
+	    !w->unresponsive && (w->flags & (CHAN_F_FULL | CHAN_F_PAUSED)) == 0;
+}
+
+static unsigned
+lsock_allowed(const struct master *m, const struct lsock *ls)
+{
+	return ls->deep && m->nslots > 1 ? (unsigned)m->nslots : 1;
+}
+
+/* O(n) over the slots; n <= CONFIG_MAX_WORKERS. */
+static struct wproc *
+master_pick(struct master *m)
+{
+	for (int i = 0; i < m->nslots; i++) {
+		int idx = (m->rr + i) % m->nslots;
+		struct wproc *w = m->slots[idx]->w;
+
+		if (w != NULL && wproc_eligible(m, w)) {
+			m->rr = (idx + 1) % m->nslots;
+			return w;
+		}
+	}
+	return NULL;
+}
+
+static void
+master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct lsock *ls = io->data;
+	struct master *m = ls->m;
+	struct chan_msg msg = { .type = CHAN_ACCEPT, .lsock = ls->id };
+	struct wproc *w;
+
+	(void)revents;
+	while (ls->inflight < lsock_allowed(m, ls) && (w = master_pick(m)) != NULL) {
+		if (chan_send(w->chan, &msg) == -1) {
+			/* Its channel is full or gone: skip it until it speaks. */
+			w->unresponsive = 1;
+			continue;
+		}
+		w->pending = ls;
+		w->sent_at = ev_now(loop);
+		ls->inflight++;
+		if (!ev_is_active(&m->answer)) {
+			ev_timer_set(&m->answer, ANSWER_SECS, ANSWER_SECS);
+			ev_timer_start(loop, &m->answer);
+		}
+		return;		/* one per readiness; level-triggered brings more */
+	}
+	/* All notified, or nobody can take it: the backlog waits. */
+	ev_io_stop(loop, io);
+}
+
+/* Watch every listen socket that may hand out another notification. */
+static void
+master_resume(struct master *m)
+{
+	struct lsock *ls;
+
+	if (m->stopping)
+		return;
+	LIST_FOREACH(ls, &m->lsocks, entry)
+		if (ls->conf != NULL && ls->inflight < lsock_allowed(m, ls))
+			ev_io_start(m->loop, &ls->io);
+}
+
+static void
+master_answer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = t->data;
+	ev_tstamp now = ev_now(loop);
+	struct wproc *w;
+	int waiting = 0;
+
+	(void)revents;
+	LIST_FOREACH(w, &m->procs, entry) {
+		if (w->pending == NULL)
+			continue;
+		if (now - w->sent_at < ANSWER_SECS) {
+			waiting = 1;
+			continue;
+		}
+		log_warnx("worker %d gen %u (pid %d) did not answer ACCEPT; skipping it",
+		    w->slot, w->gen, (int)w->pid);
+		w->pending->inflight--;
+		w->pending = NULL;
+		w->unresponsive = 1;
+	}
+	if (!waiting)
+		ev_timer_stop(loop, t);
+	master_resume(m);
+}
+
+static struct lsock *
+lsock_open(struct master *m, const struct listener_conf *lc)
+{
+	struct lsock *ls;
+	int fd;
+
+	if ((fd = net_listen(&lc->addr, lc->backlog)) == -1)
+		return NULL;
+	if ((ls = calloc(1, sizeof(*ls))) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	ls->id = ++m->next_id;
+	ls->fd = fd;
+	ls->addr = lc->addr;
+	ls->conf = lc;
+	ls->m = m;
+	ev_io_init(&ls->io, master_listen_cb, fd, EV_READ);
+	ls->io.data = ls;
+	return ls;
+}
+
+static void
+lsock_close(struct master *m, struct lsock *ls)
+{
+	struct wproc *w;
+
+	LIST_FOREACH(w, &m->procs, entry)
+		if (w->pending == ls)
+			w->pending = NULL;	/* its answer will find no socket */
+	ev_io_stop(m->loop, &ls->io);
+	close(ls->fd);
+	LIST_REMOVE(ls, entry);
+	free(ls);
+}
+
+static struct lsock *
+lsock_find(struct master *m, const struct addr *a)
+{
+	struct lsock *ls;
+
+	LIST_FOREACH(ls, &m->lsocks, entry)
+		if (ls->conf != NULL && net_addr_equal(&ls->addr, a))
+			return ls;
+	return NULL;
+}
+
+/* ---- status ---- */
+
+static void
+master_status(struct master *m, const char *extra)
+{
+	char s[sizeof(m->status)];
+	unsigned total = 0, drain_conns = 0, ngen = 0, seen[64];
+	uint64_t rate = m->accepted - m->accepted_prev;
+	struct wproc *w;
+	int off, n = 0;
+
+	off = snprintf(s, sizeof(s), "gen %u: %d workers, ", m->gen, m->nslots);
+	LIST_FOREACH(w, &m->procs, entry) {
+		if (w->gen == m->gen && w->state != W_DRAINING) {
+			total += w->conns;
+			continue;
+		}
+		drain_conns += w->conns;
+		for (n = 0; n < (int)ngen && seen[n] != w->gen; n++)
+			;
+		if (n == (int)ngen && ngen < 64)
+			seen[ngen++] = w->gen;
+	}
+	off += snprintf(s + off, sizeof(s) - off, "%u connections (", total);
+	for (int i = 0; i < m->nslots && off < (int)sizeof(s); i++) {
+		w = m->slots[i]->w;
+		off += snprintf(s + off, sizeof(s) - off, "%s%u", i ? "/" : "",
+		    w != NULL ? w->conns : 0);
+	}
+	if (off < (int)sizeof(s))
+		snprintf(s + off, sizeof(s) - off,
+		    "), %u draining generations with %u connections, %llu conn/s, last reload: %s%s%s",
+		    ngen, drain_conns, (unsigned long long)rate, m->reload_result,
+		    extra ? "; " : "", extra ? extra : "");
+	if (strcmp(s, m->status) != 0) {
+		memcpy(m->status, s, sizeof(s));
+		sdnotify("STATUS=%s", s);
+	}
+}
+
+static void
+master_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = t->data;
+	ev_tstamp now = ev_now(loop);
+	struct wproc *w;
+
+	(void)revents;
+	LIST_FOREACH(w, &m->procs, entry)
+		if (w->state == W_READY && !w->unresponsive &&
+		    now - w->last_seen > STALE_SECS) {
+			log_warnx("worker %d gen %u (pid %d) missed its heartbeats; skipping it",
+			    w->slot, w->gen, (int)w->pid);
+			w->unresponsive = 1;
+		}
+	master_status(m, NULL);
+	m->accepted_prev = m->accepted;
+}
+
+/* ---- the channel ---- */
+
+static void
+master_check_ready(struct master *m)
+{
+	if (m->gen_ready || m->stopping)
+		return;
+	for (int i = 0; i < m->nslots; i++) {
+		struct wproc *w = m->slots[i]->w;
+
+		if (w == NULL || w->state != W_READY)
+			return;
+	}
+	m->gen_ready = 1;
+	log_notice("generation %u ready: %d workers", m->gen, m->nslots);
+	m->status[0] = '\0';
+	master_status(m, NULL);
+	sdnotify("READY=1\nSTATUS=%s", m->status);
+	if (m->reload_pending) {
+		m->reload_pending = 0;
+		master_reload(m);
+	}
+}
+
+static void
+master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct wproc *w = io->data;
+	struct master *m = w->m;
+	struct chan_msg msg;
+	int rc;
+
+	(void)revents;
+	for (int i = 0; i < 64; i++) {
+		if ((rc = chan_recv(w->chan, &msg)) == 0 ||
+		    (rc == -1 && errno != EAGAIN && errno != EBADMSG)) {
+			/* Exiting; SIGCHLD does the rest. */
+			ev_io_stop(loop, io);
+			break;
+		}
+		if (rc == -1) {
+			if (errno == EAGAIN)
+				break;
+			log_warnx("malformed message from worker %d gen %u", w->slot, w->gen);
+			continue;
+		}
+		w->last_seen = ev_now(loop);
+		w->unresponsive = 0;
+		w->conns = msg.conns;
+		w->flags = msg.flags & (CHAN_F_FULL | CHAN_F_PAUSED);
+		switch (msg.type) {
+		case CHAN_HELLO:
+			if (w->state == W_STARTING)
+				w->state = W_READY;
+			master_check_ready(m);
+			break;
+		case CHAN_ACCEPTED:
+			if (w->pending != NULL) {
+				w->pending->deep = (msg.flags & CHAN_F_MORE) != 0;
+				w->pending->inflight--;
+				w->pending = NULL;
+			}
+			break;
+		case CHAN_HEARTBEAT:
+			if (msg.accepted > w->accepted)
+				m->accepted += msg.accepted - w->accepted;
+			w->accepted = msg.accepted;
+			break;
+		case CHAN_STATE:
+			break;
+		default:
+			log_warnx("unexpected %s from worker %d gen %u",
+			    chan_type_name(msg.type), w->slot, w->gen);
+		}
+	}
+	master_resume(m);
+}
+
+static void
+master_send(struct wproc *w, struct chan_msg *msg)
+{
+	if (chan_send(w->chan, msg) == -1)
+		log_warn("sending %s to worker %d gen %u (pid %d)",
+		    chan_type_name(msg->type), w->slot, w->gen, (int)w->pid);
+}
+
+static void
+master_drain_worker(struct wproc *w, unsigned timeout_ms)
+{
+	struct chan_msg msg = { .type = CHAN_DRAIN, .timeout_ms = timeout_ms };
+
+	w->state = W_DRAINING;
+	master_send(w, &msg);
+}
+
+/* ---- spawning and reaping ---- */
+
+static void
+master_child(struct master *m, struct slot *s, int chan)
+{
+	struct worker_spawn sp;
+	struct wproc *w;
+	struct lsock *ls;
+
+	selfpipe_close();
+	LIST_FOREACH(w, &m->procs, entry)
+		close(w->chan);		/* siblings' channels are not ours */
+	memset(&sp, 0, sizeof(sp));
+	LIST_FOREACH(ls, &m->lsocks, entry) {
+		if (ls->conf == NULL || sp.nls == sizeof(sp.fds) / sizeof(sp.fds[0])) {
+			close(ls->fd);	/* being removed */
+			continue;
+		}
+		sp.ids[sp.nls] = ls->id;
+		sp.fds[sp.nls] = ls->fd;
+		sp.confs[sp.nls] = ls->conf;
+		sp.nls++;
+	}
+	ev_loop_destroy(m->loop);
+	unsetenv("NOTIFY_SOCKET");
+	sp.cfg = m->cfg;
+	sp.slot = s->idx;
+	sp.gen = m->gen;
+	sp.chan = chan;
+	worker_main(&sp);
+}
+
+static void
+master_respawn_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct slot *s = t->data;
+
+	(void)loop, (void)revents;
+	master_spawn(s->m, s);
+}
+
+static void
+master_schedule(struct master *m, struct slot *s, ev_tstamp lived)
+{
+	if (lived < QUICK_DEATH)
+		s->delay_ms = s->delay_ms == 0 ? BACKOFF_MIN_MS :
+		    s->delay_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->delay_ms * 2;
+	else
+		s->delay_ms = 0;
+	log_notice("respawning worker %d in %u ms", s->idx, s->delay_ms);
+	if (s->delay_ms == 0) {
+		master_spawn(m, s);
+		return;
+	}
+	ev_timer_set(&s->respawn, s->delay_ms / 1000.0, 0.);
+	ev_timer_start(m->loop, &s->respawn);
+}
+
+static int
+master_spawn(struct master *m, struct slot *s)
+{
+	struct wproc *w;
+	sigset_t all, old;
+	int sv[2];
+	pid_t pid;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("worker %d: cannot make its channel", s->idx);
+		free(w);
+		master_schedule(m, s, 0);
+		return -1;
+	}
+	/* Blocked across fork: no handler of ours runs in the child. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if ((pid = fork()) == 0) {
+		close(sv[0]);
+		master_child(m, s, sv[1]);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(sv[1]);
+	if (pid == -1) {
+		log_warn("worker %d: fork", s->idx);
+		close(sv[0]);
+		free(w);
+		master_schedule(m, s, 0);
+		return -1;
+	}
+	w->pid = pid;
+	w->slot = s->idx;
+	w->gen = m->gen;
+	w->state = W_STARTING;
+	w->chan = sv[0];
+	w->m = m;
+	w->started = w->last_seen = ev_now(m->loop);
+	ev_io_init(&w->io, master_chan_cb, sv[0], EV_READ);
+	w->io.data = w;
+	ev_set_priority(&w->io, EV_MAXPRI);
+	ev_io_start(m->loop, &w->io);
+	LIST_INSERT_HEAD(&m->procs, w, entry);
+	s->w = w;
+	log_notice("worker %d gen %u started, pid %d", s->idx, m->gen, (int)pid);
+	return 0;
+}
+
+static struct slot *
+slot_new(struct master *m, int idx)
+{
+	struct slot *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("slot");
+	s->idx = idx;
+	s->m = m;
+	ev_timer_init(&s->respawn, master_respawn_cb, 0., 0.);
+	s->respawn.data = s;
+	return s;
+}
+
+static void
+slot_free(struct master *m, struct slot *s)
+{
+	ev_timer_stop(m->loop, &s->respawn);
+	free(s);
+}
+
+/* Replace the slot table with n fresh slots and fill them. */
+static void
+master_slots(struct master *m, int n)
+{
+	struct slot **v;
+
+	for (int i = 0; i < m->nslots; i++)
+		slot_free(m, m->slots[i]);
+	if ((v = realloc(m->slots, n * sizeof(*v))) == NULL)
+		fatal("slots");
+	m->slots = v;
+	m->nslots = n;
+	m->rr = 0;
+	for (int i = 0; i < n; i++)
+		m->slots[i] = slot_new(m, i);
+	for (int i = 0; i < n; i++)
+		master_spawn(m, m->slots[i]);
+}
+
+static int
+gen_alive(struct master *m, unsigned gen)
+{
+	struct wproc *w;
+
+	LIST_FOREACH(w, &m->procs, entry)
+		if (w->gen == gen)
+			return 1;
+	return 0;
+}
+
+static void
+master_reap(struct master *m)
+{
+	struct wproc *w;
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		LIST_FOREACH(w, &m->procs, entry)
+			if (w->pid == pid)
+				break;
+		if (w == NULL)
+			continue;
+		if (WIFEXITED(st))
+			log_notice("worker %d gen %u (pid %d) exited with status %d",
+			    w->slot, w->gen, (int)pid, WEXITSTATUS(st));
+		else
+			log_warnx("worker %d gen %u (pid %d) killed by signal %d",
+			    w->slot, w->gen, (int)pid, WTERMSIG(st));
+		if (w->pending != NULL)
+			w->pending->inflight--;
+		ev_io_stop(m->loop, &w->io);
+		close(w->chan);
+		LIST_REMOVE(w, entry);
+
+		if (w->gen == m->gen && w->slot < m->nslots &&
+		    m->slots[w->slot]->w == w && !m->stopping) {
+			struct slot *s = m->slots[w->slot];
+
+			s->w = NULL;
+			if (WIFEXITED(st) && WEXITSTATUS(st) == 2) {
+				log_errorx("worker %d exited with status 2 (fatal): not respawning", s->idx);
+				s->fatal = 1;
+			} else
+				master_schedule(m, s, ev_now(m->loop) - w->started);
+		} else if (w->gen != m->gen && !gen_alive(m, w->gen))
+			log_notice("generation %u finished draining", w->gen);
+		free(w);
+	}
+	if (m->stopping && LIST_EMPTY(&m->procs)) {
+		ev_break(m->loop, EVBREAK_ALL);
+		return;
+	}
+	if (!m->stopping) {
+		int fatal_all = m->nslots > 0;
+
+		for (int i = 0; i < m->nslots; i++)
+			fatal_all &= m->slots[i]->fatal;
+		if (fatal_all) {
+			log_errorx("every worker failed fatally; stopping");
+			m->exit_status = 1;
+			master_stop(m, 1);
+		}
+	}
+	master_resume(m);
+}
+
+/* ---- reload ---- */
+
+/* Beyond max_draining old generations, close the oldest now. */
+static void
+master_limit_draining(struct master *m)
+{
+	struct chan_msg msg = { .type = CHAN_STOP };
+	unsigned gens[CONFIG_MAX_WORKERS], n, oldest;
+	struct wproc *w;
+
+	for (;;) {
+		n = 0;
+		oldest = m->gen;
+		LIST_FOREACH(w, &m->procs, entry) {
+			unsigned i;
+
+			if (w->gen == m->gen || w->stopped)
+				continue;
+			for (i = 0; i < n && gens[i] != w->gen; i++)
+				;
+			if (i == n && n < CONFIG_MAX_WORKERS)
+				gens[n++] = w->gen;
+			if (w->gen < oldest)
+				oldest = w->gen;
+		}
+		if (n <= m->cfg->max_draining)
+			return;
+		log_warnx("more than %u generations draining: closing generation %u now",
+		    m->cfg->max_draining, oldest);
+		LIST_FOREACH(w, &m->procs, entry)
+			if (w->gen == oldest) {
+				w->stopped = 1;
+				master_send(w, &msg);
+			}
+	}
+}
+
+static void
+master_reload(struct master *m)
+{
+	struct config_errors errs = { NULL, 0 };
+	struct lsock *ls, *next, **fresh = NULL;
+	struct config *nc, *old;
+	struct wproc *w;
+	struct timespec ts;
+	size_t nfresh = 0;
+
+	if (m->stopping)
+		return;
+	if (!m->gen_ready) {
+		/* One at a time: this one runs when the new generation is up. */
+		m->reload_pending = 1;
+		log_notice("reload queued until generation %u is ready", m->gen);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	log_notice("reloading %s", m->file != NULL ? m->file : "(command line)");
+
+	if ((nc = config_load(m->file, m->ov, &errs)) == NULL) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_errorx("%s", errs.msg[i]);
+		snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s",
+		    errs.n > 0 ? errs.msg[0] : "unknown error");
+		goto fail;
+	}
+
+	/* Open what is new; nothing changes until all of it is open. */
+	if ((fresh = calloc(nc->nlisteners, sizeof(*fresh))) == NULL)
+		fatal("reload");
+	for (size_t i = 0; i < nc->nlisteners; i++) {
+		const struct listener_conf *lc = &nc->listeners[i];
+
+		if (lsock_find(m, &lc->addr) != NULL)
+			continue;
+		if ((fresh[nfresh] = lsock_open(m, lc)) == NULL) {
+			char a[NET_ADDRSTRLEN];
+
+			snprintf(m->reload_result, sizeof(m->reload_result),
+			    "failed: listener %s: bind %s: %s", lc->name,
+			    net_addr_str((const struct sockaddr *)&lc->addr.ss, a, sizeof(a)),
+			    strerror(errno));
+			log_errorx("%s", m->reload_result + 8);
+			while (nfresh > 0) {
+				close(fresh[--nfresh]->fd);
+				free(fresh[nfresh]);
+			}
+			free(fresh);
+			config_free(nc);
+			goto fail;
+		}
+		nfresh++;
+	}
+
+	/* Commit. */
+	LIST_FOREACH(ls, &m->lsocks, entry) {
+		const struct listener_conf *lc = NULL;
+
+		for (size_t i = 0; i < nc->nlisteners && lc == NULL; i++)
+			if (net_addr_equal(&nc->listeners[i].addr, &ls->addr))
+				lc = &nc->listeners[i];
+		if (lc != NULL && lc->backlog != ls->conf->backlog &&
+		    listen(ls->fd, lc->backlog) == -1)
+			log_warn("listener %s: new backlog", lc->name);
+		ls->conf = lc;		/* NULL: closed once the new workers forked */
+	}
+	for (size_t i = 0; i < nfresh; i++)
+		LIST_INSERT_HEAD(&m->lsocks, fresh[i], entry);
+	free(fresh);
+	if (strcmp(nc->log_target, m->cfg->log_target) != 0 &&
+	    log_open(nc->log_target) == -1)
+		log_warn("log_target %s; keeping the old target", nc->log_target);
+	log_set_level(nc->log_level);
+	old = m->cfg;
+	m->cfg = nc;
+	m->gen++;
+	m->gen_ready = 0;
+	snprintf(m->reload_result, sizeof(m->reload_result), "gen %u ok", m->gen);
+
+	master_slots(m, nc->workers);
+	LIST_FOREACH(w, &m->procs, entry)
+		if (w->gen != m->gen && w->state != W_DRAINING)
+			master_drain_worker(w, nc->drain_ms);
+	LIST_FOREACH_SAFE(ls, &m->lsocks, entry, next)
+		if (ls->conf == NULL) {
+			log_notice("closing listen socket %d (no longer configured)", ls->fd);
+			lsock_close(m, ls);
+		}
+	config_free(old);
+	master_limit_draining(m);
+	master_resume(m);
+	return;
+
+fail:
+	log_errorx("reload failed, keeping generation %u", m->gen);
+	config_errors_fini(&errs);
+	sdnotify("READY=1\nSTATUS=reload %s", m->reload_result);
+	m->status[0] = '\0';
+}
+
+/* ---- stopping ---- */
+
+static void
+master_stop_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = t->data;
+	struct wproc *w;
+
+	(void)loop, (void)revents;
+	LIST_FOREACH(w, &m->procs, entry) {
+		log_warnx("worker %d gen %u (pid %d) still running: killing it",
+		    w->slot, w->gen, (int)w->pid);
+		kill(w->pid, SIGKILL);
+	}
+}
+
+static void
+master_stop(struct master *m, int immediate)
+{
+	struct lsock *ls, *next;
+	struct wproc *w;
+	ev_tstamp grace;
+
+	if (m->stopping == 0) {
+		sdnotify("STOPPING=1");
+		log_notice("shutting down%s", immediate ? " now" : "");
+		LIST_FOREACH_SAFE(ls, &m->lsocks, entry, next)
+			lsock_close(m, ls);
+		for (int i = 0; i < m->nslots; i++)
+			ev_timer_stop(m->loop, &m->slots[i]->respawn);
+	}
+	if (!immediate && m->stopping == 0) {
+		m->stopping = 1;
+		LIST_FOREACH(w, &m->procs, entry)
+			master_drain_worker(w, m->cfg->shutdown_ms);
+		grace = m->cfg->shutdown_ms / 1000.0 + KILL_GRACE;
+	} else {
+		m->stopping = 2;
+		LIST_FOREACH(w, &m->procs, entry)
+			kill(w->pid, SIGTERM);
+		grace = KILL_GRACE;
+	}
+	ev_timer_stop(m->loop, &m->stop_timer);
+	ev_timer_set(&m->stop_timer, grace, 0.);
+	ev_timer_start(m->loop, &m->stop_timer);
+	if (LIST_EMPTY(&m->procs))
+		ev_break(m->loop, EVBREAK_ALL);
+}
+
+/* ---- signals ---- */
+
+static void
+master_workers_delta(struct master *m, int more)
+{
+	struct slot **v;
+	struct slot *s;
+
+	if (m->stopping)
+		return;
+	if (more) {
+		if (m->nslots >= CONFIG_MAX_WORKERS)
+			return;
+		if ((v = realloc(m->slots, (m->nslots + 1) * sizeof(*v))) == NULL)
+			fatal("slots");
+		m->slots = v;
+		s = m->slots[m->nslots] = slot_new(m, m->nslots);
+		m->nslots++;
+		log_notice("SIGTTIN: %d workers", m->nslots);
+		master_spawn(m, s);
+		return;
+	}
+	if (m->nslots <= 1)
+		return;
+	s = m->slots[--m->nslots];
+	log_notice("SIGTTOU: %d workers", m->nslots);
+	if (s->w != NULL)
+		master_drain_worker(s->w, m->cfg->drain_ms);
+	slot_free(m, s);
+	m->rr %= m->nslots;
+	master_check_ready(m);
+}
+
+static void
+master_sig_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct master *m = io->data;
+	struct chan_msg reopen = { .type = CHAN_REOPEN };
+	struct wproc *w;
+	int signo;
+
+	(void)loop, (void)revents;
+	while ((signo = selfpipe_next()) != 0) {
+		switch (signo) {
+		case SIGHUP:
+			master_reload(m);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			master_stop(m, m->stopping != 0);
+			break;
+		case SIGQUIT:
+			master_stop(m, 1);
+			break;
+		case SIGUSR1:
+			log_notice("reopening the log");
+			if (log_reopen() == -1)
+				log_warn("reopening the log file");
+			LIST_FOREACH(w, &m->procs, entry)
+				master_send(w, &reopen);
+			break;
+		case SIGTTIN:
+		case SIGTTOU:
+			master_workers_delta(m, signo == SIGTTIN);
+			break;
+		case SIGCHLD:
+			master_reap(m);
+			break;
+		}
+	}
+}
+
+/* ---- start ---- */
+
+int
+master_run(struct config *cfg, const char *file, const struct config_overrides *ov)
+{
+	static const int sigs[] = {
+		SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGTTIN, SIGTTOU, SIGCHLD,
+	};
+	struct master m;
+	struct lsock *ls, *next;
+	struct rlimit rl;
+	int sigfd;
+
+	memset(&m, 0, sizeof(m));
+	m.cfg = cfg;
+	m.file = file;
+	m.ov = ov;
+	m.gen = 1;
+	snprintf(m.reload_result, sizeof(m.reload_result), "none");
+	LIST_INIT(&m.lsocks);
+	LIST_INIT(&m.procs);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Many connections need many descriptors: take what we may. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		const struct listener_conf *lc = &cfg->listeners[i];
+		char a[NET_ADDRSTRLEN];
+
+		if ((ls = lsock_open(&m, lc)) == NULL) {
+			fprintf(stderr, "preforkd: listener %s: bind %s: %s\n", lc->name,
+			    net_addr_str((const struct sockaddr *)&lc->addr.ss, a, sizeof(a)),
+			    strerror(errno));
+			m.exit_status = 1;
+			goto out;
+		}
+		LIST_INSERT_HEAD(&m.lsocks, ls, entry);
+	}
+	if (log_open(cfg->log_target) == -1) {
+		fprintf(stderr, "preforkd: log_target %s: %s\n", cfg->log_target,
+		    strerror(errno));
+		m.exit_status = 1;
+		goto out;
+	}
+	log_set_level(cfg->log_level);
+
+	if ((sigfd = selfpipe_open()) == -1)
+		fatal("self-pipe");
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (selfpipe_catch(sigs[i]) == -1)
+			fatal("sigaction");
+	if ((m.loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
+		fatalx("cannot create the event loop");
+	ev_io_init(&m.sig_io, master_sig_cb, sigfd, EV_READ);
+	m.sig_io.data = &m;
+	ev_set_priority(&m.sig_io, EV_MAXPRI);
+	ev_io_start(m.loop, &m.sig_io);
+	ev_timer_init(&m.tick, master_tick_cb, 1., 1.);
+	m.tick.data = &m;
+	ev_timer_start(m.loop, &m.tick);
+	ev_timer_init(&m.answer, master_answer_cb, ANSWER_SECS, ANSWER_SECS);
+	m.answer.data = &m;
+	ev_timer_init(&m.stop_timer, master_stop_cb, 0., 0.);
+	m.stop_timer.data = &m;
+
+	log_notice("preforkd starting, pid %d, %zu listeners, %d workers",
+	    (int)getpid(), cfg->nlisteners, cfg->workers);
+	master_slots(&m, cfg->workers);
+	master_resume(&m);
+	ev_run(m.loop, 0);
+
+	for (int i = 0; i < m.nslots; i++)
+		slot_free(&m, m.slots[i]);
+	free(m.slots);
+	ev_loop_destroy(m.loop);
+	selfpipe_close();
+	log_notice("exiting");
+out:
+	LIST_FOREACH_SAFE(ls, &m.lsocks, entry, next) {
+		close(ls->fd);
+		LIST_REMOVE(ls, entry);
+		free(ls);
+	}
+	config_free(m.cfg);
+	return m.exit_status;
+}

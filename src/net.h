@@ -1,0 +1,47 @@
+/*
+ * net.h: socket helpers: address parsing and formatting, listening sockets.
+ *
+ * These functions never log.  They return -1 (with errno set, or with a
+ * message in the caller's buffer) and leave the reporting to the caller,
+ * who knows the context.
+ */
+#ifndef PREFORKD_NET_H
+#define PREFORKD_NET_H
+
+#include <sys/socket.h>
+#include <stddef.h>
+
+#define NET_ADDRSTRLEN	64	/* "[ipv6]:port" with room to spare */
+
+struct addr {
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+};
+
+/*
+ * Parse a listen or backend address: "host:port", "[v6addr]:port", ":port"
+ * or "*:port" (both mean 0.0.0.0).  The port must be 1-65535.  When
+ * resolve is 0 the host must be a numeric address; otherwise a name is
+ * resolved with getaddrinfo() and its first address taken.  Returns 0, or
+ * -1 with a message (no trailing newline) written to err.
+ */
+int	net_parse_addr(const char *spec, int resolve, struct addr *out,
+	    char *err, size_t errlen);
+
+/* 1 when both hold the same family, address and port, 0 otherwise. */
+int	net_addr_equal(const struct addr *a, const struct addr *b);
+
+/*
+ * Format sa as "1.2.3.4:80" or "[::1]:80" into buf (NET_ADDRSTRLEN bytes
+ * are always enough) and return buf.  An unknown family gives "?".
+ */
+const char *net_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+
+/*
+ * Open a non-blocking, close-on-exec listening TCP socket bound to a with
+ * SO_REUSEADDR (and IPV6_V6ONLY for IPv6).  Returns the fd, or -1 with
+ * errno set.
+ */
+int	net_listen(const struct addr *a, int backlog);
+
+#endif

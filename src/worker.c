@@ -1,0 +1,332 @@
+/*
+ * worker.c: the worker process.  Owns its libev loop, its end of the
+ * channel, its copies of the listen sockets and every connection it
+ * accepted.
+ *
+ * A worker accepts only when the master says so (ACCEPT), takes a bounded
+ * batch, and answers ACCEPTED with what it took and whether it is full or
+ * paused.  It never blocks and never spins: EMFILE pauses accepting for a
+ * while and the master is told, so it offers this worker nothing meanwhile.
+ */
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "conn.h"
+#include "log.h"
+#include "worker.h"
+
+#define ACCEPT_BATCH	16	/* connections per ACCEPT at most */
+#define PAUSE_SECS	0.5	/* accepting paused after EMFILE/ENFILE */
+#define HEARTBEAT_SECS	1.0
+
+static uint8_t
+worker_flags(const struct worker *w)
+{
+	return (w->full ? CHAN_F_FULL : 0) | (w->paused ? CHAN_F_PAUSED : 0);
+}
+
+static void
+worker_send(struct worker *w, struct chan_msg *m)
+{
+	m->conns = w->nconns;
+	m->flags |= worker_flags(w);
+	/* EAGAIN: the master is behind; the next heartbeat carries the state. */
+	if (chan_send(w->chan, m) == -1 && errno != EAGAIN)
+		log_debug("channel send %s: %s", chan_type_name(m->type), strerror(errno));
+}
+
+static void
+worker_send_state(struct worker *w)
+{
+	struct chan_msg m = { .type = CHAN_STATE };
+
+	worker_send(w, &m);
+}
+
+static void
+worker_close_listeners(struct worker *w)
+{
+	for (size_t i = 0; i < w->nls; i++)
+		if (w->ls[i].fd != -1) {
+			close(w->ls[i].fd);
+			w->ls[i].fd = -1;
+		}
+}
+
+/* Close every connection and leave the loop. */
+static void
+worker_finish(struct worker *w, enum conn_reason why)
+{
+	for (size_t i = 0; i < w->nls; i++)
+		conn_close_all(&w->ls[i], why);
+	ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void
+worker_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = t->data;
+
+	(void)loop, (void)revents;
+	log_notice("drain deadline reached, closing %u connections", w->nconns);
+	worker_finish(w, CONN_DRAIN_DEADLINE);
+}
+
+static void
+worker_drain(struct worker *w, unsigned timeout_ms)
+{
+	if (w->draining)
+		return;
+	w->draining = 1;
+	worker_close_listeners(w);
+	ev_timer_stop(w->loop, &w->pause);
+	w->paused = 0;
+	log_info("draining %u connections (deadline %u ms)", w->nconns, timeout_ms);
+	if (w->nconns == 0) {
+		ev_break(w->loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_set(&w->deadline, timeout_ms / 1000.0, 0.);
+	ev_timer_start(w->loop, &w->deadline);
+}
+
+void
+worker_conn_closed(struct worker *w)
+{
+	if (w->draining) {
+		if (w->nconns == 0)
+			ev_break(w->loop, EVBREAK_ALL);
+		return;
+	}
+	if (w->paused) {
+		/* A descriptor came free: try again at once. */
+		ev_timer_stop(w->loop, &w->pause);
+		w->paused = 0;
+		worker_send_state(w);
+	} else if (w->full && w->nconns < w->cfg->max_connections) {
+		w->full = 0;
+		worker_send_state(w);
+	}
+}
+
+static void
+worker_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = t->data;
+
+	(void)loop, (void)revents;
+	w->paused = 0;
+	worker_send_state(w);
+}
+
+static void
+worker_pause(struct worker *w, int err)
+{
+	ev_tstamp now = ev_now(w->loop);
+
+	w->errors++;
+	if (now - w->last_emfile_log >= 1.0) {
+		w->last_emfile_log = now;
+		log_warnx("accept: %s; pausing accepts", strerror(err));
+	}
+	w->paused = 1;
+	ev_timer_set(&w->pause, PAUSE_SECS, 0.);
+	ev_timer_start(w->loop, &w->pause);
+}
+
+static void
+worker_accept(struct worker *w, uint32_t id)
+{
+	struct chan_msg m = { .type = CHAN_ACCEPTED, .lsock = id };
+	struct sockaddr_storage ss;
+	struct wlisten *wl = NULL;
+	unsigned limit, n = 0;
+	socklen_t len;
+	int fd;
+
+	for (size_t i = 0; i < w->nls; i++)
+		if (w->ls[i].id == id && w->ls[i].fd != -1)
+			wl = &w->ls[i];
+	limit = w->cfg->max_connections - w->nconns;
+	if (limit > ACCEPT_BATCH)
+		limit = ACCEPT_BATCH;
+	while (wl != NULL && !w->draining && !w->paused && n < limit) {
+		len = sizeof(ss);
+		fd = accept4(wl->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				worker_pause(w, errno);
+			else if (errno != EAGAIN) {
+				w->errors++;
+				log_warn("accept on %s", wl->conf->name);
+			}
+			break;
+		}
+		if (conn_new(wl, fd, (struct sockaddr *)&ss, len) == NULL) {
+			w->errors++;
+			log_warn("connection on %s", wl->conf->name);
+			continue;
+		}
+		n++;
+	}
+	if (n == ACCEPT_BATCH)
+		m.flags |= CHAN_F_MORE;
+	w->full = w->nconns >= w->cfg->max_connections;
+	m.count = n;
+	worker_send(w, &m);
+}
+
+static void
+worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct worker *w = io->data;
+	struct chan_msg m;
+	int rc;
+
+	(void)revents;
+	for (int i = 0; i < 64; i++) {
+		if ((rc = chan_recv(w->chan, &m)) == 0 ||
+		    (rc == -1 && errno != EAGAIN && errno != EBADMSG)) {
+			/* The master is gone: finish what we have and go. */
+			log_notice("master gone, draining");
+			ev_io_stop(loop, io);
+			worker_drain(w, w->cfg->shutdown_ms);
+			return;
+		}
+		if (rc == -1) {
+			if (errno == EAGAIN)
+				return;
+			log_warnx("malformed message from the master");
+			continue;
+		}
+		switch (m.type) {
+		case CHAN_ACCEPT:
+			worker_accept(w, m.lsock);
+			break;
+		case CHAN_DRAIN:
+			worker_drain(w, m.timeout_ms);
+			break;
+		case CHAN_STOP:
+			worker_finish(w, CONN_SHUTDOWN);
+			return;
+		case CHAN_REOPEN:
+			if (log_reopen() == -1)
+				log_warn("reopening the log file");
+			break;
+		default:
+			log_warnx("unexpected %s from the master", chan_type_name(m.type));
+		}
+	}
+}
+
+static void
+worker_heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = t->data;
+	struct chan_msg m = {
+		.type = CHAN_HEARTBEAT, .accepted = w->accepted,
+		.bytes_in = w->bytes_in, .bytes_out = w->bytes_out,
+		.errors = w->errors,
+	};
+
+	(void)loop, (void)revents;
+	worker_send(w, &m);
+}
+
+/* Signals: the master gives orders over the channel, not by signal. */
+static void
+worker_signals(void)
+{
+	static const int ignored[] = {
+		SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGPIPE,
+	};
+	struct sigaction sa;
+	sigset_t all;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		sigaction(ignored[i], &sa, NULL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+void
+worker_main(const struct worker_spawn *sp)
+{
+	struct worker w;
+	struct chan_msg hello = { .type = CHAN_HELLO };
+	char title[16];
+
+	worker_signals();
+	memset(&w, 0, sizeof(w));
+	w.cfg = sp->cfg;
+	w.slot = sp->slot;
+	w.gen = sp->gen;
+	w.chan = sp->chan;
+	log_set_tag("worker %d gen %u", w.slot, w.gen);
+	snprintf(title, sizeof(title), "preforkd w%d", w.slot);
+	prctl(PR_SET_NAME, title);
+
+	if ((w.loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
+		fatalx("cannot create the event loop");
+	w.nls = sp->nls;
+	if ((w.ls = calloc(w.nls, sizeof(*w.ls))) == NULL)
+		fatal("listeners");
+	for (size_t i = 0; i < w.nls; i++) {
+		struct wlisten *wl = &w.ls[i];
+
+		wl->id = sp->ids[i];
+		wl->fd = sp->fds[i];
+		wl->conf = sp->confs[i];
+		wl->worker = &w;
+		TAILQ_INIT(&wl->conns);
+		conn_idle_init(wl);
+		if (wl->conf->buffer_size > w.scratch_size)
+			w.scratch_size = wl->conf->buffer_size;
+	}
+	if ((w.scratch = malloc(w.scratch_size)) == NULL)
+		fatal("scratch buffer");
+
+	ev_io_init(&w.chan_io, worker_chan_cb, w.chan, EV_READ);
+	w.chan_io.data = &w;
+	ev_set_priority(&w.chan_io, EV_MAXPRI);
+	ev_io_start(w.loop, &w.chan_io);
+	ev_timer_init(&w.heartbeat, worker_heartbeat_cb, HEARTBEAT_SECS, HEARTBEAT_SECS);
+	w.heartbeat.data = &w;
+	ev_timer_start(w.loop, &w.heartbeat);
+	ev_timer_init(&w.pause, worker_pause_cb, PAUSE_SECS, 0.);
+	w.pause.data = &w;
+	ev_timer_init(&w.deadline, worker_deadline_cb, 0., 0.);
+	w.deadline.data = &w;
+
+	log_debug("started");
+	worker_send(&w, &hello);
+	ev_run(w.loop, 0);
+
+	/* Drained, stopped or told to go: everything is closed by now. */
+	for (size_t i = 0; i < w.nls; i++)
+		conn_close_all(&w.ls[i], CONN_SHUTDOWN);
+	worker_close_listeners(&w);
+	close(w.chan);
+	free(w.scratch);
+	free(w.ls);
+	ev_loop_destroy(w.loop);
+	log_debug("exiting");
+	exit(0);
+}

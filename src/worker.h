@@ -1,0 +1,73 @@
+/*
+ * worker.h: a worker process: its libev loop, its channel to the master,
+ * the listen sockets it accepts on when told to, and every connection it
+ * accepted, from accept to close.
+ */
+#ifndef PREFORKD_WORKER_H
+#define PREFORKD_WORKER_H
+
+#include <sys/queue.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "config.h"
+
+struct conn;
+TAILQ_HEAD(connq, conn);
+
+/* A listen socket as a worker sees it. */
+struct wlisten {
+	uint32_t	 id;		/* the master's listen socket id */
+	int		 fd;		/* inherited at fork; -1 once closed */
+	const struct listener_conf *conf; /* borrowed from the config */
+	struct worker	*worker;
+	struct connq	 conns;		/* oldest activity first */
+	ev_timer	 idle;		/* fires for the head of conns */
+};
+
+struct worker {
+	struct ev_loop	*loop;
+	const struct config *cfg;	/* inherited at fork; never freed here */
+	int		 slot;
+	unsigned	 gen;
+	int		 chan;		/* our end of the master's socketpair */
+	ev_io		 chan_io;	/* EV_MAXPRI: orders come first */
+	ev_timer	 heartbeat;
+	ev_timer	 pause;		/* accepting paused after EMFILE */
+	ev_timer	 deadline;	/* draining: close what remains */
+	struct wlisten	*ls;		/* owned, nls of them */
+	size_t		 nls;
+	char		*scratch;	/* owned; read buffer shared by all conns */
+	size_t		 scratch_size;
+	unsigned	 nconns;
+	int		 draining;
+	int		 paused;
+	int		 full;		/* at max_connections when last reported */
+	ev_tstamp	 last_emfile_log;
+	uint64_t	 accepted, bytes_in, bytes_out, errors;
+};
+
+/* What the master hands a freshly forked worker. */
+struct worker_spawn {
+	const struct config *cfg;
+	int		 slot;
+	unsigned	 gen;
+	int		 chan;
+	size_t		 nls;
+	uint32_t	 ids[256];	/* listen socket ids, nls of them */
+	int		 fds[256];
+	const struct listener_conf *confs[256];
+};
+
+/*
+ * Run a worker in the forked child: a new libev loop, HELLO to the master,
+ * then serve until told to drain or stop, or until the master is gone.
+ * Exits with 0 on a clean end, 1 on a start-up failure.
+ */
+void	worker_main(const struct worker_spawn *sp) __attribute__((noreturn));
+
+/* A connection closed: update the state the master sees. */
+void	worker_conn_closed(struct worker *w);
+
+#endif

@@ -479,14 +479,14 @@ config_handler(void *user, const char *section, const char *name,
 	}
 	ps->seen |= bit;
 	obj = ps->sect == S_DAEMON ? (void *)ps->c : (void *)ps->cur;
+	if (k->type == K_ADDR)
+		ps->cur->listen_line = ps->line;	/* present, valid or not */
 	if (*value == '\0')
 		why = "empty value";
 	else
 		why = key_set(k, obj, value, msg, sizeof(msg));
 	if (why != NULL)
 		err_add(ps->errs, "%s:%d: %s: %s", ps->name, ps->line, name, why);
-	else if (k->type == K_ADDR)
-		ps->cur->listen_line = ps->line;
 	return 1;
 }
 
@@ -524,7 +524,7 @@ validate(struct parse *ps)
 	struct config *c = ps->c;
 
 	if (c->nlisteners == 0) {
-		err_add(ps->errs, "%s:%d: listener: no [listener NAME] section; nothing to serve",
+		err_add(ps->errs, "%s:%d: listener: no [listener] section; nothing to serve",
 		    ps->name, ps->line);
 		return;
 	}
@@ -532,7 +532,8 @@ validate(struct parse *ps)
 		struct listener_conf *l = &c->listeners[i];
 
 		if (l->listen == NULL) {
-			if (l->line > 0)	/* a bad -l was reported already */
+			/* A bad value (file or -l) was reported already. */
+			if (l->line > 0 && l->listen_line == 0)
 				err_add(ps->errs, "%s:%d: listen: missing in [listener %s]",
 				    ps->name, l->line, l->name);
 			continue;

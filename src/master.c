@@ -5,14 +5,16 @@
  * client byte.
  *
  * Dispatch ("go accept"): the master watches every listen socket.  When one
- * is readable it sends ACCEPT to the next eligible worker in round-robin
- * order and stops watching that socket until the worker answers (libev is
- * level-triggered: watching on would spin until the accept happened).  A
- * worker that took a full batch says so (CHAN_F_MORE); while the backlog is
- * that deep, up to one notification per worker may be outstanding, so the
- * accept rate is not capped by one round trip at a time.  A worker that
- * does not answer within ANSWER_SECS loses the notification and is skipped
- * until it speaks again.
+ * is readable it sends ACCEPT, a lease on that socket, to the next eligible
+ * worker in round-robin order and stops watching the socket until the
+ * lease comes back (libev is level-triggered: watching on would spin until
+ * the accept happened).  worker.c says how long a lease lasts.  A worker
+ * whose lease hit its limit says so (CHAN_F_MORE) and one more lease may be
+ * out at once, up to one per worker; each shorter lease takes one away.  So
+ * the accept rate is not capped by one round trip at a time, and a shallow
+ * backlog does not wake every worker.  A worker that does not give a lease
+ * back within ANSWER_SECS of its last word loses it and is skipped until it
+ * speaks again.
  */
 #include <sys/queue.h>
 #include <sys/resource.h>
@@ -61,8 +63,8 @@ struct lsock {
 	const struct listener_conf *conf; /* borrowed from m->cfg; NULL: closing */
 	struct master	*m;
 	ev_io		 io;
-	unsigned	 inflight;	/* ACCEPTs not answered yet */
-	int		 deep;		/* last answer took a full batch */
+	unsigned	 inflight;	/* leases not given back yet */
+	unsigned	 allowed;	/* leases at once: +1 per full lease, -1 per other */
 	LIST_ENTRY(lsock) entry;
 };
 
@@ -116,6 +118,7 @@ struct master {
 	int		 reload_pending;
 	int		 exit_status;
 	uint64_t	 accepted, accepted_prev;
+	uint64_t	 answers, answered;	/* ACCEPTED messages, conns they took */
 	char		 reload_result[256];
 	char		 status[512];	/* last STATUS= sent */
 };
@@ -137,7 +140,7 @@ wproc_eligible(const struct master *m, const struct wproc *w)
 static unsigned
 lsock_allowed(const struct master *m, const struct lsock *ls)
 {
-	return ls->deep && m->nslots > 1 ? (unsigned)m->nslots : 1;
+	return ls->allowed < (unsigned)m->nslots ? ls->allowed : (unsigned)m->nslots;
 }
 
 /* O(n) over the slots; n <= CONFIG_MAX_WORKERS. */
@@ -241,6 +244,7 @@ lsock_open(struct master *m, const struct listener_conf *lc)
 	ls->addr = lc->addr;
 	ls->conf = lc;
 	ls->m = m;
+	ls->allowed = 1;
 	ev_io_init(&ls->io, master_listen_cb, fd, EV_READ);
 	ls->io.data = ls;
 	return ls;
@@ -328,6 +332,10 @@ master_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		}
 	master_status(m, NULL);
 	m->accepted_prev = m->accepted;
+	if (m->answers > 0)
+		log_debug("dispatch: %llu notifications took %llu connections",
+		    (unsigned long long)m->answers, (unsigned long long)m->answered);
+	m->answers = m->answered = 0;
 }
 
 /* ---- the channel ---- */
@@ -360,6 +368,7 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct wproc *w = io->data;
 	struct master *m = w->m;
 	struct chan_msg msg;
+	struct lsock *ls;
 	int rc;
 
 	(void)revents;
@@ -387,9 +396,15 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			master_check_ready(m);
 			break;
 		case CHAN_ACCEPTED:
-			if (w->pending != NULL) {
-				w->pending->deep = (msg.flags & CHAN_F_MORE) != 0;
-				w->pending->inflight--;
+			m->answers++;
+			m->answered += msg.count;
+			if ((ls = w->pending) != NULL) {
+				/* Additive: parallel leases follow the backlog's depth. */
+				if (msg.flags & CHAN_F_MORE)
+					ls->allowed += ls->allowed < (unsigned)m->nslots;
+				else if (msg.count <= 1 && ls->allowed > 1)
+					ls->allowed--;
+				ls->inflight--;
 				w->pending = NULL;
 			}
 			break;
@@ -502,6 +517,7 @@ master_spawn(struct master *m, struct slot *s)
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = fork()) == 0) {
+		free(w);	/* the parent's record of the child */
 		close(sv[0]);
 		master_child(m, s, sv[1]);
 	}

@@ -3,10 +3,20 @@
  * channel, its copies of the listen sockets and every connection it
  * accepted.
  *
- * A worker accepts only when the master says so (ACCEPT), takes a bounded
- * batch, and answers ACCEPTED with what it took and whether it is full or
- * paused.  It never blocks and never spins: EMFILE pauses accepting for a
- * while and the master is told, so it offers this worker nothing meanwhile.
+ * A worker accepts only when the master says so.  ACCEPT grants a lease on
+ * one listen socket: the worker accepts what is waiting and watches the
+ * socket in its own loop until the lease ends, then answers ACCEPTED with
+ * what it took.  A lease that found a single connection ends after the
+ * next loop iteration brings none, so at low rates a lease is one
+ * connection and the master's round-robin is exact.  A lease that found
+ * connections queuing (two or more) lasts until LEASE_IDLE passes without
+ * a new one, so under a flood one round trip covers up to LEASE_MAX
+ * connections and the master's cost per connection stays small.  A lease
+ * that hit LEASE_MAX says so (CHAN_F_MORE) and the master lets one more
+ * worker hold a lease at the same time.
+ *
+ * It never blocks and never spins: EMFILE pauses accepting for a while and
+ * the master is told, so it offers this worker nothing meanwhile.
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -23,9 +33,13 @@
 #include "log.h"
 #include "worker.h"
 
-#define ACCEPT_BATCH	16	/* connections per ACCEPT at most */
+#define ACCEPT_BATCH	16	/* accept() calls per callback at most */
+#define LEASE_MAX	64	/* connections per lease at most */
+#define LEASE_IDLE	0.001	/* a busy lease ends this long after its last accept */
 #define PAUSE_SECS	0.5	/* accepting paused after EMFILE/ENFILE */
 #define HEARTBEAT_SECS	1.0
+
+static void	worker_lease_end(struct worker *w);
 
 static uint8_t
 worker_flags(const struct worker *w)
@@ -65,6 +79,8 @@ worker_close_listeners(struct worker *w)
 static void
 worker_finish(struct worker *w, enum conn_reason why)
 {
+	if (w->lease != NULL)
+		worker_lease_end(w);
 	for (size_t i = 0; i < w->nls; i++)
 		conn_close_all(&w->ls[i], why);
 	ev_break(w->loop, EVBREAK_ALL);
@@ -86,6 +102,8 @@ worker_drain(struct worker *w, unsigned timeout_ms)
 	if (w->draining)
 		return;
 	w->draining = 1;
+	if (w->lease != NULL)
+		worker_lease_end(w);
 	worker_close_listeners(w);
 	ev_timer_stop(w->loop, &w->pause);
 	w->paused = 0;
@@ -142,23 +160,18 @@ worker_pause(struct worker *w, int err)
 	ev_timer_start(w->loop, &w->pause);
 }
 
+/* Accept what is waiting on the leased socket, ACCEPT_BATCH at most. */
 static void
-worker_accept(struct worker *w, uint32_t id)
+worker_lease_take(struct worker *w)
 {
-	struct chan_msg m = { .type = CHAN_ACCEPTED, .lsock = id };
+	struct wlisten *wl = w->lease;
 	struct sockaddr_storage ss;
-	struct wlisten *wl = NULL;
-	unsigned limit, n = 0;
+	unsigned n = 0;
 	socklen_t len;
 	int fd;
 
-	for (size_t i = 0; i < w->nls; i++)
-		if (w->ls[i].id == id && w->ls[i].fd != -1)
-			wl = &w->ls[i];
-	limit = w->cfg->max_connections - w->nconns;
-	if (limit > ACCEPT_BATCH)
-		limit = ACCEPT_BATCH;
-	while (wl != NULL && !w->draining && !w->paused && n < limit) {
+	while (n < ACCEPT_BATCH && w->lease_count < LEASE_MAX &&
+	    w->nconns < w->cfg->max_connections && !w->paused) {
 		len = sizeof(ss);
 		fd = accept4(wl->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -180,12 +193,116 @@ worker_accept(struct worker *w, uint32_t id)
 			continue;
 		}
 		n++;
+		w->lease_count++;
 	}
-	if (n == ACCEPT_BATCH)
-		m.flags |= CHAN_F_MORE;
+	if (n > 0) {
+		w->lease_progress = 1;
+		if (w->lease_count > 1)
+			ev_timer_again(w->loop, &w->lease_timer);
+	}
 	w->full = w->nconns >= w->cfg->max_connections;
-	m.count = n;
+}
+
+/* Give the lease back: ACCEPTED with what it took. */
+static void
+worker_lease_end(struct worker *w)
+{
+	struct chan_msg m = { .type = CHAN_ACCEPTED };
+	struct wlisten *wl = w->lease;
+
+	ev_io_stop(w->loop, &wl->lease_io);
+	ev_idle_stop(w->loop, &w->lease_idle);
+	ev_check_stop(w->loop, &w->lease_check);
+	ev_timer_stop(w->loop, &w->lease_timer);
+	m.lsock = wl->id;
+	m.count = w->lease_count;
+	if (w->lease_count >= LEASE_MAX)
+		m.flags |= CHAN_F_MORE;
+	w->lease = NULL;
 	worker_send(w, &m);
+}
+
+static int
+worker_lease_over(const struct worker *w)
+{
+	return w->lease_count >= LEASE_MAX || w->full || w->paused || w->draining;
+}
+
+static void
+worker_lease_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct worker *w = ((struct wlisten *)io->data)->worker;
+
+	(void)loop, (void)revents;
+	worker_lease_take(w);
+	if (worker_lease_over(w))
+		worker_lease_end(w);
+}
+
+/*
+ * After each loop iteration of a lease: a one-connection lease ends when
+ * an iteration brought nothing; a busy one is left to its idle timer.
+ */
+static void
+worker_lease_check_cb(struct ev_loop *loop, ev_check *c, int revents)
+{
+	struct worker *w = c->data;
+
+	(void)revents;
+	if (w->lease_count > 1) {
+		ev_idle_stop(loop, &w->lease_idle);	/* the poll may block now */
+		ev_check_stop(loop, c);
+	} else if (!w->lease_progress)
+		worker_lease_end(w);
+	w->lease_progress = 0;
+}
+
+static void
+worker_lease_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop, (void)revents;
+	worker_lease_end(t->data);
+}
+
+static void
+worker_lease_idle_cb(struct ev_loop *loop, ev_idle *i, int revents)
+{
+	(void)loop, (void)i, (void)revents;	/* only keeps the poll from blocking */
+}
+
+static void
+worker_accept(struct worker *w, uint32_t id)
+{
+	struct chan_msg m = { .type = CHAN_ACCEPTED, .lsock = id };
+	struct wlisten *wl = NULL;
+
+	for (size_t i = 0; i < w->nls; i++)
+		if (w->ls[i].id == id && w->ls[i].fd != -1)
+			wl = &w->ls[i];
+	if (wl == NULL || w->lease != NULL || w->draining || w->paused ||
+	    w->nconns >= w->cfg->max_connections) {
+		worker_send(w, &m);	/* took nothing */
+		return;
+	}
+	w->lease = wl;
+	w->lease_count = 0;
+	w->lease_progress = 0;
+	worker_lease_take(w);
+	if (worker_lease_over(w)) {
+		worker_lease_end(w);
+		return;
+	}
+	/*
+	 * The check watcher first runs after the next poll: only what that
+	 * iteration brings counts, or a client that reconnects as soon as it
+	 * is served would keep one worker's lease alive.
+	 */
+	w->lease_progress = 0;
+	ev_io_start(w->loop, &wl->lease_io);
+	if (w->lease_count <= 1) {
+		ev_idle_start(w->loop, &w->lease_idle);
+		ev_check_start(w->loop, &w->lease_check);
+	}
 }
 
 static void
@@ -297,6 +414,8 @@ worker_main(const struct worker_spawn *sp)
 		wl->worker = &w;
 		TAILQ_INIT(&wl->conns);
 		conn_idle_init(wl);
+		ev_io_init(&wl->lease_io, worker_lease_io_cb, wl->fd, EV_READ);
+		wl->lease_io.data = wl;
 		if (wl->conf->buffer_size > w.scratch_size)
 			w.scratch_size = wl->conf->buffer_size;
 	}
@@ -312,6 +431,14 @@ worker_main(const struct worker_spawn *sp)
 	ev_timer_start(w.loop, &w.heartbeat);
 	ev_timer_init(&w.pause, worker_pause_cb, PAUSE_SECS, 0.);
 	w.pause.data = &w;
+	ev_init(&w.lease_timer, worker_lease_timer_cb);
+	w.lease_timer.repeat = LEASE_IDLE;
+	w.lease_timer.data = &w;
+	ev_idle_init(&w.lease_idle, worker_lease_idle_cb);
+	ev_set_priority(&w.lease_idle, EV_MINPRI);
+	ev_check_init(&w.lease_check, worker_lease_check_cb);
+	ev_set_priority(&w.lease_check, EV_MINPRI);
+	w.lease_check.data = &w;
 	ev_timer_init(&w.deadline, worker_deadline_cb, 0., 0.);
 	w.deadline.data = &w;
 

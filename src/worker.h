@@ -23,6 +23,7 @@ struct wlisten {
 	const struct listener_conf *conf; /* borrowed from the config */
 	struct worker	*worker;
 	struct connq	 conns;		/* oldest activity first */
+	ev_io		 lease_io;	/* accepting while holding a lease */
 	ev_timer	 idle;		/* fires for the head of conns */
 };
 
@@ -36,6 +37,12 @@ struct worker {
 	ev_timer	 heartbeat;
 	ev_timer	 pause;		/* accepting paused after EMFILE */
 	ev_timer	 deadline;	/* draining: close what remains */
+	ev_idle		 lease_idle;	/* keeps the poll non-blocking in a lease */
+	ev_check	 lease_check;	/* ends a lease after an idle iteration */
+	ev_timer	 lease_timer;	/* ends a busy lease after LEASE_IDLE */
+	struct wlisten	*lease;		/* the listener we may accept on now */
+	unsigned	 lease_count;	/* connections taken in this lease */
+	int		 lease_progress; /* taken one in this loop iteration */
 	struct wlisten	*ls;		/* owned, nls of them */
 	size_t		 nls;
 	char		*scratch;	/* owned; read buffer shared by all conns */

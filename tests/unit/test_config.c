@@ -1,0 +1,1148 @@
+/*
+ * test_config.c: unit tests for src/config.c.
+ *
+ * Configs are built with config_parse_string(), which goes through the same
+ * inih handler as a file, so line numbers in the messages are real.  Every
+ * error must be reported as "NAME:LINE: key: message" (here NAME is
+ * "t.conf"); a bad config gives NULL; every problem in a text is reported.
+ * A few cases go through config_load() with a real file.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "net.h"
+#include "tap.h"
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+#define NAME		"t.conf"
+#define LISTENER_A	"[listener a]\nlisten = 127.0.0.1:7001\n"
+
+static long ncpu;
+
+/* config_free() of NULL is not promised by config.h */
+static void
+cfree(struct config *c)
+{
+	if (c != NULL)
+		config_free(c);
+}
+
+static void
+ov_init(struct config_overrides *ov)
+{
+	memset(ov, 0, sizeof(*ov));
+	ov->workers = 0;
+	ov->log_level = -1;
+	ov->listen = NULL;
+	ov->nlisten = 0;
+}
+
+static void
+errs_reset(struct config_errors *errs)
+{
+	config_errors_fini(errs);
+	errs->msg = NULL;
+	errs->n = 0;
+}
+
+static void
+dump_errors(const struct config_errors *errs)
+{
+	size_t i;
+
+	for (i = 0; i < errs->n; i++)
+		diag("  error %zu: %s", i + 1, errs->msg[i] ? errs->msg[i] : "(NULL)");
+}
+
+/* Index of the first message starting with prefix (and containing sub); -1. */
+static int
+find_error(const struct config_errors *errs, const char *prefix, const char *sub)
+{
+	size_t i;
+
+	for (i = 0; i < errs->n; i++) {
+		if (errs->msg[i] == NULL)
+			continue;
+		if (strncmp(errs->msg[i], prefix, strlen(prefix)) != 0)
+			continue;
+		if (sub != NULL && strstr(errs->msg[i] + strlen(prefix), sub) == NULL)
+			continue;
+		return (int)i;
+	}
+	return -1;
+}
+
+/* Every message is one line and names the file. */
+static int
+errors_well_formed(const struct config_errors *errs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < errs->n; i++) {
+		if (errs->msg[i] == NULL || strchr(errs->msg[i], '\n') != NULL ||
+		    strncmp(errs->msg[i], name, strlen(name)) != 0 ||
+		    errs->msg[i][strlen(name)] != ':')
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- a full valid config ------------------------------------------------------ */
+
+static const char full_text[] =
+	"; preforkd test configuration\n"		/* 1 */
+	"# every key, not all at their default\n"	/* 2 */
+	"[daemon]\n"					/* 3 */
+	"workers = 3\n"					/* 4 */
+	"max_connections = 500\n"			/* 5 */
+	"log_level = debug\n"				/* 6 */
+	"log_target = /var/log/preforkd.log\n"		/* 7 */
+	"shutdown_timeout = 250ms\n"			/* 8 */
+	"drain_timeout = 2m\n"				/* 9 */
+	"max_draining = 7\n"				/* 10 */
+	"\n"						/* 11 */
+	"[listener echo-1.a_B]\n"			/* 12 */
+	"listen = 127.0.0.1:7001\n"			/* 13 */
+	"mode = echo\n"					/* 14 */
+	"backlog = 77\n"				/* 15 */
+	"idle_timeout = 0\n"				/* 16 */
+	"buffer_size = 1k\n"				/* 17 */
+	"[listener six]\n"				/* 18 */
+	"listen=[::1]:7002\n"				/* 19 */
+	"  mode   =   echo  \n"				/* 20 */
+	"backlog = 65535\n"				/* 21 */
+	"idle_timeout = 24h\n"				/* 22 */
+	"buffer_size = 16m\n";				/* 23 */
+
+static int
+addr_is(const struct addr *a, const char *spec)
+{
+	struct addr want;
+	char err[128];
+
+	if (net_parse_addr(spec, 0, &want, err, sizeof(err)) != 0)
+		return 0;
+	return net_addr_equal(a, &want);
+}
+
+static void
+test_full(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0 };
+	struct config *c;
+	const struct listener_conf *l;
+
+	ov_init(&ov);
+	c = config_parse_string(NAME, full_text, &ov, &errs);
+	if (!ok(c != NULL, "full config parses")) {
+		dump_errors(&errs);
+		errs_reset(&errs);
+		return;
+	}
+	is_int(errs.n, 0, "full config: no errors");
+	is_int(c->workers, 3, "workers");
+	is_uint(c->max_connections, 500, "max_connections");
+	is_int(c->log_level, LOGL_DEBUG, "log_level");
+	is_str(c->log_target, "/var/log/preforkd.log", "log_target");
+	is_uint(c->shutdown_ms, 250, "shutdown_timeout = 250ms");
+	is_uint(c->drain_ms, 120000, "drain_timeout = 2m");
+	is_uint(c->max_draining, 7, "max_draining");
+	if (!is_int(c->nlisteners, 2, "two listeners")) {
+		config_free(c);
+		return;
+	}
+
+	l = &c->listeners[0];
+	is_str(l->name, "echo-1.a_B", "listener 1: name, in file order");
+	is_str(l->listen, "127.0.0.1:7001", "listener 1: listen as written");
+	ok(addr_is(&l->addr, "127.0.0.1:7001"), "listener 1: address");
+	is_int(l->mode, MODE_ECHO, "listener 1: mode");
+	is_int(l->backlog, 77, "listener 1: backlog");
+	is_uint(l->idle_ms, 0, "listener 1: idle_timeout = 0 (off)");
+	is_uint(l->buffer_size, 1024, "listener 1: buffer_size = 1k");
+	is_int(l->line, 12, "listener 1: line of its section header");
+
+	l = &c->listeners[1];
+	is_str(l->name, "six", "listener 2: name");
+	is_str(l->listen, "[::1]:7002", "listener 2: listen as written");
+	ok(addr_is(&l->addr, "[::1]:7002"), "listener 2: address");
+	is_int(l->mode, MODE_ECHO, "listener 2: mode (spaces around = and value)");
+	is_int(l->backlog, 65535, "listener 2: backlog");
+	is_uint(l->idle_ms, 86400000u, "listener 2: idle_timeout = 24h");
+	is_uint(l->buffer_size, 16u << 20, "listener 2: buffer_size = 16m");
+	is_int(l->line, 18, "listener 2: line of its section header");
+
+	ok(config_listener(c, "six") == &c->listeners[1], "config_listener(\"six\")");
+	ok(config_listener(c, "echo-1.a_B") == &c->listeners[0],
+	    "config_listener(\"echo-1.a_B\")");
+	ok(config_listener(c, "nope") == NULL, "config_listener(\"nope\") is NULL");
+	ok(config_listener(c, "Six") == NULL, "listener names are case-sensitive");
+	cfree(c);
+	errs_reset(&errs);
+}
+
+/* ---- defaults -------------------------------------------------------------------- */
+
+static const struct {
+	const char	*name;
+	const char	*text;
+} default_texts[] = {
+	{ "listener only",		LISTENER_A },
+	{ "empty [daemon]",		"[daemon]\n" LISTENER_A },
+	{ "no trailing newline",	"[listener a]\nlisten = 127.0.0.1:7001" },
+	{ "comments and blank lines",	"; c\n# c\n\n[daemon]\n; c\n\n" LISTENER_A "\n; end\n" },
+};
+
+static void
+test_defaults(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0 };
+	struct config *c;
+	const struct listener_conf *l;
+	const char *n;
+	size_t i;
+
+	ov_init(&ov);
+	for (i = 0; i < NELEM(default_texts); i++) {
+		n = default_texts[i].name;
+		c = config_parse_string(NAME, default_texts[i].text, &ov, &errs);
+		if (!ok(c != NULL, "defaults (%s): parses", n)) {
+			dump_errors(&errs);
+			errs_reset(&errs);
+			continue;
+		}
+		is_int(errs.n, 0, "defaults (%s): no errors", n);
+		is_int(c->workers, ncpu, "defaults (%s): workers = auto = %ld CPUs", n, ncpu);
+		is_uint(c->max_connections, 10000, "defaults (%s): max_connections", n);
+		is_int(c->log_level, LOGL_NOTICE, "defaults (%s): log_level notice", n);
+		is_str(c->log_target, "stderr", "defaults (%s): log_target", n);
+		is_uint(c->shutdown_ms, 30000, "defaults (%s): shutdown_timeout 30s", n);
+		is_uint(c->drain_ms, 60000, "defaults (%s): drain_timeout 60s", n);
+		is_uint(c->max_draining, 4, "defaults (%s): max_draining", n);
+		if (is_int(c->nlisteners, 1, "defaults (%s): one listener", n)) {
+			l = &c->listeners[0];
+			is_str(l->name, "a", "defaults (%s): listener name", n);
+			is_str(l->listen, "127.0.0.1:7001", "defaults (%s): listen", n);
+			ok(addr_is(&l->addr, "127.0.0.1:7001"), "defaults (%s): address", n);
+			is_int(l->mode, MODE_ECHO, "defaults (%s): mode echo", n);
+			is_int(l->backlog, 1024, "defaults (%s): backlog", n);
+			is_uint(l->idle_ms, 300000, "defaults (%s): idle_timeout 5m", n);
+			is_uint(l->buffer_size, 16384, "defaults (%s): buffer_size 16k", n);
+		}
+		cfree(c);
+		errs_reset(&errs);
+	}
+}
+
+/* ---- one key at a time: bounds and syntax -------------------------------------------- */
+
+#define BAD	(-1LL)
+
+static const struct {
+	const char	*section;	/* "daemon" or "listener" */
+	const char	*key;
+	const char	*value;
+	long long	 want;		/* BAD: error at the key's line */
+} key_cases[] = {
+	{ "daemon", "workers",		"1",		1 },
+	{ "daemon", "workers",		"256",		256 },
+	{ "daemon", "workers",		"auto",		-2 },	/* = ncpu */
+	{ "daemon", "workers",		"0",		BAD },
+	{ "daemon", "workers",		"257",		BAD },
+	{ "daemon", "workers",		"-1",		BAD },
+	{ "daemon", "workers",		"many",		BAD },
+	{ "daemon", "workers",		"",		BAD },
+	{ "daemon", "max_connections",	"1",		1 },
+	{ "daemon", "max_connections",	"1000000",	1000000 },
+	{ "daemon", "max_connections",	"0",		BAD },
+	{ "daemon", "max_connections",	"1000001",	BAD },
+	{ "daemon", "max_connections",	"10k",		BAD },
+	{ "daemon", "log_level",	"debug",	LOGL_DEBUG },
+	{ "daemon", "log_level",	"info",		LOGL_INFO },
+	{ "daemon", "log_level",	"notice",	LOGL_NOTICE },
+	{ "daemon", "log_level",	"warning",	LOGL_WARNING },
+	{ "daemon", "log_level",	"error",	LOGL_ERROR },
+	{ "daemon", "log_level",	"loud",		BAD },
+	{ "daemon", "log_level",	"",		BAD },
+	{ "daemon", "log_target",	"stderr",	0 },
+	{ "daemon", "log_target",	"syslog",	0 },
+	{ "daemon", "log_target",	"/tmp/preforkd-test.log", 0 },
+	{ "daemon", "log_target",	"relative/path.log", BAD },
+	{ "daemon", "log_target",	"",		BAD },
+	{ "daemon", "shutdown_timeout",	"0",		0 },
+	{ "daemon", "shutdown_timeout",	"1h",		3600000 },
+	{ "daemon", "shutdown_timeout",	"3600",		3600000 },
+	{ "daemon", "shutdown_timeout",	"1500ms",	1500 },
+	{ "daemon", "shutdown_timeout",	"3601s",	BAD },
+	{ "daemon", "shutdown_timeout",	"2h",		BAD },
+	{ "daemon", "shutdown_timeout",	"5x",		BAD },
+	{ "daemon", "shutdown_timeout",	"-1",		BAD },
+	{ "daemon", "shutdown_timeout",	"",		BAD },
+	{ "daemon", "drain_timeout",	"0",		0 },
+	{ "daemon", "drain_timeout",	"60m",		3600000 },
+	{ "daemon", "drain_timeout",	"61m",		BAD },
+	{ "daemon", "drain_timeout",	"soon",		BAD },
+	{ "daemon", "max_draining",	"1",		1 },
+	{ "daemon", "max_draining",	"64",		64 },
+	{ "daemon", "max_draining",	"0",		BAD },
+	{ "daemon", "max_draining",	"65",		BAD },
+	{ "listener", "mode",		"echo",		MODE_ECHO },
+	{ "listener", "mode",		"bogus",	BAD },
+	{ "listener", "mode",		"",		BAD },
+	{ "listener", "backlog",	"1",		1 },
+	{ "listener", "backlog",	"65535",	65535 },
+	{ "listener", "backlog",	"0",		BAD },
+	{ "listener", "backlog",	"65536",	BAD },
+	{ "listener", "backlog",	"-5",		BAD },
+	{ "listener", "backlog",	"1k",		BAD },
+	{ "listener", "idle_timeout",	"0",		0 },
+	{ "listener", "idle_timeout",	"24h",		86400000 },
+	{ "listener", "idle_timeout",	"90s",		90000 },
+	{ "listener", "idle_timeout",	"25h",		BAD },
+	{ "listener", "idle_timeout",	"86401",	BAD },
+	{ "listener", "idle_timeout",	"abc",		BAD },
+	{ "listener", "buffer_size",	"1k",		1024 },
+	{ "listener", "buffer_size",	"1024",		1024 },
+	{ "listener", "buffer_size",	"16m",		16777216 },
+	{ "listener", "buffer_size",	"64k",		65536 },
+	{ "listener", "buffer_size",	"1023",		BAD },
+	{ "listener", "buffer_size",	"512",		BAD },
+	{ "listener", "buffer_size",	"16777217",	BAD },
+	{ "listener", "buffer_size",	"17m",		BAD },
+	{ "listener", "buffer_size",	"big",		BAD },
+	{ "listener", "buffer_size",	"0",		BAD },
+	{ "listen",   "listen",		"127.0.0.1:7001", 0 },
+	{ "listen",   "listen",		"[::1]:7001",	0 },
+	{ "listen",   "listen",		"*:7001",	0 },
+	{ "listen",   "listen",		":7001",	0 },
+	{ "listen",   "listen",		"localhost:7001", 0 },
+	{ "listen",   "listen",		"127.0.0.1",	BAD },
+	{ "listen",   "listen",		"127.0.0.1:0",	BAD },
+	{ "listen",   "listen",		"127.0.0.1:65536", BAD },
+	{ "listen",   "listen",		"127.0.0.1:http", BAD },
+	{ "listen",   "listen",		"[::1",		BAD },
+	{ "listen",   "listen",		"",		BAD },
+};
+
+/* The value of key in c, as the table states it. */
+static long long
+key_value(const struct config *c, const char *key)
+{
+	const struct listener_conf *l = c->nlisteners > 0 ? &c->listeners[0] : NULL;
+
+	if (strcmp(key, "workers") == 0)
+		return c->workers;
+	if (strcmp(key, "max_connections") == 0)
+		return c->max_connections;
+	if (strcmp(key, "log_level") == 0)
+		return c->log_level;
+	if (strcmp(key, "shutdown_timeout") == 0)
+		return c->shutdown_ms;
+	if (strcmp(key, "drain_timeout") == 0)
+		return c->drain_ms;
+	if (strcmp(key, "max_draining") == 0)
+		return c->max_draining;
+	if (l == NULL)
+		return -3;
+	if (strcmp(key, "mode") == 0)
+		return l->mode;
+	if (strcmp(key, "backlog") == 0)
+		return l->backlog;
+	if (strcmp(key, "idle_timeout") == 0)
+		return l->idle_ms;
+	if (strcmp(key, "buffer_size") == 0)
+		return (long long)l->buffer_size;
+	return 0;
+}
+
+static void
+test_keys(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0 };
+	struct config *c;
+	char text[512], prefix[128];
+	size_t i;
+	int line;
+
+	ov_init(&ov);
+	for (i = 0; i < NELEM(key_cases); i++) {
+		const char *k = key_cases[i].key, *v = key_cases[i].value;
+		long long want = key_cases[i].want;
+
+		if (strcmp(key_cases[i].section, "daemon") == 0) {
+			snprintf(text, sizeof(text), "[daemon]\n%s = %s\n" LISTENER_A, k, v);
+			line = 2;
+		} else if (strcmp(key_cases[i].section, "listener") == 0) {
+			snprintf(text, sizeof(text), LISTENER_A "%s = %s\n", k, v);
+			line = 3;
+		} else {
+			snprintf(text, sizeof(text), "[listener a]\nlisten = %s\n", v);
+			line = 2;
+		}
+		c = config_parse_string(NAME, text, &ov, &errs);
+		if (want != BAD) {
+			if (!ok(c != NULL && errs.n == 0, "%s = \"%s\" accepted", k, v)) {
+				dump_errors(&errs);
+			} else if (strcmp(k, "log_target") == 0) {
+				is_str(c->log_target, v, "%s = \"%s\": value", k, v);
+			} else if (strcmp(k, "listen") == 0) {
+				is_str(c->listeners[0].listen, v, "%s = \"%s\": value", k, v);
+			} else {
+				is_int(key_value(c, k), want == -2 ? ncpu : want,
+				    "%s = \"%s\": value", k, v);
+			}
+		} else {
+			snprintf(prefix, sizeof(prefix), NAME ":%d: %s: ", line, k);
+			ok(c == NULL, "%s = \"%s\" rejected (NULL)", k, v);
+			if (!ok(errs.n == 1 && find_error(&errs, prefix, NULL) == 0 &&
+			    errs.msg[0][strlen(prefix)] != '\0' &&
+			    errors_well_formed(&errs, NAME),
+			    "%s = \"%s\": one error \"%s...\"", k, v, prefix))
+				dump_errors(&errs);
+		}
+		if (c != NULL)
+			cfree(c);
+		errs_reset(&errs);
+	}
+}
+
+/* ---- errors: one problem per text ------------------------------------------------------ */
+
+static const struct {
+	const char	*name;
+	const char	*text;
+	int		 line;		/* expected line; 0: any */
+	const char	*key;		/* expected key; NULL: not checked */
+	const char	*sub;		/* text the message must hold after the prefix */
+	size_t		 count;		/* exact number of errors; 0: at least one */
+} err_cases[] = {
+	{ "unknown key in [daemon]",
+	    "[daemon]\nworkers = 2\nfrobnicate = 1\n" LISTENER_A,
+	    3, "frobnicate", NULL, 1 },
+	{ "unknown key in [listener]",
+	    LISTENER_A "colour = red\n",
+	    3, "colour", NULL, 1 },
+	{ "daemon key in a listener",
+	    LISTENER_A "workers = 2\n",
+	    3, "workers", NULL, 1 },
+	{ "listener key in [daemon]",
+	    "[daemon]\nbacklog = 5\n" LISTENER_A,
+	    2, "backlog", NULL, 1 },
+	{ "key before any section",
+	    "workers = 2\n" LISTENER_A,
+	    1, "workers", NULL, 1 },
+	{ "unknown section",
+	    LISTENER_A "[bogus]\n",
+	    3, NULL, "bogus", 1 },
+	{ "unknown section with a key in it",
+	    "[bogus]\nx = 1\n" LISTENER_A,
+	    1, NULL, "bogus", 0 },
+	{ "listener without a name",
+	    "[listener]\n" LISTENER_A,
+	    1, NULL, NULL, 0 },
+	{ "listener name with bad characters",
+	    LISTENER_A "[listener a/b]\nlisten = 127.0.0.1:7002\n",
+	    3, NULL, NULL, 0 },
+	{ "listener name with a space",
+	    LISTENER_A "[listener a b]\nlisten = 127.0.0.1:7002\n",
+	    3, NULL, NULL, 0 },
+	{ "duplicate key in [daemon]",
+	    "[daemon]\nworkers = 2\nworkers = 3\n" LISTENER_A,
+	    3, "workers", NULL, 1 },
+	{ "duplicate key in a listener",
+	    LISTENER_A "backlog = 5\nbacklog = 6\n",
+	    4, "backlog", NULL, 1 },
+	{ "duplicate listen in a listener",
+	    LISTENER_A "listen = 127.0.0.1:7002\n",
+	    3, "listen", NULL, 1 },
+	{ "duplicate [daemon]",
+	    "[daemon]\nworkers = 2\n[daemon]\n" LISTENER_A,
+	    3, NULL, "daemon", 0 },
+	{ "duplicate [listener alpha]",
+	    "[listener alpha]\nlisten = 127.0.0.1:7001\n[listener alpha]\n",
+	    3, NULL, "alpha", 0 },
+	{ "missing listen",
+	    "[daemon]\nworkers = 1\n[listener a]\nbacklog = 10\n",
+	    3, "listen", NULL, 1 },
+	{ "missing listen in the second listener",
+	    LISTENER_A "[listener b]\nmode = echo\n",
+	    3, "listen", NULL, 1 },
+	{ "listen address without port",
+	    "[listener a]\nlisten = 127.0.0.1\n",
+	    2, "listen", NULL, 1 },
+	{ "listen address with a bad host",
+	    "[listener a]\nlisten = 127.0.0.300:80\n",
+	    2, "listen", NULL, 1 },
+	{ "listen address that does not resolve",
+	    "[listener a]\nlisten = nohost.invalid:80\n",
+	    2, "listen", NULL, 1 },
+	{ "duplicate listen address across listeners",
+	    LISTENER_A "[listener b]\nlisten = 127.0.0.1:7001\n",
+	    4, "listen", NULL, 1 },
+	{ "duplicate listen address, different spelling",
+	    "[listener a]\nlisten = *:7001\n[listener b]\nlisten = 0.0.0.0:7001\n",
+	    4, "listen", NULL, 1 },
+	{ "duplicate v6 listen address, different spelling",
+	    "[listener a]\nlisten = [::1]:7001\n[listener b]\n"
+	    "listen = [0:0::1]:7001\n",
+	    4, "listen", NULL, 1 },
+	{ "no listener",
+	    "[daemon]\nworkers = 1\n",
+	    0, NULL, "no [listener] section", 1 },
+	{ "empty text",
+	    "",
+	    0, NULL, "no [listener] section", 1 },
+	{ "comments only",
+	    "; nothing\n# here\n",
+	    0, NULL, "no [listener] section", 1 },
+	{ "line without =",
+	    "[daemon]\nworkers\n" LISTENER_A,
+	    2, NULL, NULL, 0 },
+	{ "unterminated section header",
+	    LISTENER_A "[daemon\n",
+	    3, NULL, NULL, 0 },
+};
+
+static void
+test_errors(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0 };
+	struct config *c;
+	char prefix[128];
+	size_t i;
+
+	ov_init(&ov);
+	for (i = 0; i < NELEM(err_cases); i++) {
+		const char *n = err_cases[i].name;
+
+		if (err_cases[i].line == 0)
+			snprintf(prefix, sizeof(prefix), NAME ":");
+		else if (err_cases[i].key == NULL)
+			snprintf(prefix, sizeof(prefix), NAME ":%d: ", err_cases[i].line);
+		else
+			snprintf(prefix, sizeof(prefix), NAME ":%d: %s: ",
+			    err_cases[i].line, err_cases[i].key);
+		c = config_parse_string(NAME, err_cases[i].text, &ov, &errs);
+		ok(c == NULL, "%s: NULL", n);
+		if (!ok(find_error(&errs, prefix, err_cases[i].sub) >= 0,
+		    "%s: \"%s...%s\"", n, prefix,
+		    err_cases[i].sub ? err_cases[i].sub : ""))
+			dump_errors(&errs);
+		if (err_cases[i].count > 0 &&
+		    !is_int(errs.n, err_cases[i].count, "%s: %zu error%s", n,
+		    err_cases[i].count, err_cases[i].count == 1 ? "" : "s"))
+			dump_errors(&errs);
+		ok(errors_well_formed(&errs, NAME), "%s: messages are one line, "
+		    "starting with \"" NAME ":\"", n);
+		if (c != NULL)
+			cfree(c);
+		errs_reset(&errs);
+	}
+}
+
+/* ---- several errors in one text --------------------------------------------------------- */
+
+static void
+test_many_errors(void)
+{
+	static const char text[] =
+		"[daemon]\n"				/* 1 */
+		"workers = 0\n"				/* 2 */
+		"shutdown_timeout = 5x\n"		/* 3 */
+		"bogus = 1\n"				/* 4 */
+		"[listener a]\n"			/* 5 */
+		"listen = 127.0.0.1:7001\n"		/* 6 */
+		"backlog = 0\n"				/* 7 */
+		"idle_timeout = 1x\n"			/* 8 */
+		"[listener b]\n"			/* 9 */
+		"listen = 127.0.0.1:7001\n"		/* 10 */
+		"buffer_size = 1g\n";			/* 11 */
+	static const char *const want[] = {
+		NAME ":2: workers: ",
+		NAME ":3: shutdown_timeout: ",
+		NAME ":4: bogus: ",
+		NAME ":7: backlog: ",
+		NAME ":8: idle_timeout: ",
+		NAME ":10: listen: ",
+		NAME ":11: buffer_size: ",
+	};
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0 };
+	struct config *c;
+	size_t i, before;
+
+	ov_init(&ov);
+	c = config_parse_string(NAME, text, &ov, &errs);
+	ok(c == NULL, "seven errors: NULL");
+	if (!is_int(errs.n, NELEM(want), "seven errors: all reported"))
+		dump_errors(&errs);
+	for (i = 0; i < NELEM(want); i++)
+		ok(find_error(&errs, want[i], NULL) >= 0, "seven errors: \"%s...\"",
+		    want[i]);
+	if (c != NULL)
+		config_free(c);
+
+	/* errors are appended to what errs already holds */
+	before = errs.n;
+	c = config_parse_string(NAME, "[daemon]\nworkers = 0\n" LISTENER_A, &ov, &errs);
+	ok(c == NULL, "second bad text: NULL");
+	is_int(errs.n, before + 1, "second bad text: its error appended to the list");
+	if (c != NULL)
+		cfree(c);
+	errs_reset(&errs);
+}
+
+/* ---- long lines ---------------------------------------------------------------------------- */
+
+/* A text whose line 3 is a comment or a key line of exactly len bytes. */
+static char *
+long_line_text(size_t len, int comment, const char *tail)
+{
+	static const char head[] = "[daemon]\nworkers = 2\n";
+	const char *start = comment ? "; " : "log_target = /";
+	size_t n = strlen(start), total;
+	char *t;
+
+	total = strlen(head) + len + 1 + strlen(LISTENER_A) + strlen(tail) + 1;
+	if ((t = malloc(total)) == NULL)
+		bail_out("out of memory");
+	strcpy(t, head);
+	strcat(t, start);
+	memset(t + strlen(t), 'a', len - n);
+	t[strlen(head) + len] = '\0';
+	strcat(t, "\n" LISTENER_A);
+	strcat(t, tail);
+	return t;
+}
+
+static void
+test_long_lines(void)
+{
+	static const struct {
+		size_t		 len;
+		int		 comment;
+		int		 valid;
+	} cases[] = {
+		{ 100, 0, 1 }, { 198, 0, 1 }, { 198, 1, 1 },
+		{ 200, 0, 0 }, { 200, 1, 0 }, { 250, 0, 0 }, { 250, 1, 0 },
+		{ 450, 1, 0 }, { 1000, 0, 0 },
+	};
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0 };
+	struct config *c;
+	char *text;
+	size_t i;
+	int at;
+
+	ov_init(&ov);
+	for (i = 0; i < NELEM(cases); i++) {
+		const char *kind = cases[i].comment ? "comment" : "key";
+
+		text = long_line_text(cases[i].len, cases[i].comment, "");
+		c = config_parse_string(NAME, text, &ov, &errs);
+		if (cases[i].valid) {
+			if (!ok(c != NULL && errs.n == 0, "%zu-byte %s line accepted",
+			    cases[i].len, kind))
+				dump_errors(&errs);
+			else if (!cases[i].comment)
+				is_int(strlen(c->log_target), cases[i].len - 13,
+				    "%zu-byte key line: value kept whole", cases[i].len);
+		} else {
+			ok(c == NULL, "%zu-byte %s line rejected", cases[i].len, kind);
+			if (!ok(find_error(&errs, NAME ":3: ", NULL) >= 0 &&
+			    errors_well_formed(&errs, NAME),
+			    "%zu-byte %s line: error at line 3", cases[i].len, kind))
+				dump_errors(&errs);
+			if (!is_int(errs.n, 1, "%zu-byte %s line: reported once",
+			    cases[i].len, kind))
+				dump_errors(&errs);
+		}
+		if (c != NULL)
+			cfree(c);
+		errs_reset(&errs);
+		free(text);
+	}
+
+	/* an error after a long line keeps its own line number (6, not 7) */
+	text = long_line_text(250, 0, "colour = red\n");
+	c = config_parse_string(NAME, text, &ov, &errs);
+	ok(c == NULL, "long line then unknown key: NULL");
+	at = find_error(&errs, NAME ":6: colour: ", NULL);
+	if (!ok(find_error(&errs, NAME ":3: ", NULL) >= 0 && at >= 0,
+	    "long line then unknown key: errors at lines 3 and 6"))
+		dump_errors(&errs);
+	if (c != NULL)
+		cfree(c);
+	errs_reset(&errs);
+	free(text);
+}
+
+/* ---- command-line overrides -------------------------------------------------------------------- */
+
+static void
+test_overrides(void)
+{
+	static const char text[] =
+		"[daemon]\nworkers = 2\nlog_level = debug\n" LISTENER_A;
+	static const char *const two[] = { "127.0.0.1:7101", "[::1]:7102" };
+	static const char *const dup[] = { "127.0.0.1:7001" };
+	static const char *const dup2[] = { "127.0.0.1:7201", "127.0.0.1:7201" };
+	static const char *const bad[] = { "127.0.0.1" };
+	static const char *const nameless[] = { "localhost:7301" };
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0 };
+	struct config *c;
+	const struct listener_conf *l;
+
+	ov_init(&ov);
+	ov.workers = 5;
+	c = config_parse_string(NAME, text, &ov, &errs);
+	ok(c != NULL && c->workers == 5, "-w 5 overrides workers = 2");
+	if (c)
+		is_int(c->log_level, LOGL_DEBUG, "log_level from the file when not overridden");
+	cfree(c);
+	errs_reset(&errs);
+
+	ov_init(&ov);
+	ov.workers = -1;
+	c = config_parse_string(NAME, text, &ov, &errs);
+	ok(c != NULL && c->workers == ncpu, "-w auto overrides workers = 2 (%ld CPUs)",
+	    ncpu);
+	cfree(c);
+	errs_reset(&errs);
+
+	ov_init(&ov);
+	c = config_parse_string(NAME, text, &ov, &errs);
+	ok(c != NULL && c->workers == 2, "workers from the file when not overridden");
+	cfree(c);
+	errs_reset(&errs);
+
+	ov_init(&ov);
+	ov.log_level = LOGL_ERROR;
+	c = config_parse_string(NAME, text, &ov, &errs);
+	ok(c != NULL && c->log_level == LOGL_ERROR, "-L error overrides log_level = debug");
+	if (c)
+		is_int(c->workers, 2, "workers from the file with -L only");
+	cfree(c);
+	errs_reset(&errs);
+
+	ov_init(&ov);
+	ov.workers = 1;
+	c = config_parse_string(NAME, "[daemon]\nworkers = 0\n" LISTENER_A, &ov, &errs);
+	ok(c == NULL && find_error(&errs, NAME ":2: workers: ", NULL) >= 0,
+	    "an override does not hide an error in the file");
+	cfree(c);
+	errs_reset(&errs);
+
+	ov_init(&ov);
+	ov.listen = two;
+	ov.nlisten = 2;
+	c = config_parse_string(NAME, text, &ov, &errs);
+	if (!ok(c != NULL, "-l twice: parses")) {
+		dump_errors(&errs);
+	} else {
+		is_int(c->nlisteners, 3, "-l twice: file listener plus two");
+		ok(config_listener(c, "a") != NULL, "-l twice: file listener kept");
+		l = config_listener(c, "cli-1");
+		if (ok(l != NULL, "-l twice: cli-1")) {
+			is_str(l->listen, "127.0.0.1:7101", "cli-1: listen");
+			ok(addr_is(&l->addr, "127.0.0.1:7101"), "cli-1: address");
+			is_int(l->mode, MODE_ECHO, "cli-1: mode echo");
+			is_int(l->line, 0, "cli-1: line 0");
+			is_int(l->backlog, 1024, "cli-1: default backlog");
+			is_uint(l->idle_ms, 300000, "cli-1: default idle_timeout");
+			is_uint(l->buffer_size, 16384, "cli-1: default buffer_size");
+		}
+		l = config_listener(c, "cli-2");
+		if (ok(l != NULL, "-l twice: cli-2")) {
+			is_str(l->listen, "[::1]:7102", "cli-2: listen");
+			ok(addr_is(&l->addr, "[::1]:7102"), "cli-2: address");
+		}
+		ok(config_listener(c, "cli-3") == NULL, "-l twice: no cli-3");
+	}
+	cfree(c);
+	errs_reset(&errs);
+
+	ov_init(&ov);
+	ov.listen = nameless;
+	ov.nlisten = 1;
+	c = config_parse_string(NAME, text, &ov, &errs);
+	l = c != NULL ? config_listener(c, "cli-1") : NULL;
+	ok(l != NULL && (l->addr.ss.ss_family == AF_INET ||
+	    l->addr.ss.ss_family == AF_INET6), "-l localhost:7301 resolves");
+	cfree(c);
+	errs_reset(&errs);
+
+	ov_init(&ov);
+	ov.listen = bad;
+	ov.nlisten = 1;
+	c = config_parse_string(NAME, text, &ov, &errs);
+	ok(c == NULL && errs.n >= 1, "-l with a bad address: NULL with an error");
+	cfree(c);
+	errs_reset(&errs);
+
+	ov_init(&ov);
+	ov.listen = dup;
+	ov.nlisten = 1;
+	c = config_parse_string(NAME, text, &ov, &errs);
+	ok(c == NULL && errs.n >= 1, "-l with the file's address: NULL with an error");
+	cfree(c);
+	errs_reset(&errs);
+
+	ov_init(&ov);
+	ov.listen = dup2;
+	ov.nlisten = 2;
+	c = config_parse_string(NAME, text, &ov, &errs);
+	ok(c == NULL && errs.n >= 1, "-l twice with one address: NULL with an error");
+	cfree(c);
+	errs_reset(&errs);
+
+	/* the overrides supply the missing listener */
+	ov_init(&ov);
+	ov.listen = two;
+	ov.nlisten = 1;
+	c = config_parse_string(NAME, "[daemon]\nworkers = 2\n", &ov, &errs);
+	ok(c != NULL && c->nlisteners == 1 && config_listener(c, "cli-1") != NULL,
+	    "-l stands in for a missing [listener] section");
+	cfree(c);
+	errs_reset(&errs);
+}
+
+/* ---- config_load ------------------------------------------------------------------------- */
+
+static void
+test_load(void)
+{
+	static const char *const one[] = { "127.0.0.1:7401" };
+	char dir[] = "/tmp/test_config.XXXXXX", path[256], missing[256], want[300];
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0 };
+	struct config *c;
+	FILE *f;
+
+	if (mkdtemp(dir) == NULL)
+		bail_out("mkdtemp: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/preforkd.conf", dir);
+	snprintf(missing, sizeof(missing), "%s/absent.conf", dir);
+
+	if ((f = fopen(path, "w")) == NULL)
+		bail_out("%s: %s", path, strerror(errno));
+	fputs(full_text, f);
+	fclose(f);
+	ov_init(&ov);
+	c = config_load(path, &ov, &errs);
+	if (ok(c != NULL, "config_load of the full config")) {
+		is_str(c->file, path, "config_load: file recorded");
+		is_int(c->nlisteners, 2, "config_load: two listeners");
+		is_int(c->workers, 3, "config_load: workers");
+	} else {
+		dump_errors(&errs);
+	}
+	cfree(c);
+	errs_reset(&errs);
+
+	if ((f = fopen(path, "w")) == NULL)
+		bail_out("%s: %s", path, strerror(errno));
+	fputs("[daemon]\n\nworkers = 999\n" LISTENER_A, f);
+	fclose(f);
+	c = config_load(path, &ov, &errs);
+	snprintf(want, sizeof(want), "%s:3: workers: ", path);
+	ok(c == NULL, "config_load of a bad file: NULL");
+	if (!ok(errs.n == 1 && find_error(&errs, want, NULL) == 0,
+	    "config_load: \"FILE:3: workers: ...\""))
+		dump_errors(&errs);
+	cfree(c);
+	errs_reset(&errs);
+
+	c = config_load(missing, &ov, &errs);
+	snprintf(want, sizeof(want), "%s: No such file or directory", missing);
+	ok(c == NULL, "config_load of a missing file: NULL");
+	if (!ok(errs.n == 1 && strcmp(errs.msg[0], want) == 0,
+	    "config_load of a missing file: \"FILE: No such file or directory\""))
+		dump_errors(&errs);
+	cfree(c);
+	errs_reset(&errs);
+
+	ov.listen = one;
+	ov.nlisten = 1;
+	c = config_load(NULL, &ov, &errs);
+	if (ok(c != NULL, "config_load(NULL) with -l")) {
+		ok(c->file == NULL, "config_load(NULL): no file");
+		ok(c->nlisteners == 1 && config_listener(c, "cli-1") != NULL,
+		    "config_load(NULL): listener cli-1");
+		is_int(c->workers, ncpu, "config_load(NULL): default workers");
+		is_uint(c->shutdown_ms, 30000, "config_load(NULL): default shutdown");
+	} else {
+		dump_errors(&errs);
+	}
+	cfree(c);
+	errs_reset(&errs);
+
+	ov_init(&ov);
+	c = config_load(NULL, &ov, &errs);
+	ok(c == NULL && errs.n >= 1, "config_load(NULL) without -l: no listener, NULL");
+	cfree(c);
+	errs_reset(&errs);
+
+	unlink(path);
+	rmdir(dir);
+}
+
+/* ---- the key table ---------------------------------------------------------------------------- */
+
+static void
+test_key_table(void)
+{
+	static const struct {
+		const char	*section, *name, *def;
+	} want[] = {
+		{ "daemon", "workers",		"auto" },
+		{ "daemon", "max_connections",	"10000" },
+		{ "daemon", "log_level",	"notice" },
+		{ "daemon", "log_target",	"stderr" },
+		{ "daemon", "shutdown_timeout",	"30s" },
+		{ "daemon", "drain_timeout",	"60s" },
+		{ "daemon", "max_draining",	"4" },
+		{ "listener", "listen",		NULL },
+		{ "listener", "mode",		"echo" },
+		{ "listener", "backlog",	"1024" },
+		{ "listener", "idle_timeout",	"5m" },
+		{ "listener", "buffer_size",	"16k" },
+	};
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0 };
+	struct config *c;
+	const struct config_key *k;
+	char text[512];
+	size_t n = 0, i, j;
+
+	k = config_keys(&n);
+	if (!ok(k != NULL, "config_keys"))
+		return;
+	is_int(n, NELEM(want), "config_keys: %zu keys", NELEM(want));
+	for (i = 0; i < NELEM(want); i++) {
+		for (j = 0; j < n; j++)
+			if (strcmp(k[j].section, want[i].section) == 0 &&
+			    strcmp(k[j].name, want[i].name) == 0)
+				break;
+		if (!ok(j < n, "key table has [%s] %s", want[i].section, want[i].name))
+			continue;
+		ok(k[j].type != NULL && k[j].doc != NULL && k[j].doc[0] != '\0',
+		    "[%s] %s: type and doc", want[i].section, want[i].name);
+		if (want[i].def != NULL)
+			is_str(k[j].def, want[i].def, "[%s] %s: default",
+			    want[i].section, want[i].name);
+	}
+
+	/* every documented default parses as a value of its key */
+	ov_init(&ov);
+	for (j = 0; j < n; j++) {
+		if (k[j].def == NULL || k[j].def[0] == '\0' ||
+		    strcmp(k[j].name, "listen") == 0)
+			continue;
+		if (strcmp(k[j].section, "daemon") == 0)
+			snprintf(text, sizeof(text), "[daemon]\n%s = %s\n" LISTENER_A,
+			    k[j].name, k[j].def);
+		else
+			snprintf(text, sizeof(text), LISTENER_A "%s = %s\n",
+			    k[j].name, k[j].def);
+		c = config_parse_string(NAME, text, &ov, &errs);
+		if (!ok(c != NULL, "default \"%s = %s\" parses", k[j].name, k[j].def))
+			dump_errors(&errs);
+		cfree(c);
+		errs_reset(&errs);
+	}
+}
+
+/* ---- the value parsers ------------------------------------------------------------------------ */
+
+static const struct {
+	const char	*s;
+	long long	 ms;	/* -1: error */
+} dur_cases[] = {
+	{ "250ms",	250 },
+	{ "30s",	30000 },
+	{ "5m",		300000 },
+	{ "1h",		3600000 },
+	{ "10",		10000 },
+	{ "1",		1000 },
+	{ "0",		0 },
+	{ "0ms",	0 },
+	{ "0s",		0 },
+	{ "0h",		0 },
+	{ "1ms",	1 },
+	{ "24h",	86400000 },
+	{ "010",	10000 },		/* decimal, not octal */
+	{ "010ms",	10 },
+	{ "08s",	8000 },
+	{ "4294967295ms", 4294967295LL },	/* UINT_MAX ms */
+	{ "4294967s",	4294967000LL },
+	{ "4294967",	4294967000LL },
+	{ "71582m",	4294920000LL },
+	{ "1193h",	4294800000LL },
+	{ "",		-1 },
+	{ "5x",		-1 },
+	{ "-1",		-1 },
+	{ "-5s",	-1 },
+	{ "ms",		-1 },
+	{ "s",		-1 },
+	{ "h",		-1 },
+	{ "1.5s",	-1 },
+	{ "5 s",	-1 },
+	{ "5sm",	-1 },
+	{ "5ms5",	-1 },
+	{ "5ss",	-1 },
+	{ "0x10",	-1 },
+	{ "1e3",	-1 },
+	{ "4294967296ms", -1 },			/* UINT_MAX + 1 */
+	{ "4294968s",	-1 },
+	{ "4294968",	-1 },
+	{ "71583m",	-1 },
+	{ "1194h",	-1 },
+	{ "18446744073709551616", -1 },
+	{ "18446744073709551617ms", -1 },
+	{ "5124095576030432h", -1 },		/* wraps 2^64 when scaled */
+	{ "99999999999999999999999", -1 },
+};
+
+static void
+test_durations(void)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(dur_cases); i++) {
+		unsigned ms = 12345;
+		int r = config_parse_duration(dur_cases[i].s, &ms);
+
+		if (dur_cases[i].ms < 0) {
+			is_int(r, -1, "duration \"%s\" is an error", dur_cases[i].s);
+		} else if (is_int(r, 0, "duration \"%s\" parses", dur_cases[i].s)) {
+			is_uint(ms, dur_cases[i].ms, "duration \"%s\" = %lld ms",
+			    dur_cases[i].s, dur_cases[i].ms);
+		} else {
+			skip(1, "did not parse");
+		}
+	}
+}
+
+static const struct {
+	const char	*s;
+	long long	 bytes;	/* -1: error */
+} size_cases[] = {
+	{ "4096",	4096 },
+	{ "16k",	16384 },
+	{ "1m",		1048576 },
+	{ "1K",		1024 },
+	{ "0",		0 },
+	{ "1",		1 },
+	{ "1k",		1024 },
+	{ "16m",	16777216 },
+	{ "1024k",	1048576 },
+	{ "010k",	10240 },		/* decimal, not octal */
+	{ "09",		9 },
+	{ "",		-1 },
+	{ "k",		-1 },
+	{ "m",		-1 },
+	{ "-5",		-1 },
+	{ "-5k",	-1 },
+	{ "16kb",	-1 },
+	{ "16kk",	-1 },
+	{ "1.5k",	-1 },
+	{ "5 k",	-1 },
+	{ "0x10",	-1 },
+	{ "4096x",	-1 },
+	{ "1g",		-1 },		/* only k and m are units */
+	{ "18446744073709551616", -1 },		/* 2^64 */
+	{ "18014398509481984k", -1 },		/* 2^54 k = 2^64 */
+	{ "17592186044416m", -1 },		/* 2^44 m = 2^64 */
+	{ "99999999999999999999999", -1 },
+};
+
+static void
+test_sizes(void)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(size_cases); i++) {
+		size_t bytes = 12345;
+		int r = config_parse_size(size_cases[i].s, &bytes);
+
+		if (size_cases[i].bytes < 0) {
+			is_int(r, -1, "size \"%s\" is an error", size_cases[i].s);
+		} else if (is_int(r, 0, "size \"%s\" parses", size_cases[i].s)) {
+			is_uint(bytes, size_cases[i].bytes, "size \"%s\" = %lld bytes",
+			    size_cases[i].s, size_cases[i].bytes);
+		} else {
+			skip(1, "did not parse");
+		}
+	}
+}
+
+static const struct {
+	const char	*s;
+	int		 n;	/* -1: error; -2: CPU count */
+} workers_cases[] = {
+	{ "auto",	-2 },
+	{ "1",		1 },
+	{ "2",		2 },
+	{ "16",		16 },
+	{ "256",	256 },
+	{ "010",	10 },
+	{ "0",		-1 },
+	{ "257",	-1 },
+	{ "1000",	-1 },
+	{ "-1",		-1 },
+	{ "",		-1 },
+	{ "abc",	-1 },
+	{ "4x",		-1 },
+	{ "auto2",	-1 },
+	{ "99999999999999999999", -1 },
+};
+
+static void
+test_workers(void)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(workers_cases); i++) {
+		int want = workers_cases[i].n == -2 ? (int)ncpu : workers_cases[i].n;
+
+		is_int(config_parse_workers(workers_cases[i].s), want,
+		    "config_parse_workers(\"%s\")", workers_cases[i].s);
+	}
+}
+
+int
+main(void)
+{
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		bail_out("sysconf(_SC_NPROCESSORS_ONLN): %ld", ncpu);
+	if (ncpu > CONFIG_MAX_WORKERS)
+		ncpu = CONFIG_MAX_WORKERS;
+
+	test_durations();
+	test_sizes();
+	test_workers();
+	test_full();
+	test_defaults();
+	test_keys();
+	test_errors();
+	test_many_errors();
+	test_long_lines();
+	test_overrides();
+	test_load();
+	test_key_table();
+	return done_testing();
+}

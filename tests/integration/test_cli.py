@@ -1,0 +1,234 @@
+"""Command line: flags, exit statuses, config errors, -t, -V, -h, -l."""
+
+import os
+import signal
+import socket
+import subprocess
+
+import pytest
+
+import pfharness as H
+
+
+def run_cli(args, timeout=10, cwd=None):
+    """Run preforkd with args; returns CompletedProcess.  A process that does not exit in
+    time (it started serving when it should have failed) is killed with its group."""
+    env = dict(os.environ)
+    for k in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "LISTEN_FDS", "LISTEN_PID"):
+        env.pop(k, None)
+    p = subprocess.Popen([H.PREFORKD] + list(args), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         cwd=cwd, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout * H.SLOW)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        pytest.fail("preforkd %s did not exit within %ss; stderr:\n%s" % (
+            " ".join(args), timeout, err))
+    # a sanitizer report fails the test whatever the exit status (an error exit may
+    # legitimately log [crit], so that one is not checked here)
+    bad = [l for l in err.splitlines() if any(b in l for b in H.BAD_LOG[1:])]
+    assert not bad, "preforkd %s: sanitizer report:\n%s" % (" ".join(args), err)
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def valid_config(tmp_dir, port=None):
+    port = port or H.free_port()
+    return write(os.path.join(tmp_dir, "ok.conf"), H.render_config(
+        {"workers": 2}, {"echo": {"listen": "127.0.0.1:%d" % port}}))
+
+
+def usage_like(text):
+    return "usage" in text.lower()
+
+
+def test_unknown_flag(binaries):
+    r = run_cli(["--no-such-flag"])
+    assert r.returncode == 2, r
+    assert usage_like(r.stderr), "no usage on stderr: %r" % r.stderr
+    r = run_cli(["-Z"])
+    assert r.returncode == 2 and usage_like(r.stderr), r
+
+
+def test_stray_argument(binaries, tmp_dir):
+    r = run_cli(["-t", "-c", valid_config(tmp_dir), "stray"])
+    assert r.returncode == 2 and usage_like(r.stderr), r
+
+
+@pytest.mark.parametrize("value", ["0", "abc", "-1", "257", ""])
+def test_bad_worker_count(binaries, tmp_dir, value):
+    r = run_cli(["-t", "-c", valid_config(tmp_dir), "-w", value])
+    assert r.returncode == 2, r
+    assert usage_like(r.stderr), r
+
+
+def test_bad_log_level_flag(binaries, tmp_dir):
+    r = run_cli(["-t", "-c", valid_config(tmp_dir), "-L", "loud"])
+    assert r.returncode == 2, r
+
+
+def test_missing_config_file(binaries, tmp_dir):
+    path = os.path.join(tmp_dir, "nope.conf")
+    r = run_cli(["-c", path])
+    assert r.returncode == 1, r
+    assert "%s: No such file or directory" % path in r.stderr, r.stderr
+    r = run_cli(["-t", "-c", path])
+    assert r.returncode == 1 and path in r.stderr, r
+
+
+def test_unknown_key_names_file_and_line(binaries, tmp_dir):
+    port = H.free_port()
+    path = write(os.path.join(tmp_dir, "bad.conf"),
+                 "[daemon]\nworkers = 1\n\n[listener echo]\nlisten = 127.0.0.1:%d\n"
+                 "colour = blue\n" % port)
+    for args in (["-c", path], ["-t", "-c", path]):
+        r = run_cli(args)
+        assert r.returncode == 1, r
+        assert "%s:6: colour:" % path in r.stderr, r.stderr
+
+
+def test_unknown_section(binaries, tmp_dir):
+    port = H.free_port()
+    path = write(os.path.join(tmp_dir, "bad.conf"),
+                 "[listener echo]\nlisten = 127.0.0.1:%d\n\n[frontend x]\n" % port)
+    r = run_cli(["-t", "-c", path])
+    assert r.returncode == 1 and "%s:4:" % path in r.stderr, r
+
+
+def test_every_error_is_reported(binaries, tmp_dir):
+    port = H.free_port()
+    path = write(os.path.join(tmp_dir, "bad.conf"),
+                 "[daemon]\nworkers = many\nshutdown_timeout = soon\n\n"
+                 "[listener echo]\nlisten = 127.0.0.1:%d\nbacklog = 0\n" % port)
+    r = run_cli(["-t", "-c", path])
+    assert r.returncode == 1, r
+    for line, key in ((2, "workers"), (3, "shutdown_timeout"), (7, "backlog")):
+        assert "%s:%d: %s:" % (path, line, key) in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("value", ["5 parsecs", "10x", "-1s", "25h"])
+def test_bad_duration(binaries, tmp_dir, value):
+    port = H.free_port()
+    path = write(os.path.join(tmp_dir, "bad.conf"),
+                 "[listener echo]\nlisten = 127.0.0.1:%d\nidle_timeout = %s\n" % (port, value))
+    for args in (["-c", path], ["-t", "-c", path]):
+        r = run_cli(args)
+        assert r.returncode == 1, (value, r)
+        assert "%s:3: idle_timeout:" % path in r.stderr, r.stderr
+
+
+def test_no_listener_is_an_error(binaries, tmp_dir):
+    path = write(os.path.join(tmp_dir, "empty.conf"), "[daemon]\nworkers = 1\n")
+    r = run_cli(["-t", "-c", path])
+    assert r.returncode == 1 and "%s:" % path in r.stderr and "no [listener" in r.stderr, r
+
+
+def test_port_in_use(binaries, tmp_dir):
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        path = write(os.path.join(tmp_dir, "busy.conf"), H.render_config(
+            {"workers": 1}, {"echo": {"listen": "127.0.0.1:%d" % port}}))
+        r = run_cli(["-c", path])
+        assert r.returncode == 1, r
+        assert "preforkd: listener echo: bind 127.0.0.1:%d: Address already in use" % port \
+            in r.stderr, r.stderr
+    finally:
+        holder.close()
+
+
+def test_check_valid_config(binaries, tmp_dir):
+    path = valid_config(tmp_dir)
+    r = run_cli(["-t", "-c", path])
+    assert r.returncode == 0, r
+    assert "%s: configuration ok" % path in r.stdout, r.stdout
+    r = run_cli(["--test", "--config", path])
+    assert r.returncode == 0, r
+
+
+def test_version(binaries):
+    for flag in ("-V", "--version"):
+        r = run_cli([flag])
+        assert r.returncode == 0, r
+        assert r.stdout.strip() == "preforkd 0.1.0", r.stdout
+
+
+def test_help(binaries):
+    for flag in ("-h", "--help"):
+        r = run_cli([flag])
+        assert r.returncode == 0, r
+        assert usage_like(r.stdout) and "-c" in r.stdout and "-l" in r.stdout, r.stdout
+
+
+def test_listen_flag_without_config_serves_echo(preforkd):
+    """preforkd -l 127.0.0.1:PORT with no config file serves echo."""
+    port = H.free_port()
+    d = preforkd.new(listeners={}, use_config=False,
+                     args=["-l", "127.0.0.1:%d" % port, "-w", "2", "-L", "info"])
+    d.start()
+    d.wait_workers(2)
+    data = H.payload(300000)
+    assert H.echo_ok(port, data)
+    d.wait_log(r"close listener=cli-1 client=127\.0\.0\.1:\d+ .*reason=client_eof")
+
+
+def test_listen_flags_add_listeners(preforkd):
+    """Two -l flags: two echo listeners, cli-1 and cli-2."""
+    p1, p2 = H.free_port(), H.free_port()
+    d = preforkd.new(listeners={}, use_config=False,
+                     args=["-l", "127.0.0.1:%d" % p1, "--listen", "127.0.0.1:%d" % p2,
+                           "-w", "1", "-L", "info"])
+    d.start()
+    assert H.echo_ok(p1, b"one") and H.echo_ok(p2, b"two")
+    d.wait_log(r"close listener=cli-2 ")
+
+
+def test_duplicate_key_section_and_address(binaries, tmp_dir):
+    p1, p2 = H.free_port(), H.free_port()
+    path = write(os.path.join(tmp_dir, "dup.conf"),
+                 "[listener a]\nlisten = 127.0.0.1:%d\nlisten = 127.0.0.1:%d\n\n"   # 1-3
+                 "[listener b]\nlisten = 127.0.0.1:%d\n\n"                           # 5-6
+                 "[listener b]\nlisten = 127.0.0.1:%d\n\n"                           # 8-9
+                 "[listener c]\nlisten = 127.0.0.1:%d\n" % (p1, p1, p2, p2, p1))     # 11-12
+    r = run_cli(["-t", "-c", path])
+    assert r.returncode == 1, r
+    assert "%s:3: listen:" % path in r.stderr, r.stderr        # duplicate key
+    assert "%s:8:" % path in r.stderr, r.stderr                # duplicate section
+    assert "%s:12: listen:" % path in r.stderr, r.stderr       # address used twice
+
+
+def test_long_line_is_an_error(binaries, tmp_dir):
+    port = H.free_port()
+    path = write(os.path.join(tmp_dir, "long.conf"),
+                 "[listener echo]\nlisten = 127.0.0.1:%d\n# %s\n" % (port, "x" * 250))
+    r = run_cli(["-t", "-c", path])
+    assert r.returncode == 1 and "%s:3:" % path in r.stderr, r
+
+
+def test_ipv6_listener(preforkd):
+    if not _have_ipv6():
+        pytest.skip("no IPv6 loopback on this host")
+    port = H.free_port()
+    d = preforkd.new(listeners={}, use_config=False, args=["-l", "[::1]:%d" % port, "-w", "1"])
+    d.start()
+    data = H.payload(100000)
+    assert H.echo_ok(port, data, host="::1")
+
+
+def _have_ipv6():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,783 @@
+/*
+ * pfload.c: a load client for preforkd's integration tests and benchmarks.
+ *
+ *   pfload churn -a HOST:PORT [-c CONC] [-d SECS] [-s SIZE] [-n N] [-t MS] [-e close|shut|rst]
+ *       CONC connections at a time; each one connects, sends SIZE bytes,
+ *       reads the SIZE bytes echoed and checks them, then closes; a new one
+ *       takes its place until SECS have passed.  Connections in flight at the
+ *       end are finished (each within its own timeout).
+ *   pfload hold -a HOST:PORT [-c N] [-d SECS] [-s SIZE] [-n N] [-t MS]
+ *       opens N connections, checks one exchange of SIZE bytes on each, says
+ *       "pfload: holding K connections" on stderr once every one is settled,
+ *       and holds them until SIGTERM/SIGINT or SECS have passed.
+ *   pfload flood -a HOST:PORT [-c CONC] [-d SECS] [-n N] [-t MS]
+ *       opens connections as fast as it can, CONC at a time, each closed as
+ *       soon as it is established (no data).
+ *
+ * -n N binds each socket to 127.0.0.2 .. 127.0.0.N in turn before connect()
+ * (IP_BIND_ADDRESS_NO_PORT, so the port is still picked at connect time and
+ * TIME_WAIT ports are reused as they would be without the bind).
+ *
+ * It prints one JSON line of counts on stdout.  It is always bounded in
+ * time: every connection has a deadline (-t, default 10 s) and every mode
+ * stops at -d (default 10 s) plus at most one connection timeout.  Exit
+ * status: 0 (whatever the counts say), 1 internal error, 2 usage.
+ *
+ * The payload of a connection is a fixed pseudo-random pattern read from an
+ * offset that depends on the connection, so an echo from the wrong
+ * connection or the wrong offset is a mismatch.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAT_LEN		65521		/* prime, so offsets do not line up with chunks */
+#define IO_CHUNK	(256 * 1024)
+#define MAX_ERRNO	160
+
+enum mode { M_CHURN, M_HOLD, M_FLOOD };
+enum end_mode { END_CLOSE, END_SHUT, END_RST };
+enum state { S_FREE, S_CONNECTING, S_XCHG, S_WAITEOF, S_HELD };
+
+struct slot {
+	int		 fd;
+	int		 state;		/* enum state */
+	uint32_t	 seed;		/* pattern offset of this connection */
+	size_t		 sent;
+	size_t		 rcvd;
+	int		 shut;		/* SHUT_WR done */
+	uint32_t	 events;	/* registered with epoll */
+	double		 deadline;	/* monotonic seconds */
+};
+
+struct counts {
+	unsigned long long connects;		/* established */
+	unsigned long long failed_connects;	/* connect() failed or timed out */
+	unsigned long long resets;		/* ECONNRESET/EPIPE after connect */
+	unsigned long long early_eofs;		/* EOF before every byte came back */
+	unsigned long long timeouts;		/* exchange not done in time */
+	unsigned long long mismatches;		/* wrong bytes, or more than sent */
+	unsigned long long completed;		/* full exchanges */
+	unsigned long long peer_closed;		/* hold: closed by the server while held */
+	unsigned long long bytes;		/* echoed bytes received and verified */
+	unsigned long long err_by_errno[MAX_ERRNO];
+};
+
+static struct {
+	int		 mode;
+	int		 end;
+	int		 conc;
+	double		 duration;
+	size_t		 size;
+	int		 nsrc;
+	double		 timeout;
+	struct sockaddr_storage dst;
+	socklen_t	 dstlen;
+	const char	*addr_text;
+} opt;
+
+static uint8_t	 pat[PAT_LEN + IO_CHUNK];	/* the pattern, then its start again */
+static uint8_t	 rbuf[IO_CHUNK];
+static struct counts cnt;
+static struct slot *slots;
+static int	 epfd = -1;
+static int	 active;			/* slots not free */
+static uint32_t	 next_seed = 1;
+static unsigned	 next_src;
+static volatile sig_atomic_t stop_signal;
+static char	 first_error[160];
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: pfload churn|hold|flood -a HOST:PORT [-c N] [-d SECS] [-s SIZE]\n"
+	    "              [-n N] [-t MS] [-e close|shut|rst]\n");
+	exit(2);
+}
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("pfload: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+note_error(const char *what, int err)
+{
+	if (err > 0 && err < MAX_ERRNO)
+		cnt.err_by_errno[err]++;
+	if (first_error[0] != '\0')
+		return;
+	if (err)
+		snprintf(first_error, sizeof(first_error), "%s: %s", what, strerror(err));
+	else
+		snprintf(first_error, sizeof(first_error), "%s", what);
+}
+
+static void
+on_signal(int signo)
+{
+	stop_signal = signo;
+}
+
+static long long
+parse_num(const char *s, long long min, long long max, const char *what)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < min || v > max) {
+		fprintf(stderr, "pfload: bad %s: %s\n", what, s);
+		usage();
+	}
+	return v;
+}
+
+static double
+parse_secs(const char *s, const char *what)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end != '\0' || !(v >= 0 && v <= 86400)) {
+		fprintf(stderr, "pfload: bad %s: %s\n", what, s);
+		usage();
+	}
+	return v;
+}
+
+static size_t
+parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v, mul = 1;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		goto bad;
+	if (*end == 'k' || *end == 'K')
+		mul = 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1024 * 1024, end++;
+	if (*end != '\0' || v > (1ULL << 40) / mul)
+		goto bad;
+	return (size_t)(v * mul);
+bad:
+	fprintf(stderr, "pfload: bad size: %s\n", s);
+	usage();
+	return 0;
+}
+
+static void
+parse_addr(const char *s)
+{
+	char host[256];
+	const char *port, *h;
+	size_t hl;
+	struct addrinfo hints, *res;
+	int rc;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			goto bad;
+		h = s + 1;
+		hl = (size_t)(rb - h);
+		port = rb + 2;
+	} else {
+		const char *colon = strrchr(s, ':');
+
+		if (colon == NULL)
+			goto bad;
+		h = s;
+		hl = (size_t)(colon - s);
+		port = colon + 1;
+	}
+	if (hl == 0 || hl >= sizeof(host) || *port == '\0')
+		goto bad;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		fprintf(stderr, "pfload: %s: %s\n", s, gai_strerror(rc));
+		usage();
+	}
+	memcpy(&opt.dst, res->ai_addr, res->ai_addrlen);
+	opt.dstlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return;
+bad:
+	fprintf(stderr, "pfload: bad address (HOST:PORT): %s\n", s);
+	usage();
+}
+
+static void
+pattern_init(void)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	size_t i;
+
+	for (i = 0; i < PAT_LEN; i++) {
+		/* xorshift64* */
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		pat[i] = (uint8_t)((x * 0x2545f4914f6cdd1dULL) >> 56);
+	}
+	for (i = PAT_LEN; i < sizeof(pat); i++)
+		pat[i] = pat[i - PAT_LEN];
+}
+
+/* The pattern bytes of connection seed from offset off on, at most n. */
+static const uint8_t *
+pattern_at(uint32_t seed, size_t off, size_t *n)
+{
+	size_t start = (size_t)(((uint64_t)seed * 7919 + off) % PAT_LEN);
+
+	if (*n > IO_CHUNK)
+		*n = IO_CHUNK;
+	return pat + start;
+}
+
+static void
+slot_events(struct slot *sl, uint32_t ev)
+{
+	struct epoll_event e;
+
+	if (sl->events == ev)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.events = ev;
+	e.data.ptr = sl;
+	if (epoll_ctl(epfd, EPOLL_CTL_MOD, sl->fd, &e) == -1)
+		die("epoll_ctl: %s", strerror(errno));
+	sl->events = ev;
+}
+
+static void
+slot_close(struct slot *sl, int rst)
+{
+	if (rst) {
+		struct linger lg = { 1, 0 };
+
+		(void)setsockopt(sl->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(sl->fd);		/* also removes it from the epoll set */
+	sl->fd = -1;
+	sl->state = S_FREE;
+	sl->events = 0;
+	active--;
+}
+
+/* Start a connection in a free slot.  0, or -1 when it failed at once. */
+static int
+slot_connect(struct slot *sl, double t)
+{
+	struct epoll_event e;
+	int fd, one = 1;
+
+	fd = socket(opt.dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			cnt.failed_connects++;
+			note_error("socket", errno);
+			return -1;
+		}
+		die("socket: %s", strerror(errno));
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (opt.nsrc >= 2 && opt.dst.ss_family == AF_INET) {
+		struct sockaddr_in src;
+
+		memset(&src, 0, sizeof(src));
+		src.sin_family = AF_INET;
+		src.sin_addr.s_addr = htonl(0x7f000002u + next_src++ % (unsigned)(opt.nsrc - 1));
+		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) == -1)
+			die("bind %s: %s", inet_ntoa(src.sin_addr), strerror(errno));
+	}
+	sl->fd = fd;
+	sl->seed = next_seed++;
+	sl->sent = sl->rcvd = 0;
+	sl->shut = 0;
+	sl->deadline = t + opt.timeout;
+	active++;
+	memset(&e, 0, sizeof(e));
+	e.data.ptr = sl;
+	if (connect(fd, (struct sockaddr *)&opt.dst, opt.dstlen) == -1) {
+		if (errno != EINPROGRESS) {
+			cnt.failed_connects++;
+			note_error("connect", errno);
+			close(fd);
+			sl->fd = -1;
+			active--;
+			return -1;
+		}
+		sl->state = S_CONNECTING;
+		e.events = EPOLLOUT;
+	} else {
+		sl->state = S_CONNECTING;	/* settled on the first EPOLLOUT */
+		e.events = EPOLLOUT;
+	}
+	sl->events = e.events;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) == -1)
+		die("epoll_ctl: %s", strerror(errno));
+	return 0;
+}
+
+/*
+ * A connection to a port in the ephemeral range that nobody listens on can
+ * connect to itself (simultaneous open) and "echo" its own bytes.
+ */
+static int
+self_connected(int fd)
+{
+	struct sockaddr_storage a, b;
+	socklen_t al = sizeof(a), bl = sizeof(b);
+
+	if (getsockname(fd, (struct sockaddr *)&a, &al) == -1 ||
+	    getpeername(fd, (struct sockaddr *)&b, &bl) == -1)
+		return 0;
+	return al == bl && memcmp(&a, &b, al) == 0;
+}
+
+/* An established connection starts its exchange. */
+static void
+slot_established(struct slot *sl)
+{
+	cnt.connects++;
+	if (opt.mode == M_FLOOD) {
+		cnt.completed++;
+		slot_close(sl, opt.end == END_RST);
+		return;
+	}
+	sl->state = S_XCHG;
+	if (opt.size == 0) {
+		sl->state = opt.mode == M_HOLD ? S_HELD : S_XCHG;
+		if (opt.mode == M_HOLD) {
+			cnt.completed++;
+			slot_events(sl, EPOLLIN | EPOLLRDHUP);
+		} else {
+			cnt.completed++;
+			slot_close(sl, opt.end == END_RST);
+		}
+		return;
+	}
+	slot_events(sl, EPOLLIN | EPOLLOUT);
+}
+
+static void
+slot_fail(struct slot *sl, int err, const char *what)
+{
+	if (err == ECONNRESET || err == EPIPE) {
+		if (sl->state == S_HELD)
+			cnt.peer_closed++;
+		else
+			cnt.resets++;
+	} else if (err == ETIMEDOUT) {
+		cnt.timeouts++;
+	} else {
+		cnt.resets++;
+	}
+	note_error(what, err);
+	slot_close(sl, 0);
+}
+
+/* The exchange of a connection is over: keep it (hold) or end it. */
+static void
+slot_done(struct slot *sl)
+{
+	cnt.completed++;
+	if (opt.mode == M_HOLD) {
+		sl->state = S_HELD;
+		slot_events(sl, EPOLLIN | EPOLLRDHUP);
+		return;
+	}
+	if (opt.end == END_SHUT) {
+		sl->state = S_WAITEOF;
+		slot_events(sl, EPOLLIN);
+		return;
+	}
+	slot_close(sl, opt.end == END_RST);
+}
+
+static void
+slot_write(struct slot *sl)
+{
+	while (sl->sent < opt.size) {
+		size_t n = opt.size - sl->sent;
+		const uint8_t *p = pattern_at(sl->seed, sl->sent, &n);
+		ssize_t w = send(sl->fd, p, n, MSG_NOSIGNAL);
+
+		if (w == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EINTR)
+				continue;
+			slot_fail(sl, errno, "send");
+			return;
+		}
+		sl->sent += (size_t)w;
+	}
+	if (opt.end == END_SHUT && opt.mode == M_CHURN && !sl->shut) {
+		sl->shut = 1;
+		(void)shutdown(sl->fd, SHUT_WR);
+	}
+	slot_events(sl, EPOLLIN);
+}
+
+/* Read what is there; returns 1 when the slot was closed. */
+static int
+slot_read(struct slot *sl)
+{
+	for (;;) {
+		ssize_t r = recv(sl->fd, rbuf, sizeof(rbuf), 0);
+
+		if (r == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			slot_fail(sl, errno, "recv");
+			return 1;
+		}
+		if (r == 0) {
+			if (sl->state == S_WAITEOF) {
+				slot_close(sl, 0);	/* the normal end of "shut" */
+			} else if (sl->state == S_HELD) {
+				cnt.peer_closed++;
+				note_error("held connection closed by peer", 0);
+				slot_close(sl, 0);
+			} else {
+				cnt.early_eofs++;
+				note_error("EOF before the whole echo", 0);
+				slot_close(sl, 0);
+			}
+			return 1;
+		}
+		if (sl->state != S_XCHG || sl->rcvd + (size_t)r > sl->sent) {
+			/* bytes we never sent (or after the exchange) */
+			cnt.mismatches++;
+			note_error("more bytes than sent", 0);
+			slot_close(sl, 0);
+			return 1;
+		}
+		{
+			size_t off = 0, len = (size_t)r;
+
+			while (off < len) {
+				size_t n = len - off;
+				const uint8_t *p = pattern_at(sl->seed, sl->rcvd + off, &n);
+
+				if (memcmp(p, rbuf + off, n) != 0) {
+					cnt.mismatches++;
+					note_error("payload mismatch", 0);
+					slot_close(sl, 0);
+					return 1;
+				}
+				off += n;
+			}
+		}
+		sl->rcvd += (size_t)r;
+		cnt.bytes += (unsigned long long)r;
+		if (sl->rcvd == opt.size) {
+			slot_done(sl);
+			return sl->state == S_FREE;
+		}
+	}
+}
+
+static void
+slot_event(struct slot *sl, uint32_t ev)
+{
+	if (sl->state == S_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(sl->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err == 0 && (ev & (EPOLLERR | EPOLLHUP)) && !(ev & EPOLLOUT))
+			err = ECONNREFUSED;
+		if (err == 0 && self_connected(sl->fd))
+			err = ECONNREFUSED;	/* nobody listens: TCP simultaneous open */
+		if (err != 0) {
+			cnt.failed_connects++;
+			note_error("connect", err);
+			slot_close(sl, 0);
+			return;
+		}
+		slot_established(sl);
+		return;
+	}
+	if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+		if (slot_read(sl))
+			return;
+	}
+	if (sl->state == S_XCHG && (ev & EPOLLOUT))
+		slot_write(sl);
+}
+
+static void
+print_counts(double elapsed, int held)
+{
+	int i, first = 1;
+
+	printf("{\"mode\":\"%s\",\"connects\":%llu,\"failed_connects\":%llu,"
+	    "\"resets\":%llu,\"early_eofs\":%llu,\"timeouts\":%llu,"
+	    "\"mismatches\":%llu,\"completed\":%llu,\"peer_closed\":%llu,"
+	    "\"held\":%d,\"bytes\":%llu,\"elapsed\":%.3f,\"rate\":%.1f,"
+	    "\"errors\":{",
+	    opt.mode == M_CHURN ? "churn" : opt.mode == M_HOLD ? "hold" : "flood",
+	    cnt.connects, cnt.failed_connects, cnt.resets, cnt.early_eofs,
+	    cnt.timeouts, cnt.mismatches, cnt.completed, cnt.peer_closed,
+	    held, cnt.bytes, elapsed,
+	    elapsed > 0 ? (double)cnt.completed / elapsed : 0.0);
+	for (i = 1; i < MAX_ERRNO; i++) {
+		if (cnt.err_by_errno[i] == 0)
+			continue;
+		printf("%s\"%s\":%llu", first ? "" : ",", strerrorname_np(i) ?
+		    strerrorname_np(i) : "?", cnt.err_by_errno[i]);
+		first = 0;
+	}
+	printf("},\"first_error\":\"");
+	for (i = 0; first_error[i]; i++) {
+		unsigned char c = (unsigned char)first_error[i];
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c >= 0x20 && c < 0x7f)
+			putchar(c);
+	}
+	printf("\"}\n");
+	fflush(stdout);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct epoll_event *evs;
+	struct sigaction sa;
+	sigset_t block, empty;
+	double t0, t, end, hard_end, last_scan = 0;
+	int ch, i, maxev, starting = 1, announced = 0, conc_set = 0, size_set = 0;
+	int held = 0;
+
+	if (argc < 2)
+		usage();
+	if (strcmp(argv[1], "churn") == 0)
+		opt.mode = M_CHURN;
+	else if (strcmp(argv[1], "hold") == 0)
+		opt.mode = M_HOLD;
+	else if (strcmp(argv[1], "flood") == 0)
+		opt.mode = M_FLOOD;
+	else
+		usage();
+	opt.conc = 32;
+	opt.duration = 10;
+	opt.size = 64;
+	opt.timeout = 10;
+	opt.end = END_CLOSE;
+	optind = 2;
+	while ((ch = getopt(argc, argv, "a:c:d:s:n:t:e:")) != -1) {
+		switch (ch) {
+		case 'a':
+			opt.addr_text = optarg;
+			parse_addr(optarg);
+			break;
+		case 'c':
+			opt.conc = (int)parse_num(optarg, 1, 100000, "-c");
+			conc_set = 1;
+			break;
+		case 'd':
+			opt.duration = parse_secs(optarg, "-d");
+			break;
+		case 's':
+			opt.size = parse_size(optarg);
+			size_set = 1;
+			break;
+		case 'n':
+			opt.nsrc = (int)parse_num(optarg, 0, 254, "-n");
+			break;
+		case 't':
+			opt.timeout = (double)parse_num(optarg, 1, 3600000, "-t") / 1000.0;
+			break;
+		case 'e':
+			if (strcmp(optarg, "close") == 0)
+				opt.end = END_CLOSE;
+			else if (strcmp(optarg, "shut") == 0)
+				opt.end = END_SHUT;
+			else if (strcmp(optarg, "rst") == 0)
+				opt.end = END_RST;
+			else
+				usage();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || opt.addr_text == NULL)
+		usage();
+	if (opt.mode == M_HOLD && !size_set)
+		opt.size = 1;
+	if (opt.mode == M_HOLD && !conc_set)
+		opt.conc = 100;
+
+	pattern_init();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	sigemptyset(&empty);
+
+	if ((slots = calloc((size_t)opt.conc, sizeof(*slots))) == NULL)
+		die("out of memory");
+	maxev = opt.conc < 1024 ? opt.conc : 1024;
+	if ((evs = calloc((size_t)maxev, sizeof(*evs))) == NULL)
+		die("out of memory");
+	for (i = 0; i < opt.conc; i++)
+		slots[i].fd = -1;
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		die("epoll_create1: %s", strerror(errno));
+
+	t0 = now();
+	end = t0 + opt.duration;
+	hard_end = end + opt.timeout + 1;
+	/* hold opens its connections once; the others keep every slot busy */
+	for (i = 0; i < opt.conc; i++)
+		(void)slot_connect(&slots[i], t0);
+
+	for (;;) {
+		int n, timeout_ms;
+
+		t = now();
+		if (stop_signal || t >= end) {
+			if (starting && opt.mode == M_HOLD) {
+				for (i = 0; i < opt.conc; i++) {
+					if (slots[i].state == S_HELD)
+						held++;
+					else if (slots[i].state != S_FREE)
+						cnt.timeouts++;
+					if (slots[i].state != S_FREE)
+						slot_close(&slots[i], 0);
+				}
+			}
+			starting = 0;
+		}
+		if (!starting && active == 0)
+			break;
+		if (t >= hard_end)
+			break;
+		if (t - last_scan >= 0.05) {
+			last_scan = t;
+			for (i = 0; i < opt.conc; i++) {
+				struct slot *sl = &slots[i];
+
+				if (sl->state == S_FREE || sl->state == S_HELD ||
+				    t < sl->deadline)
+					continue;
+				if (sl->state == S_CONNECTING) {
+					cnt.failed_connects++;
+					note_error("connect", ETIMEDOUT);
+				} else {
+					cnt.timeouts++;
+					note_error("exchange", ETIMEDOUT);
+				}
+				slot_close(sl, 0);
+			}
+		}
+		if (opt.mode == M_HOLD && !announced) {
+			int settled = 1;
+
+			for (i = 0; i < opt.conc; i++)
+				if (slots[i].state != S_FREE && slots[i].state != S_HELD)
+					settled = 0;
+			if (settled) {
+				announced = 1;
+				fprintf(stderr, "pfload: holding %d connections\n", active);
+			}
+		}
+		if (starting && opt.mode != M_HOLD) {
+			for (i = 0; i < opt.conc; i++)
+				if (slots[i].state == S_FREE &&
+				    slot_connect(&slots[i], t) == -1)
+					break;	/* failed at once: retry after a wait */
+		}
+		timeout_ms = 50;
+		if (starting && end - t < 0.05)
+			timeout_ms = (int)((end - t) * 1000) + 1;
+		n = epoll_pwait(epfd, evs, maxev, timeout_ms, &empty);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			die("epoll_wait: %s", strerror(errno));
+		}
+		for (i = 0; i < n; i++) {
+			struct slot *sl = evs[i].data.ptr;
+
+			if (sl->state == S_FREE)
+				continue;
+			slot_event(sl, evs[i].events);
+		}
+	}
+	t = now();
+	for (i = 0; i < opt.conc; i++)
+		if (slots[i].state != S_FREE) {
+			if (slots[i].state == S_HELD)
+				held++;
+			else
+				cnt.timeouts++;
+			slot_close(&slots[i], 0);
+		}
+	print_counts(t - t0, held);
+	close(epfd);
+	free(evs);
+	free(slots);
+	return 0;
+}

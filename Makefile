@@ -27,18 +27,22 @@ PYTEST	 = $(PYTHON) -m pytest
 
 # Debian packages the build and the tests need.
 BUILD_DEPS = gcc make pkg-config libev-dev libinih-dev
-TEST_DEPS  = python3 python3-pytest procps iproute2
+TEST_DEPS  = python3 python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3
 
 SRCS	= $(wildcard src/*.c)
 OBJS	= $(SRCS:src/%.c=build/obj/%.o)
 AOBJS	= $(SRCS:src/%.c=build-asan/obj/%.o)
 
 # Each unit test links its module and the few helpers it needs.
-UNIT_TESTS = buf chan net config
+UNIT_TESTS = buf chan net config daemon sdnotify proxyproto upstream
 UNIT_deps_buf    = buf
 UNIT_deps_chan   = chan
 UNIT_deps_net    = net
 UNIT_deps_config = config net log
+UNIT_deps_daemon = daemon
+UNIT_deps_sdnotify = sdnotify
+UNIT_deps_proxyproto = proxyproto net
+UNIT_deps_upstream = upstream net
 
 TOOLS	= pfload
 
@@ -126,12 +130,14 @@ install: build/preforkd
 	install -m 644 man/preforkd.8 $(DESTDIR)$(MANDIR)/man8/preforkd.8
 	install -m 644 man/preforkd.conf.5 $(DESTDIR)$(MANDIR)/man5/preforkd.conf.5
 	install -m 644 systemd/preforkd.service $(DESTDIR)$(UNITDIR)/preforkd.service
+	install -m 644 systemd/preforkd.socket $(DESTDIR)$(UNITDIR)/preforkd.socket
 	[ -e $(DESTDIR)$(SYSCONFDIR)/preforkd/preforkd.conf ] || \
 	    install -m 644 conf/preforkd.conf $(DESTDIR)$(SYSCONFDIR)/preforkd/preforkd.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/preforkd $(DESTDIR)$(MANDIR)/man8/preforkd.8 \
-	    $(DESTDIR)$(MANDIR)/man5/preforkd.conf.5 $(DESTDIR)$(UNITDIR)/preforkd.service
+	    $(DESTDIR)$(MANDIR)/man5/preforkd.conf.5 $(DESTDIR)$(UNITDIR)/preforkd.service \
+	    $(DESTDIR)$(UNITDIR)/preforkd.socket
 	cmp -s conf/preforkd.conf $(DESTDIR)$(SYSCONFDIR)/preforkd/preforkd.conf && \
 	    rm -f $(DESTDIR)$(SYSCONFDIR)/preforkd/preforkd.conf; \
 	rmdir $(DESTDIR)$(SYSCONFDIR)/preforkd 2>/dev/null; true

@@ -94,6 +94,7 @@ chan_type_name(int type)
 		[CHAN_ACCEPTED] = "ACCEPTED", [CHAN_STATE] = "STATE",
 		[CHAN_HEARTBEAT] = "HEARTBEAT", [CHAN_DRAIN] = "DRAIN",
 		[CHAN_STOP] = "STOP", [CHAN_REOPEN] = "REOPEN",
+		[CHAN_BACKEND] = "BACKEND",
 	};
 
 	if (type <= 0 || type > CHAN_TYPE_MAX)

@@ -8,7 +8,9 @@
  *
  * Master to worker:  ACCEPT (go accept on listen socket `lsock`), DRAIN
  * (stop accepting, finish connections within `timeout_ms`, exit), STOP
- * (close everything now and exit), REOPEN (reopen the log file).
+ * (close everything now and exit), REOPEN (reopen the log file), BACKEND
+ * (health checks say backend `count` of listen socket `lsock` is up when
+ * `conns` is 1, down when 0).
  * Worker to master:  HELLO (loop running, ready for ACCEPT), ACCEPTED (the
  * answer to ACCEPT: `count` taken, `conns` now open, flags), STATE (an
  * unprompted change: no longer full, accepting paused or resumed),
@@ -29,11 +31,14 @@ enum chan_type {
 	CHAN_DRAIN,
 	CHAN_STOP,
 	CHAN_REOPEN,
-	CHAN_TYPE_MAX = CHAN_REOPEN
+	CHAN_BACKEND,
+	CHAN_TYPE_MAX = CHAN_BACKEND
 };
 
 /* Worker state flags, carried by ACCEPTED, STATE and HEARTBEAT. */
-#define CHAN_F_MORE	0x01	/* stopped at the batch limit: backlog may be deep */
+#define CHAN_F_MORE	0x01	/* ACCEPTED: the lease hit its limit, backlog may be
+				   deep; ACCEPT: the last lease on this socket took
+				   several, hold this one through short gaps */
 #define CHAN_F_FULL	0x02	/* at max_connections */
 #define CHAN_F_PAUSED	0x04	/* accepting paused after EMFILE/ENFILE */
 #define CHAN_F_ALL	0x07

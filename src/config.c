@@ -12,7 +12,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,7 +35,9 @@
 enum sect { S_NONE, S_DAEMON, S_LISTENER, S_UNKNOWN };
 
 enum ktype {
-	K_WORKERS, K_UINT, K_DURATION, K_SIZE, K_LEVEL, K_TARGET, K_ADDR, K_MODE
+	K_WORKERS, K_UINT, K_DURATION, K_SIZE, K_LEVEL, K_TARGET, K_ADDR, K_MODE,
+	K_USER, K_GROUP, K_PATH, K_BACKEND, K_BALANCE, K_SENDPROXY, K_ONOFF,
+	K_BYTES
 };
 
 struct keydef {
@@ -42,6 +46,7 @@ struct keydef {
 	enum ktype	 type;
 	size_t		 off;		/* into struct config or listener_conf */
 	unsigned long long min, max;	/* bounds in the stored unit */
+	size_t		 off_len;	/* K_BYTES: where the length goes */
 };
 
 #define D(f)	offsetof(struct config, f)
@@ -51,42 +56,100 @@ struct keydef {
 static const struct keydef keys[] = {
 	{ { "daemon", "workers", "integer or auto", "auto",
 	    "worker processes; auto = one per CPU" },
-	  S_DAEMON, K_WORKERS, D(workers), 1, CONFIG_MAX_WORKERS },
+	  S_DAEMON, K_WORKERS, D(workers), 1, CONFIG_MAX_WORKERS, 0 },
 	{ { "daemon", "max_connections", "integer", "10000",
 	    "connections per worker at most" },
-	  S_DAEMON, K_UINT, D(max_connections), 1, 1000000 },
+	  S_DAEMON, K_UINT, D(max_connections), 1, 1000000, 0 },
 	{ { "daemon", "log_level", "level", "notice",
 	    "debug, info, notice, warning or error" },
-	  S_DAEMON, K_LEVEL, D(log_level), 0, 0 },
+	  S_DAEMON, K_LEVEL, D(log_level), 0, 0, 0 },
 	{ { "daemon", "log_target", "target", "stderr",
 	    "stderr, syslog or an absolute file path" },
-	  S_DAEMON, K_TARGET, D(log_target), 0, 0 },
+	  S_DAEMON, K_TARGET, D(log_target), 0, 0, 0 },
 	{ { "daemon", "shutdown_timeout", "duration", "30s",
 	    "graceful stop deadline for open connections" },
-	  S_DAEMON, K_DURATION, D(shutdown_ms), 0, MS(3600) },
+	  S_DAEMON, K_DURATION, D(shutdown_ms), 0, MS(3600), 0 },
 	{ { "daemon", "drain_timeout", "duration", "60s",
 	    "deadline for the old generation's connections after a reload" },
-	  S_DAEMON, K_DURATION, D(drain_ms), 0, MS(3600) },
+	  S_DAEMON, K_DURATION, D(drain_ms), 0, MS(3600), 0 },
 	{ { "daemon", "max_draining", "integer", "4",
 	    "draining generations kept at most; the oldest beyond it is closed" },
-	  S_DAEMON, K_UINT, D(max_draining), 1, 64 },
+	  S_DAEMON, K_UINT, D(max_draining), 1, 64, 0 },
+	{ { "daemon", "user", "user name", NULL,
+	    "switch every process to this user once the sockets are bound" },
+	  S_DAEMON, K_USER, D(user), 0, 0, 0 },
+	{ { "daemon", "group", "group name", NULL,
+	    "switch to this group (default: the user's primary group)" },
+	  S_DAEMON, K_GROUP, D(group), 0, 0, 0 },
+	{ { "daemon", "pidfile", "path", NULL,
+	    "write the master's pid here; refuse to start if it names a live process" },
+	  S_DAEMON, K_PATH, D(pidfile), 0, 0, 0 },
 	{ { "listener", "listen", "address", NULL,
 	    "host:port, [v6addr]:port or :port to accept on (required)" },
-	  S_LISTENER, K_ADDR, L(listen), 0, 0 },
+	  S_LISTENER, K_ADDR, L(listen), 0, 0, 0 },
 	{ { "listener", "mode", "mode", "echo",
-	    "echo: send back every byte received" },
-	  S_LISTENER, K_MODE, L(mode), 0, 0 },
+	    "echo: send back every byte received; proxy: relay to the backends" },
+	  S_LISTENER, K_MODE, L(mode), 0, 0, 0 },
 	{ { "listener", "backlog", "integer", "1024",
 	    "kernel accept queue length" },
-	  S_LISTENER, K_UINT, L(backlog), 1, 65535 },
+	  S_LISTENER, K_UINT, L(backlog), 1, 65535, 0 },
 	{ { "listener", "idle_timeout", "duration", "5m",
 	    "close a connection with no bytes either way for this long; 0 = off" },
-	  S_LISTENER, K_DURATION, L(idle_ms), 0, MS(86400) },
+	  S_LISTENER, K_DURATION, L(idle_ms), 0, MS(86400), 0 },
 	{ { "listener", "buffer_size", "size", "16k",
 	    "bytes buffered per connection at most" },
-	  S_LISTENER, K_SIZE, L(buffer_size), 1024, 16 << 20 },
+	  S_LISTENER, K_SIZE, L(buffer_size), 1024, 16 << 20, 0 },
+	{ { "listener", "backend", "backend", NULL,
+	    "HOST:PORT [weight=N] [backup]; repeatable; mode = proxy only" },
+	  S_LISTENER, K_BACKEND, L(backends), 0, 0, 0 },
+	{ { "listener", "balance", "algorithm", "roundrobin",
+	    "roundrobin (weighted), leastconn, source (client address hash) or random (two choices)" },
+	  S_LISTENER, K_BALANCE, L(balance), 0, 0, 0 },
+	{ { "listener", "connect_timeout", "duration", "5s",
+	    "time allowed to connect to a backend" },
+	  S_LISTENER, K_DURATION, L(connect_ms), 1, MS(3600), 0 },
+	{ { "listener", "retries", "integer", "2",
+	    "further backends tried after a failed connect" },
+	  S_LISTENER, K_UINT, L(retries), 0, 16, 0 },
+	{ { "listener", "halfclose_timeout", "duration", "30s",
+	    "how long one direction may stay open after the other closed; 0 = off" },
+	  S_LISTENER, K_DURATION, L(halfclose_ms), 0, MS(86400), 0 },
+	{ { "listener", "max_fails", "integer", "3",
+	    "failed connects within fail_timeout that take a backend out; 0 = off" },
+	  S_LISTENER, K_UINT, L(max_fails), 0, 1000, 0 },
+	{ { "listener", "fail_timeout", "duration", "10s",
+	    "the window for max_fails, and how long a failed backend stays out" },
+	  S_LISTENER, K_DURATION, L(fail_ms), 1, MS(3600), 0 },
+	{ { "listener", "check_interval", "duration", "0",
+	    "active health checks by the master, this often; 0 = off" },
+	  S_LISTENER, K_DURATION, L(check_interval_ms), 0, MS(3600), 0 },
+	{ { "listener", "check_timeout", "duration", "2s",
+	    "time allowed for one health check" },
+	  S_LISTENER, K_DURATION, L(check_timeout_ms), 1, MS(3600), 0 },
+	{ { "listener", "rise", "integer", "2",
+	    "passed checks in a row that bring a backend back" },
+	  S_LISTENER, K_UINT, L(rise), 1, 100, 0 },
+	{ { "listener", "fall", "integer", "3",
+	    "failed checks in a row that take a backend out" },
+	  S_LISTENER, K_UINT, L(fall), 1, 100, 0 },
+	{ { "listener", "check_send", "string", NULL,
+	    "bytes a health check sends after connecting (\\r \\n \\t \\\\ \\xHH escapes)" },
+	  S_LISTENER, K_BYTES, L(check_send), 1, 512, L(check_send_len) },
+	{ { "listener", "check_expect", "string", NULL,
+	    "bytes a health check's answer must contain (same escapes)" },
+	  S_LISTENER, K_BYTES, L(check_expect), 1, 512, L(check_expect_len) },
+	{ { "listener", "send_proxy", "off|v1|v2", "off",
+	    "send a PROXY protocol header to the backend with the client's address" },
+	  S_LISTENER, K_SENDPROXY, L(send_proxy), 0, 0, 0 },
+	{ { "listener", "accept_proxy", "off|on", "off",
+	    "expect a PROXY protocol header (v1 or v2) before the client's bytes" },
+	  S_LISTENER, K_ONOFF, L(accept_proxy), 0, 0, 0 },
+	{ { "listener", "proxy_timeout", "duration", "5s",
+	    "time allowed to receive that header" },
+	  S_LISTENER, K_DURATION, L(proxy_timeout_ms), 1, MS(3600), 0 },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
+_Static_assert(NKEYS <= 32, "struct parse's seen bitmask holds 32 keys");
 
 struct parse {
 	const char	*name;		/* file name for messages */
@@ -97,6 +160,7 @@ struct parse {
 	unsigned	 seen;		/* bit per key index: set in this section */
 	unsigned	 daemon_seen;	/* [daemon] may appear once */
 	int		 daemon_line;
+	int		 group_line;	/* where group was set */
 	struct config	*c;
 	struct config_errors *errs;
 	size_t		 nerr_before;
@@ -210,6 +274,93 @@ config_parse_workers(const char *s)
 	return (int)v;
 }
 
+/* Index of s among up to four words (NULL ends the list early); -1. */
+static int
+word_index(const char *s, const char *a, const char *b, const char *c,
+    const char *d)
+{
+	const char *w[] = { a, b, c, d };
+
+	for (int i = 0; i < 4 && w[i] != NULL; i++)
+		if (strcmp(s, w[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Decode \r \n \t \\ \xHH; NULL on a bad escape. */
+static char *
+unescape(const char *s, size_t *len)
+{
+	char *out, *o;
+
+	if ((out = o = malloc(strlen(s) + 1)) == NULL)
+		return NULL;
+	while (*s != '\0') {
+		if (*s != '\\') {
+			*o++ = *s++;
+			continue;
+		}
+		s++;
+		if (*s == 'r' || *s == 'n' || *s == 't' || *s == '\\') {
+			*o++ = *s == 'r' ? '\r' : *s == 'n' ? '\n' : *s == 't' ? '\t' : '\\';
+			s++;
+		} else if (*s == 'x' && isxdigit((unsigned char)s[1]) &&
+		    isxdigit((unsigned char)s[2])) {
+			char hex[3] = { s[1], s[2], '\0' };
+
+			*o++ = (char)strtol(hex, NULL, 16);
+			s += 3;
+		} else {
+			free(out);
+			return NULL;
+		}
+	}
+	*len = o - out;
+	*o = '\0';
+	return out;
+}
+
+/* "HOST:PORT [weight=N] [backup]" appended to l's backends. */
+static const char *
+backend_add(struct listener_conf *l, const char *value, char *msg, size_t msglen)
+{
+	struct backend_conf b, *v;
+	char buf[LINE_MAX_LEN + 1], *tok, *save = NULL;
+	unsigned long long w;
+	const char *end;
+
+	if (l->nbackends >= 64)
+		return "at most 64 backends per listener";
+	memset(&b, 0, sizeof(b));
+	b.weight = 1;
+	snprintf(buf, sizeof(buf), "%s", value);
+	if ((tok = strtok_r(buf, " \t", &save)) == NULL)
+		return "expected HOST:PORT [weight=N] [backup]";
+	if (net_parse_addr(tok, 1, &b.addr, msg, msglen) == -1)
+		return msg;
+	while ((tok = strtok_r(NULL, " \t", &save)) != NULL) {
+		if (strcmp(tok, "backup") == 0)
+			b.backup = 1;
+		else if (strncmp(tok, "weight=", 7) == 0 &&
+		    parse_ull(tok + 7, &end, &w) == 0 && *end == '\0' &&
+		    w >= 1 && w <= 256)
+			b.weight = w;
+		else {
+			snprintf(msg, msglen, "\"%s\": expected weight=1..256 or backup", tok);
+			return msg;
+		}
+	}
+	/* strtok_r ended the first token, the address, with a NUL. */
+	if ((b.spec = strdup(buf)) == NULL ||
+	    (v = realloc(l->backends, (l->nbackends + 1) * sizeof(*v))) == NULL) {
+		free(b.spec);
+		return "out of memory";
+	}
+	l->backends = v;
+	l->backends[l->nbackends++] = b;
+	return NULL;
+}
+
 /*
  * Set key k in obj from value.  Returns NULL, or a message saying what
  * was wrong.  listen also resolves the address.
@@ -245,8 +396,8 @@ key_set(const struct keydef *k, void *obj, const char *value, char *msg,
 		if (config_parse_duration(value, &ms) == -1)
 			return "expected a duration such as 250ms, 30s, 5m or 1h";
 		if (ms < k->min || ms > k->max) {
-			snprintf(msg, msglen, "%s is out of range 0-%llus",
-			    value, k->max / 1000);
+			snprintf(msg, msglen, "%s is out of range %s-%llus", value,
+			    k->min > 0 ? "1ms" : "0", k->max / 1000);
 			return msg;
 		}
 		*(unsigned *)p = ms;
@@ -270,18 +421,81 @@ key_set(const struct keydef *k, void *obj, const char *value, char *msg,
 		    value[0] != '/')
 			return "expected stderr, syslog or an absolute file path";
 		break;
+	case K_PATH:
+		if (value[0] != '/')
+			return "expected an absolute path";
+		break;
+	case K_USER: {
+		struct passwd *pw;
+
+		errno = 0;
+		if ((pw = getpwnam(value)) == NULL) {
+			snprintf(msg, msglen, "unknown user \"%s\"", value);
+			return msg;
+		}
+		((struct config *)obj)->uid = pw->pw_uid;
+		if (((struct config *)obj)->group == NULL)
+			((struct config *)obj)->gid = pw->pw_gid;
+		break;
+	}
+	case K_GROUP: {
+		struct group *gr;
+
+		if ((gr = getgrnam(value)) == NULL) {
+			snprintf(msg, msglen, "unknown group \"%s\"", value);
+			return msg;
+		}
+		((struct config *)obj)->gid = gr->gr_gid;
+		break;
+	}
 	case K_MODE:
-		if (strcmp(value, "echo") != 0)
-			return "expected echo";
-		*(int *)p = MODE_ECHO;
+		if (strcmp(value, "echo") == 0)
+			*(int *)p = MODE_ECHO;
+		else if (strcmp(value, "proxy") == 0)
+			*(int *)p = MODE_PROXY;
+		else
+			return "expected echo or proxy";
 		return NULL;
+	case K_BALANCE:
+		if ((n = word_index(value, "roundrobin", "leastconn", "source", "random")) == -1)
+			return "expected roundrobin, leastconn, source or random";
+		*(int *)p = n;
+		return NULL;
+	case K_SENDPROXY:
+		if ((n = word_index(value, "off", "v1", "v2", NULL)) == -1)
+			return "expected off, v1 or v2";
+		*(int *)p = n;
+		return NULL;
+	case K_ONOFF:
+		if ((n = word_index(value, "off", "on", NULL, NULL)) == -1)
+			return "expected off or on";
+		*(int *)p = n;
+		return NULL;
+	case K_BACKEND:
+		return backend_add(obj, value, msg, msglen);
+	case K_BYTES: {
+		char *dec;
+		size_t len;
+
+		if ((dec = unescape(value, &len)) == NULL)
+			return "bad escape (use \\r \\n \\t \\\\ or \\xHH)";
+		if (len < k->min || len > k->max) {
+			free(dec);
+			snprintf(msg, msglen, "must be %llu to %llu bytes", k->min, k->max);
+			return msg;
+		}
+		free(*(char **)p);
+		*(char **)p = dec;
+		*(size_t *)((char *)obj + k->off_len) = len;
+		return NULL;
+	}
 	case K_ADDR:
 		if (net_parse_addr(value, 1,
 		    &((struct listener_conf *)obj)->addr, msg, msglen) == -1)
 			return msg;
 		break;
 	}
-	/* K_TARGET and K_ADDR keep the string. */
+	/* The rest keep the string. */
 	{
 		char *dup = strdup(value);
 
@@ -473,7 +687,7 @@ config_handler(void *user, const char *section, const char *name,
 		return 1;
 	}
 	bit = 1u << (k - keys);
-	if (ps->seen & bit) {
+	if ((ps->seen & bit) && k->type != K_BACKEND) {
 		err_add(ps->errs, "%s:%d: %s: duplicate key", ps->name, ps->line, name);
 		return 1;
 	}
@@ -481,12 +695,18 @@ config_handler(void *user, const char *section, const char *name,
 	obj = ps->sect == S_DAEMON ? (void *)ps->c : (void *)ps->cur;
 	if (k->type == K_ADDR)
 		ps->cur->listen_line = ps->line;	/* present, valid or not */
+	if (k->type == K_BACKEND)
+		ps->cur->backend_keys++;
+	if (k->type == K_GROUP)
+		ps->group_line = ps->line;
 	if (*value == '\0')
 		why = "empty value";
 	else
 		why = key_set(k, obj, value, msg, sizeof(msg));
 	if (why != NULL)
 		err_add(ps->errs, "%s:%d: %s: %s", ps->name, ps->line, name, why);
+	else if (k->type == K_BACKEND)
+		ps->cur->backends[ps->cur->nbackends - 1].line = ps->line;
 	return 1;
 }
 
@@ -504,6 +724,17 @@ apply_overrides(struct parse *ps, const struct config_overrides *ov)
 		ps->c->workers = ov->workers;
 	if (ov->log_level >= 0)
 		ps->c->log_level = ov->log_level;
+	if (ov->pidfile != NULL) {
+		free(ps->c->pidfile);
+		if ((ps->c->pidfile = strdup(ov->pidfile)) == NULL)
+			err_add(ps->errs, "-p %s: out of memory", ov->pidfile);
+	}
+	if (ov->daemonize && strcmp(ps->c->log_target, "stderr") == 0) {
+		/* Detached, stderr is /dev/null. */
+		free(ps->c->log_target);
+		if ((ps->c->log_target = strdup("syslog")) == NULL)
+			err_add(ps->errs, "-d: out of memory");
+	}
 	for (size_t i = 0; i < ov->nlisten; i++) {
 		snprintf(name, sizeof(name), "cli-%zu", i + 1);
 		if ((l = listener_add(ps->c, name)) == NULL) {
@@ -515,7 +746,51 @@ apply_overrides(struct parse *ps, const struct config_overrides *ov)
 		if (key_set(key_find(S_LISTENER, "listen"), l, ov->listen[i], msg,
 		    sizeof(msg)) != NULL)
 			err_add(ps->errs, "-l %s: %s", ov->listen[i], msg);
+		/* -b alone means proxy; -m echo with -b is refused below. */
+		l->mode = ov->mode >= 0 ? ov->mode : ov->nbackends > 0 ? MODE_PROXY : MODE_ECHO;
+		l->backend_keys = ov->nbackends;
+		for (size_t j = 0; j < ov->nbackends; j++) {
+			const char *why = backend_add(l, ov->backends[j], msg, sizeof(msg));
+
+			if (why != NULL)
+				err_add(ps->errs, "-b %s: %s", ov->backends[j], why);
+		}
 	}
+}
+
+/* What a listener's mode needs, and what it cannot use. */
+static void
+validate_mode(struct parse *ps, const struct listener_conf *l)
+{
+	char where[300];
+
+	if (l->line > 0)
+		snprintf(where, sizeof(where), "%s:%d: ", ps->name, l->line);
+	else
+		snprintf(where, sizeof(where), "-l %s: ", l->listen ? l->listen : l->name);
+	if (l->mode == MODE_PROXY && l->nbackends == 0 && l->backend_keys == 0)
+		err_add(ps->errs, "%sbackend: [listener %s] has mode = proxy but no backend",
+		    where, l->name);
+	if (l->mode == MODE_ECHO && l->nbackends > 0)
+		err_add(ps->errs, "%sbackend: [listener %s] has backends but mode = echo",
+		    where, l->name);
+	if (l->mode == MODE_ECHO && l->send_proxy != SEND_PROXY_OFF)
+		err_add(ps->errs, "%ssend_proxy: [listener %s] has mode = echo",
+		    where, l->name);
+	if ((l->check_send != NULL || l->check_expect != NULL) &&
+	    l->check_interval_ms == 0)
+		err_add(ps->errs, "%scheck_send/check_expect: [listener %s] needs check_interval",
+		    where, l->name);
+	for (size_t j = 0; j < l->nbackends; j++)
+		for (size_t k = 0; k < j; k++)
+			if (net_addr_equal(&l->backends[j].addr, &l->backends[k].addr)) {
+				if (l->backends[j].line > 0)
+					err_add(ps->errs, "%s:%d: backend: %s is listed twice",
+					    ps->name, l->backends[j].line, l->backends[j].spec);
+				else
+					err_add(ps->errs, "-b %s: listed twice", l->backends[j].spec);
+				break;
+			}
 }
 
 static void
@@ -523,6 +798,9 @@ validate(struct parse *ps)
 {
 	struct config *c = ps->c;
 
+	if (c->group != NULL && c->user == NULL)
+		err_add(ps->errs, "%s:%d: group: needs user as well", ps->name,
+		    ps->group_line);
 	if (c->nlisteners == 0) {
 		err_add(ps->errs, "%s:%d: listener: no [listener] section; nothing to serve",
 		    ps->name, ps->line);
@@ -531,6 +809,7 @@ validate(struct parse *ps)
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		struct listener_conf *l = &c->listeners[i];
 
+		validate_mode(ps, l);
 		if (l->listen == NULL) {
 			/* A bad value (file or -l) was reported already. */
 			if (l->line > 0 && l->listen_line == 0)
@@ -645,11 +924,21 @@ config_free(struct config *c)
 	if (c == NULL)
 		return;
 	for (size_t i = 0; i < c->nlisteners; i++) {
-		free(c->listeners[i].name);
-		free(c->listeners[i].listen);
+		struct listener_conf *l = &c->listeners[i];
+
+		free(l->name);
+		free(l->listen);
+		for (size_t j = 0; j < l->nbackends; j++)
+			free(l->backends[j].spec);
+		free(l->backends);
+		free(l->check_send);
+		free(l->check_expect);
 	}
 	free(c->listeners);
 	free(c->log_target);
+	free(c->user);
+	free(c->group);
+	free(c->pidfile);
 	free(c->file);
 	free(c);
 }

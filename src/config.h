@@ -9,6 +9,7 @@
 #ifndef PREFORKD_CONFIG_H
 #define PREFORKD_CONFIG_H
 
+#include <sys/types.h>
 #include <stddef.h>
 
 #include "net.h"
@@ -16,7 +17,29 @@
 #define CONFIG_DEFAULT_FILE	"/etc/preforkd/preforkd.conf"
 
 enum listen_mode {
-	MODE_ECHO
+	MODE_ECHO,
+	MODE_PROXY
+};
+
+enum balance {
+	BAL_ROUNDROBIN,
+	BAL_LEASTCONN,
+	BAL_SOURCE,
+	BAL_RANDOM
+};
+
+enum send_proxy {
+	SEND_PROXY_OFF,
+	SEND_PROXY_V1,
+	SEND_PROXY_V2
+};
+
+struct backend_conf {
+	char		*spec;		/* owned; "host:port" as written */
+	struct addr	 addr;		/* resolved when the config was built */
+	unsigned	 weight;	/* 1..256 */
+	int		 backup;	/* used only when no other backend is up */
+	int		 line;		/* 0 for -b */
 };
 
 struct listener_conf {
@@ -29,6 +52,26 @@ struct listener_conf {
 	size_t		 buffer_size;	/* bytes held per direction at most */
 	int		 line;		/* line of the section header; 0 for -l */
 	int		 listen_line;	/* line of the listen key; 0 for -l */
+	/* mode = proxy */
+	struct backend_conf *backends;	/* owned, nbackends of them */
+	size_t		 nbackends;
+	unsigned	 backend_keys;	/* backend lines seen, valid or not */
+	int		 balance;	/* enum balance */
+	unsigned	 connect_ms;
+	unsigned	 retries;	/* further backends tried after a failed connect */
+	unsigned	 halfclose_ms;	/* one direction open after the other closed; 0 = off */
+	unsigned	 max_fails;	/* passive marking: 0 = off */
+	unsigned	 fail_ms;
+	unsigned	 check_interval_ms; /* active checks: 0 = off */
+	unsigned	 check_timeout_ms;
+	unsigned	 rise, fall;
+	char		*check_send;	/* owned, escapes decoded; NULL: none */
+	size_t		 check_send_len;
+	char		*check_expect;	/* owned, escapes decoded; NULL: none */
+	size_t		 check_expect_len;
+	int		 send_proxy;	/* enum send_proxy */
+	int		 accept_proxy;	/* expect a PROXY header first */
+	unsigned	 proxy_timeout_ms; /* to read that header */
 };
 
 struct config {
@@ -40,6 +83,11 @@ struct config {
 	unsigned	 shutdown_ms;	/* graceful stop deadline */
 	unsigned	 drain_ms;	/* old generation's deadline on reload */
 	unsigned	 max_draining;	/* draining generations kept at most */
+	char		*user;		/* owned; NULL: stay who we are */
+	char		*group;		/* owned; NULL: the user's primary group */
+	uid_t		 uid;		/* resolved from user */
+	gid_t		 gid;		/* resolved from group, or user's group */
+	char		*pidfile;	/* owned; NULL: none */
 	struct listener_conf *listeners; /* owned, nlisteners of them */
 	size_t		 nlisteners;
 };
@@ -48,8 +96,13 @@ struct config {
 struct config_overrides {
 	int		 workers;	/* 0 = unset, -1 = "auto" */
 	int		 log_level;	/* -1 = unset */
-	const char	*const *listen;	/* echo listeners added with -l */
+	const char	*const *listen;	/* listeners added with -l */
 	size_t		 nlisten;
+	int		 mode;		/* -m for the -l listeners; -1 = unset */
+	const char	*const *backends; /* -b for the -l listeners */
+	size_t		 nbackends;
+	const char	*pidfile;	/* -p; NULL = unset */
+	int		 daemonize;	/* -d: log_target stderr means syslog */
 };
 
 /* Errors found while building a config, each "FILE:LINE: key: message". */

@@ -4,7 +4,9 @@
  *
  * Idle timeouts: all connections of a listener share one timeout, so the
  * listener keeps them in a queue ordered by last activity and runs a single
- * timer for the head, instead of one timer per connection.
+ * timer for the head, instead of one timer per connection.  Connections
+ * still reading a PROXY header wait in a second queue, ordered by accept
+ * time, with a timer of its own.
  */
 #include <sys/socket.h>
 
@@ -16,6 +18,7 @@
 #include "conn.h"
 #include "log.h"
 #include "net.h"
+#include "proxyproto.h"
 
 static const char *const reasons[] = {
 	[CONN_CLIENT_EOF] = "client_eof",
@@ -24,29 +27,146 @@ static const char *const reasons[] = {
 	[CONN_DRAIN_DEADLINE] = "drain_deadline",
 	[CONN_SHUTDOWN] = "shutdown",
 	[CONN_ERROR] = "error",
+	[CONN_BACKEND_EOF] = "backend_eof",
+	[CONN_BACKEND_RESET] = "backend_reset",
+	[CONN_CONNECT_TIMEOUT] = "connect_timeout",
+	[CONN_CONNECT_FAILED] = "connect_failed",
+	[CONN_NO_BACKEND] = "no_backend",
+	[CONN_HALFCLOSE_TIMEOUT] = "halfclose_timeout",
+	[CONN_BAD_PROXY_HEADER] = "bad_proxy_header",
+	[CONN_PROXY_TIMEOUT] = "proxy_timeout",
 };
+
+/*
+ * Close the connections at the head of q that have been there (idle, or
+ * waiting for a header) for timeout or longer; re-arm t for the next one.
+ */
+static void
+conn_queue_expire(struct ev_loop *loop, ev_timer *t, struct connq *q,
+    ev_tstamp timeout, enum conn_reason why)
+{
+	ev_tstamp now = ev_now(loop);
+	struct conn *c;
+
+	while ((c = TAILQ_FIRST(q)) != NULL && c->last + timeout <= now)
+		conn_close(c, why);
+	if (c != NULL) {
+		ev_timer_set(t, c->last + timeout - now, 0.);
+		ev_timer_start(loop, t);
+	}
+}
 
 static void
 conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct wlisten *wl = t->data;
-	ev_tstamp idle = wl->conf->idle_ms / 1000.0, now = ev_now(loop);
-	struct conn *c;
 
 	(void)revents;
-	while ((c = TAILQ_FIRST(&wl->conns)) != NULL && c->last + idle <= now)
-		conn_close(c, CONN_IDLE_TIMEOUT);
-	if (c != NULL) {
-		ev_timer_set(t, c->last + idle - now, 0.);
-		ev_timer_start(loop, t);
-	}
+	conn_queue_expire(loop, t, &wl->conns, wl->conf->idle_ms / 1000.0,
+	    CONN_IDLE_TIMEOUT);
+}
+
+static void
+conn_hdr_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct wlisten *wl = t->data;
+
+	(void)revents;
+	conn_queue_expire(loop, t, &wl->hdrq, wl->conf->proxy_timeout_ms / 1000.0,
+	    CONN_PROXY_TIMEOUT);
 }
 
 void
 conn_idle_init(struct wlisten *wl)
 {
+	TAILQ_INIT(&wl->conns);
+	TAILQ_INIT(&wl->hdrq);
 	ev_timer_init(&wl->idle, conn_idle_cb, 0., 0.);
 	wl->idle.data = wl;
+	ev_timer_init(&wl->hdr_timer, conn_hdr_cb, 0., 0.);
+	wl->hdr_timer.data = wl;
+}
+
+static void
+queue_insert(struct ev_loop *loop, struct connq *q, ev_timer *t,
+    unsigned timeout_ms, struct conn *c)
+{
+	TAILQ_INSERT_TAIL(q, c, q);
+	if (timeout_ms > 0 && !ev_is_active(t)) {
+		ev_timer_set(t, timeout_ms / 1000.0, 0.);
+		ev_timer_start(loop, t);
+	}
+}
+
+/* The connection is the client's now: echo, or connect to a backend. */
+static void
+conn_begin(struct conn *c)
+{
+	struct wlisten *wl = c->wl;
+	struct worker *w = wl->worker;
+
+	c->last = ev_now(w->loop);
+	queue_insert(w->loop, &wl->conns, &wl->idle, wl->conf->idle_ms, c);
+	if (wl->conf->mode == MODE_PROXY) {
+		relay_start(c);
+		return;
+	}
+	/* Bytes that came with the PROXY header are echoed first. */
+	ev_io_set(&c->io, c->io.fd, c->buf != NULL ? EV_READ | EV_WRITE : EV_READ);
+	ev_set_cb(&c->io, echo_io_cb);
+	ev_io_start(w->loop, &c->io);
+}
+
+/* accept_proxy: read until the PROXY header is complete. */
+static void
+conn_header_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn *c = (struct conn *)io;
+	struct wlisten *wl = c->wl;
+	struct proxy_hdr h;
+	const char *why;
+	ssize_t n;
+	int len;
+
+	(void)revents;
+	if (c->buf == NULL && (c->buf = buf_new(wl->conf->buffer_size)) == NULL) {
+		conn_close(c, CONN_ERROR);
+		return;
+	}
+	n = read(io->fd, buf_wptr(c->buf), buf_space(c->buf));
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_close(c, errno == ECONNRESET ? CONN_CLIENT_RESET : CONN_ERROR);
+		return;
+	}
+	if (n == 0) {		/* closed before the header was complete */
+		conn_close(c, CONN_BAD_PROXY_HEADER);
+		return;
+	}
+	buf_produce(c->buf, n);
+	c->in += n;
+	if ((len = proxy_parse(buf_rptr(c->buf), buf_len(c->buf), &h, &why)) == 0)
+		return;		/* more to come, within proxy_timeout */
+	if (len == -1) {
+		log_info("listener %s: bad PROXY header: %s", wl->conf->name, why);
+		conn_close(c, CONN_BAD_PROXY_HEADER);
+		return;
+	}
+	c->in -= len;		/* the header is not the client's data */
+	buf_consume(c->buf, len);
+	if (buf_len(c->buf) == 0) {
+		buf_free(c->buf);
+		c->buf = NULL;
+	}
+	if (!h.local && h.src.ss_family != AF_UNSPEC &&
+	    sizeof(h.src) >= sizeof(c->peer))
+		memcpy(&c->peer, &h.src, sizeof(c->peer));
+	ev_io_stop(loop, io);
+	TAILQ_REMOVE(&wl->hdrq, c, q);
+	if (TAILQ_EMPTY(&wl->hdrq))
+		ev_timer_stop(loop, &wl->hdr_timer);
+	c->in_hdrq = 0;
+	conn_begin(c);
 }
 
 struct conn *
@@ -65,14 +185,16 @@ conn_new(struct wlisten *wl, int fd, const struct sockaddr *peer,
 	if (peerlen <= sizeof(c->peer))
 		memcpy(&c->peer, peer, peerlen);
 	ev_io_init(&c->io, echo_io_cb, fd, EV_READ);
-	ev_io_start(w->loop, &c->io);
-	TAILQ_INSERT_TAIL(&wl->conns, c, q);
-	if (wl->conf->idle_ms > 0 && !ev_is_active(&wl->idle)) {
-		ev_timer_set(&wl->idle, wl->conf->idle_ms / 1000.0, 0.);
-		ev_timer_start(w->loop, &wl->idle);
-	}
 	w->nconns++;
 	w->accepted++;
+	if (wl->conf->accept_proxy) {
+		c->in_hdrq = 1;
+		ev_set_cb(&c->io, conn_header_cb);
+		ev_io_start(w->loop, &c->io);
+		queue_insert(w->loop, &wl->hdrq, &wl->hdr_timer,
+		    wl->conf->proxy_timeout_ms, c);
+	} else
+		conn_begin(c);
 	return c;
 }
 
@@ -93,21 +215,31 @@ conn_close(struct conn *c, enum conn_reason why)
 {
 	struct wlisten *wl = c->wl;
 	struct worker *w = wl->worker;
-	char addr[NET_ADDRSTRLEN];
+	char addr[NET_ADDRSTRLEN], backend[NET_ADDRSTRLEN + 48];
 
-	log_info("close listener=%s client=%s in=%llu out=%llu duration=%.3fs reason=%s",
+	log_info("close listener=%s client=%s %sin=%llu out=%llu duration=%.3fs reason=%s",
 	    wl->conf->name, net_addr_str(&c->peer.sa, addr, sizeof(addr)),
+	    wl->conf->mode == MODE_PROXY ? relay_summary(c, backend, sizeof(backend)) : "",
 	    (unsigned long long)c->in, (unsigned long long)c->out,
 	    ev_now(w->loop) - c->start, reasons[why]);
-	if (why == CONN_ERROR)
-		w->errors++;
 	w->bytes_in += c->in;
 	w->bytes_out += c->out;
+	if (why == CONN_ERROR || why == CONN_CONNECT_FAILED ||
+	    why == CONN_CONNECT_TIMEOUT || why == CONN_NO_BACKEND)
+		w->errors++;
 	ev_io_stop(w->loop, &c->io);
 	close(c->io.fd);
-	TAILQ_REMOVE(&wl->conns, c, q);
-	if (TAILQ_EMPTY(&wl->conns))
-		ev_timer_stop(w->loop, &wl->idle);
+	if (c->relay != NULL)
+		relay_free(c);
+	if (c->in_hdrq) {
+		TAILQ_REMOVE(&wl->hdrq, c, q);
+		if (TAILQ_EMPTY(&wl->hdrq))
+			ev_timer_stop(w->loop, &wl->hdr_timer);
+	} else {
+		TAILQ_REMOVE(&wl->conns, c, q);
+		if (TAILQ_EMPTY(&wl->conns))
+			ev_timer_stop(w->loop, &wl->idle);
+	}
 	buf_free(c->buf);
 	free(c);
 	w->nconns--;
@@ -119,6 +251,8 @@ conn_close_all(struct wlisten *wl, enum conn_reason why)
 {
 	struct conn *c;
 
+	while ((c = TAILQ_FIRST(&wl->hdrq)) != NULL)
+		conn_close(c, why);
 	while ((c = TAILQ_FIRST(&wl->conns)) != NULL)
 		conn_close(c, why);
 }

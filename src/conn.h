@@ -21,8 +21,18 @@ enum conn_reason {
 	CONN_IDLE_TIMEOUT,
 	CONN_DRAIN_DEADLINE,
 	CONN_SHUTDOWN,
-	CONN_ERROR
+	CONN_ERROR,
+	CONN_BACKEND_EOF,
+	CONN_BACKEND_RESET,
+	CONN_CONNECT_TIMEOUT,
+	CONN_CONNECT_FAILED,
+	CONN_NO_BACKEND,
+	CONN_HALFCLOSE_TIMEOUT,
+	CONN_BAD_PROXY_HEADER,
+	CONN_PROXY_TIMEOUT
 };
+
+struct relay;
 
 /*
  * About 150 bytes while idle: the buffer exists only while bytes are
@@ -32,7 +42,8 @@ struct conn {
 	ev_io		 io;		/* first: the callback casts back */
 	TAILQ_ENTRY(conn) q;		/* in wl->conns, by last activity */
 	struct wlisten	*wl;
-	struct buf	*buf;		/* owned; NULL when nothing is pending */
+	struct buf	*buf;		/* owned; echo: bytes to send back; NULL when none */
+	struct relay	*relay;		/* owned; mode = proxy, once connecting */
 	ev_tstamp	 start, last;
 	uint64_t	 in, out;	/* bytes read from / written to the client */
 	union {
@@ -41,6 +52,7 @@ struct conn {
 		struct sockaddr_in6	sin6;
 	}		 peer;
 	uint8_t		 eof;		/* the client sent FIN */
+	uint8_t		 in_hdrq;	/* still reading a PROXY header (wl->hdrq) */
 };
 
 /*
@@ -55,10 +67,20 @@ void	conn_touch(struct conn *c);
 void	conn_close(struct conn *c, enum conn_reason why);
 /* Close every connection of wl with reason why. */
 void	conn_close_all(struct wlisten *wl, enum conn_reason why);
-/* Arm wl's idle timer for its oldest connection (libev callback inside). */
+/* Set up wl's queues and their timers (idle, PROXY header). */
 void	conn_idle_init(struct wlisten *wl);
 
 /* Echo mode's I/O callback (echo.c). */
 void	echo_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+/*
+ * Proxy mode (relay.c): connect c to a backend of its listener and relay
+ * both ways.  On failure c is closed.
+ */
+void	relay_start(struct conn *c);
+/* Free c's relay: the backend side, its buffers and its timer. */
+void	relay_free(struct conn *c);
+/* "backend=ADDR connect=S.SSSs " for the summary line, into buf. */
+const char *relay_summary(const struct conn *c, char *buf, size_t len);
 
 #endif

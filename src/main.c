@@ -1,12 +1,15 @@
 /*
  * main.c: the command line, usage and start-up.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "master.h"
 
@@ -16,8 +19,13 @@ static const struct option longopts[] = {
 	{ "config",	required_argument,	NULL, 'c' },
 	{ "test",	no_argument,		NULL, 't' },
 	{ "listen",	required_argument,	NULL, 'l' },
+	{ "mode",	required_argument,	NULL, 'm' },
+	{ "backend",	required_argument,	NULL, 'b' },
 	{ "workers",	required_argument,	NULL, 'w' },
 	{ "log-level",	required_argument,	NULL, 'L' },
+	{ "daemonize",	no_argument,		NULL, 'd' },
+	{ "pidfile",	required_argument,	NULL, 'p' },
+	{ "signal",	required_argument,	NULL, 's' },
 	{ "version",	no_argument,		NULL, 'V' },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
@@ -27,14 +35,23 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: preforkd [-tVh] [-c file] [-l addr]... [-w n|auto] [-L level]\n"
+	    "usage: preforkd [-dtVh] [-c file] [-l addr]... [-m echo|proxy] [-b addr]...\n"
+	    "                [-w n|auto] [-L level] [-p pidfile] [-s reload|stop|quit|reopen]\n"
 	    "  -c, --config FILE      configuration file (default " CONFIG_DEFAULT_FILE ";\n"
 	    "                         not read when -l is given without -c)\n"
 	    "  -t, --test             check the configuration and exit (0 valid, 1 not)\n"
-	    "  -l, --listen ADDR      add an echo listener: host:port, [v6addr]:port or :port\n"
+	    "  -l, --listen ADDR      add a listener: host:port, [v6addr]:port or :port\n"
 	    "                         (repeatable)\n"
+	    "  -m, --mode echo|proxy  mode of the -l listeners (default echo; proxy with -b)\n"
+	    "  -b, --backend ADDR     a backend of the -l listeners, \"host:port [weight=N]\n"
+	    "                         [backup]\" (repeatable)\n"
 	    "  -w, --workers N|auto   worker processes, overriding the file\n"
 	    "  -L, --log-level LEVEL  debug, info, notice, warning or error, overriding the file\n"
+	    "  -d, --daemonize        detach from the terminal (log to syslog unless\n"
+	    "                         log_target names a file)\n"
+	    "  -p, --pidfile FILE     write the master's pid to FILE (overrides pidfile)\n"
+	    "  -s, --signal SIGNAL    send reload, stop, quit or reopen to the running\n"
+	    "                         instance named by the pid file, then exit\n"
 	    "  -V, --version          print the version and exit\n"
 	    "  -h, --help             print this help and exit\n"
 	    "signals: HUP reload, TERM/INT graceful stop, QUIT immediate stop,\n"
@@ -51,29 +68,73 @@ bad_usage(const char *fmt, const char *arg)
 	exit(2);
 }
 
+/* -s: signal the instance named by the pid file. */
+static int
+send_signal(const char *pidfile, int signo, const char *name)
+{
+	char err[256];
+	pid_t pid;
+
+	if (pidfile == NULL) {
+		fprintf(stderr, "preforkd: -s %s: no pid file (use -p or the pidfile key)\n", name);
+		return 1;
+	}
+	if ((pid = pidfile_check(pidfile, err, sizeof(err))) == -1) {
+		fprintf(stderr, "preforkd: %s\n", err);
+		return 1;
+	}
+	if (pid == 0) {
+		fprintf(stderr, "preforkd: -s %s: %s names no running process\n", name,
+		    pidfile);
+		return 1;
+	}
+	if (kill(pid, signo) == -1) {
+		fprintf(stderr, "preforkd: -s %s: pid %d: %s\n", name, (int)pid, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
-	struct config_overrides ov = { .workers = 0, .log_level = -1 };
+	struct config_overrides ov = { .workers = 0, .log_level = -1, .mode = -1 };
 	struct config_errors errs = { NULL, 0 };
-	const char **listen = NULL;
-	const char *file = NULL;
+	const char **listen = NULL, **backends = NULL;
+	const char *file = NULL, *signame = NULL;
+	char *abs_file = NULL;
 	struct config *cfg;
-	int ch, test = 0, rc;
+	int ch, test = 0, rc, signo = 0, file_given = 0;
 
-	if ((listen = calloc(argc, sizeof(*listen))) == NULL)
+	if ((listen = calloc(argc, sizeof(*listen))) == NULL ||
+	    (backends = calloc(argc, sizeof(*backends))) == NULL) {
+		free(listen);
+	free(backends);
 		return 1;
+	}
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":c:tl:w:L:Vh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":c:tl:m:b:w:L:dp:s:Vh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			file = optarg;
+			file_given = 1;
 			break;
 		case 't':
 			test = 1;
 			break;
 		case 'l':
 			listen[ov.nlisten++] = optarg;
+			break;
+		case 'm':
+			if (strcmp(optarg, "echo") == 0)
+				ov.mode = MODE_ECHO;
+			else if (strcmp(optarg, "proxy") == 0)
+				ov.mode = MODE_PROXY;
+			else
+				bad_usage("-m %s: expected echo or proxy", optarg);
+			break;
+		case 'b':
+			backends[ov.nbackends++] = optarg;
 			break;
 		case 'w':
 			if (strcmp(optarg, "auto") == 0)
@@ -86,11 +147,28 @@ main(int argc, char *argv[])
 				bad_usage("-L %s: expected debug, info, notice, warning or error",
 				    optarg);
 			break;
+		case 'd':
+			ov.daemonize = 1;
+			break;
+		case 'p':
+			if (optarg[0] != '/')
+				bad_usage("-p %s: expected an absolute path", optarg);
+			ov.pidfile = optarg;
+			break;
+		case 's':
+			if ((signo = daemon_signal_parse(optarg)) == -1)
+				bad_usage("-s %s: expected reload, stop, quit or reopen", optarg);
+			signame = optarg;
+			break;
 		case 'V':
 			printf("preforkd " PREFORKD_VERSION "\n");
+			free(listen);
+	free(backends);
 			return 0;
 		case 'h':
 			usage(stdout);
+			free(listen);
+	free(backends);
 			return 0;
 		case ':':
 			bad_usage("%s: missing argument", argv[optind - 1]);
@@ -102,25 +180,67 @@ main(int argc, char *argv[])
 	if (optind < argc)
 		bad_usage("%s: unexpected argument", argv[optind]);
 	ov.listen = listen;
+	ov.backends = backends;
+	if ((ov.mode != -1 || ov.nbackends > 0) && ov.nlisten == 0)
+		bad_usage("%s: -m and -b apply to listeners given with -l", ov.mode != -1 ? "-m" : "-b");
 	if (file == NULL && ov.nlisten == 0)
 		file = CONFIG_DEFAULT_FILE;
 
+	if (signame != NULL && ov.pidfile != NULL && !file_given) {
+		/* -s with -p needs no configuration file. */
+		rc = send_signal(ov.pidfile, signo, signame);
+		free(listen);
+		free(backends);
+		return rc;
+	}
 	cfg = config_load(file, &ov, &errs);
 	for (size_t i = 0; i < errs.n; i++)
 		fprintf(stderr, "%s\n", errs.msg[i]);
 	config_errors_fini(&errs);
+	if (signame != NULL) {
+		rc = cfg != NULL ? send_signal(cfg->pidfile, signo, signame) : 1;
+		config_free(cfg);
+		free(listen);
+	free(backends);
+		return rc;
+	}
 	if (test) {
 		if (cfg != NULL)
 			printf("%s: configuration ok\n", file != NULL ? file : "(command line)");
 		config_free(cfg);
 		free(listen);
+	free(backends);
 		return cfg != NULL ? 0 : 1;
 	}
 	if (cfg == NULL) {
 		free(listen);
+	free(backends);
 		return 1;
 	}
+	if (ov.daemonize) {
+		char err[256];
+
+		/* Detaching moves to "/": reloads must still find the file. */
+		if (file != NULL && file[0] != '/' &&
+		    (file = abs_file = realpath(file, NULL)) == NULL) {
+			fprintf(stderr, "preforkd: %s: %s\n", cfg->file, strerror(errno));
+			config_free(cfg);
+			free(listen);
+	free(backends);
+			return 1;
+		}
+
+		if (daemon_detach(err, sizeof(err)) == -1) {
+			fprintf(stderr, "preforkd: %s\n", err);
+			config_free(cfg);
+			free(listen);
+	free(backends);
+			return 1;
+		}
+	}
 	rc = master_run(cfg, file, &ov);
+	free(abs_file);
 	free(listen);
+	free(backends);
 	return rc;
 }

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,8 @@
 #include <ev.h>
 
 #include "chan.h"
+#include "check.h"
+#include "daemon.h"
 #include "log.h"
 #include "master.h"
 #include "net.h"
@@ -52,6 +55,7 @@
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	10000
 #define KILL_GRACE	2.0	/* after a stop deadline, before SIGKILL */
+#define EXTEND_GRACE	5	/* seconds asked of systemd beyond shutdown_timeout */
 
 struct master;
 
@@ -65,6 +69,8 @@ struct lsock {
 	ev_io		 io;
 	unsigned	 inflight;	/* leases not given back yet */
 	unsigned	 allowed;	/* leases at once: +1 per full lease, -1 per other */
+	int		 busy;		/* the last lease given back took several */
+	struct sd_socket *passed;	/* borrowed from m->passed; NULL: bound here */
 	LIST_ENTRY(lsock) entry;
 };
 
@@ -112,15 +118,20 @@ struct master {
 	int		 nslots;
 	int		 rr;		/* next slot to offer an ACCEPT */
 	ev_io		 sig_io;
-	ev_timer	 tick, answer, stop_timer;
+	ev_timer	 tick, answer, stop_timer, watchdog;
+	ev_tstamp	 stop_at;	/* graceful stop: when stragglers are killed */
+	struct sd_socket *passed;	/* owned; sockets from systemd, npassed */
+	int		 npassed;
+	char		*pidfile;	/* owned; removed at exit; NULL: none */
+	struct checks	 checks;	/* active health checks of proxy backends */
 	int		 stopping;	/* 0, 1 graceful, 2 immediate */
 	int		 gen_ready;
 	int		 reload_pending;
 	int		 exit_status;
 	uint64_t	 accepted, accepted_prev;
 	uint64_t	 answers, answered;	/* ACCEPTED messages, conns they took */
-	char		 reload_result[256];
-	char		 status[512];	/* last STATUS= sent */
+	char		 reload_result[300];
+	char		 status[640];	/* last STATUS= sent */
 };
 
 static void	master_resume(struct master *m);
@@ -168,6 +179,8 @@ master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct wproc *w;
 
 	(void)revents;
+	if (ls->busy)
+		msg.flags = CHAN_F_MORE;
 	while (ls->inflight < lsock_allowed(m, ls) && (w = master_pick(m)) != NULL) {
 		if (chan_send(w->chan, &msg) == -1) {
 			/* Its channel is full or gone: skip it until it speaks. */
@@ -227,27 +240,87 @@ master_answer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	master_resume(m);
 }
 
-static struct lsock *
-lsock_open(struct master *m, const struct listener_conf *lc)
+/* A passed socket for lc: by name, else by address; NULL when none. */
+static struct sd_socket *
+passed_find(struct master *m, const struct listener_conf *lc)
 {
+	struct addr a;
+
+	for (int i = 0; i < m->npassed; i++)
+		if (!m->passed[i].used && strcmp(m->passed[i].name, lc->name) == 0)
+			return &m->passed[i];
+	for (int i = 0; i < m->npassed; i++) {
+		a.len = sizeof(a.ss);
+		if (!m->passed[i].used &&
+		    getsockname(m->passed[i].fd, (struct sockaddr *)&a.ss, &a.len) == 0 &&
+		    net_addr_equal(&a, &lc->addr))
+			return &m->passed[i];
+	}
+	return NULL;
+}
+
+/*
+ * Open lc's listen socket, or take the one systemd passed for it.  NULL
+ * with the reason in err.
+ */
+static struct lsock *
+lsock_open(struct master *m, const struct listener_conf *lc, char *err,
+    size_t errlen)
+{
+	struct sd_socket *p = NULL;
+	char a[NET_ADDRSTRLEN];
 	struct lsock *ls;
 	int fd;
 
-	if ((fd = net_listen(&lc->addr, lc->backlog)) == -1)
-		return NULL;
-	if ((ls = calloc(1, sizeof(*ls))) == NULL) {
-		close(fd);
+	if (m->npassed > 0) {
+		if ((p = passed_find(m, lc)) == NULL) {
+			snprintf(err, errlen, "listener %s: no socket passed by systemd "
+			    "(LISTEN_FDNAMES names none \"%s\", none is bound to %s)",
+			    lc->name, lc->name,
+			    net_addr_str((const struct sockaddr *)&lc->addr.ss, a, sizeof(a)));
+			return NULL;
+		}
+		fd = p->fd;
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1) {
+			snprintf(err, errlen, "listener %s: socket from systemd: %s",
+			    lc->name, strerror(errno));
+			return NULL;
+		}
+	} else if ((fd = net_listen(&lc->addr, lc->backlog)) == -1) {
+		snprintf(err, errlen, "listener %s: bind %s: %s", lc->name,
+		    net_addr_str((const struct sockaddr *)&lc->addr.ss, a, sizeof(a)),
+		    strerror(errno));
 		return NULL;
 	}
+	if ((ls = calloc(1, sizeof(*ls))) == NULL) {
+		snprintf(err, errlen, "listener %s: out of memory", lc->name);
+		if (p == NULL)
+			close(fd);
+		return NULL;
+	}
+	if (p != NULL)
+		p->used = 1;
 	ls->id = ++m->next_id;
 	ls->fd = fd;
 	ls->addr = lc->addr;
 	ls->conf = lc;
 	ls->m = m;
 	ls->allowed = 1;
+	ls->passed = p;
 	ev_io_init(&ls->io, master_listen_cb, fd, EV_READ);
 	ls->io.data = ls;
 	return ls;
+}
+
+/* Close a socket we bound; park one systemd passed (never closed). */
+static void
+lsock_release(struct lsock *ls)
+{
+	if (ls->passed != NULL)
+		ls->passed->used = 0;
+	else
+		close(ls->fd);
+	free(ls);
 }
 
 static void
@@ -259,9 +332,8 @@ lsock_close(struct master *m, struct lsock *ls)
 		if (w->pending == ls)
 			w->pending = NULL;	/* its answer will find no socket */
 	ev_io_stop(m->loop, &ls->io);
-	close(ls->fd);
 	LIST_REMOVE(ls, entry);
-	free(ls);
+	lsock_release(ls);
 }
 
 static struct lsock *
@@ -277,8 +349,9 @@ lsock_find(struct master *m, const struct addr *a)
 
 /* ---- status ---- */
 
+/* Compose STATUS=; send it when it changed and send is set. */
 static void
-master_status(struct master *m, const char *extra)
+master_status(struct master *m, int send)
 {
 	char s[sizeof(m->status)];
 	unsigned total = 0, drain_conns = 0, ngen = 0, seen[64];
@@ -306,13 +379,44 @@ master_status(struct master *m, const char *extra)
 	}
 	if (off < (int)sizeof(s))
 		snprintf(s + off, sizeof(s) - off,
-		    "), %u draining generations with %u connections, %llu conn/s, last reload: %s%s%s",
-		    ngen, drain_conns, (unsigned long long)rate, m->reload_result,
-		    extra ? "; " : "", extra ? extra : "");
+		    "), %u draining generations with %u connections, %llu conn/s, last reload: %s",
+		    ngen, drain_conns, (unsigned long long)rate, m->reload_result);
 	if (strcmp(s, m->status) != 0) {
 		memcpy(m->status, s, sizeof(s));
-		sdnotify("STATUS=%s", s);
+		if (send)
+			sdnotify("STATUS=%s", s);
 	}
+}
+
+/*
+ * While draining for a stop, ask systemd to wait: what is left of
+ * shutdown_timeout plus EXTEND_GRACE (which covers KILL_GRACE).
+ */
+static void
+master_extend(struct master *m)
+{
+	ev_tstamp left = m->stop_at - KILL_GRACE - ev_now(m->loop);
+
+	sdnotify("EXTEND_TIMEOUT_USEC=%llu",
+	    (unsigned long long)((left > 0 ? left : 0) + EXTEND_GRACE) * 1000000ULL);
+}
+
+/* WATCHDOG=1 only while the loop runs and the workers answer. */
+static void
+master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = t->data;
+	ev_tstamp now = ev_now(loop);
+
+	(void)revents;
+	for (int i = 0; i < m->nslots; i++) {
+		struct wproc *w = m->slots[i]->w;
+
+		if (w != NULL && w->state == W_READY &&
+		    (w->unresponsive || now - w->last_seen > STALE_SECS))
+			return;
+	}
+	sdnotify("WATCHDOG=1");
 }
 
 static void
@@ -330,7 +434,9 @@ master_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			    w->slot, w->gen, (int)w->pid);
 			w->unresponsive = 1;
 		}
-	master_status(m, NULL);
+	master_status(m, 1);
+	if (m->stopping == 1)
+		master_extend(m);
 	m->accepted_prev = m->accepted;
 	if (m->answers > 0)
 		log_debug("dispatch: %llu notifications took %llu connections",
@@ -353,13 +459,55 @@ master_check_ready(struct master *m)
 	}
 	m->gen_ready = 1;
 	log_notice("generation %u ready: %d workers", m->gen, m->nslots);
-	m->status[0] = '\0';
-	master_status(m, NULL);
+	master_status(m, 0);
 	sdnotify("READY=1\nSTATUS=%s", m->status);
+	daemon_ready();
 	if (m->reload_pending) {
 		m->reload_pending = 0;
 		master_reload(m);
 	}
+}
+
+static void
+master_send_backend(struct wproc *w, uint32_t lsock, size_t idx, int up)
+{
+	struct chan_msg msg = {
+		.type = CHAN_BACKEND, .lsock = lsock, .count = idx, .conns = up,
+	};
+
+	if (chan_send(w->chan, &msg) == -1)
+		log_warn("telling worker %d gen %u about a backend", w->slot, w->gen);
+}
+
+/* A new worker learns which backends the checks found down. */
+static void
+master_tell_down(void *arg, uint32_t lsock, size_t idx)
+{
+	master_send_backend(arg, lsock, idx, 0);
+}
+
+/* A health check changed a backend's state: tell the current workers. */
+static void
+master_backend_changed(void *arg, uint32_t lsock, size_t idx, int up)
+{
+	struct master *m = arg;
+	struct wproc *w;
+
+	LIST_FOREACH(w, &m->procs, entry)
+		if (w->gen == m->gen && w->state != W_DRAINING)
+			master_send_backend(w, lsock, idx, up);
+}
+
+/* (Re)start the health checks of every configured listener. */
+static void
+master_checks(struct master *m)
+{
+	struct lsock *ls;
+
+	checks_clear(&m->checks);
+	LIST_FOREACH(ls, &m->lsocks, entry)
+		if (ls->conf != NULL && checks_add(&m->checks, ls->id, ls->conf) == -1)
+			fatal("health checks");
 }
 
 static void
@@ -393,6 +541,7 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		case CHAN_HELLO:
 			if (w->state == W_STARTING)
 				w->state = W_READY;
+			checks_each_down(&m->checks, master_tell_down, w);
 			master_check_ready(m);
 			break;
 		case CHAN_ACCEPTED:
@@ -404,6 +553,7 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 					ls->allowed += ls->allowed < (unsigned)m->nslots;
 				else if (msg.count <= 1 && ls->allowed > 1)
 					ls->allowed--;
+				ls->busy = msg.count > 1;
 				ls->inflight--;
 				w->pending = NULL;
 			}
@@ -463,6 +613,11 @@ master_child(struct master *m, struct slot *s, int chan)
 		sp.confs[sp.nls] = ls->conf;
 		sp.nls++;
 	}
+	for (int i = 0; i < m->npassed; i++)
+		if (!m->passed[i].used)
+			close(m->passed[i].fd);	/* parked by a reload */
+	checks_clear(&m->checks);	/* the master's sockets, not ours */
+	daemon_forget();
 	ev_loop_destroy(m->loop);
 	unsetenv("NOTIFY_SOCKET");
 	sp.cfg = m->cfg;
@@ -692,6 +847,12 @@ master_limit_draining(struct master *m)
 	}
 }
 
+static int
+same_str(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
 static void
 master_reload(struct master *m)
 {
@@ -701,6 +862,7 @@ master_reload(struct master *m)
 	struct wproc *w;
 	struct timespec ts;
 	size_t nfresh = 0;
+	char why[256];
 
 	if (m->stopping)
 		return;
@@ -731,18 +893,12 @@ master_reload(struct master *m)
 
 		if (lsock_find(m, &lc->addr) != NULL)
 			continue;
-		if ((fresh[nfresh] = lsock_open(m, lc)) == NULL) {
-			char a[NET_ADDRSTRLEN];
-
+		if ((fresh[nfresh] = lsock_open(m, lc, why, sizeof(why))) == NULL) {
 			snprintf(m->reload_result, sizeof(m->reload_result),
-			    "failed: listener %s: bind %s: %s", lc->name,
-			    net_addr_str((const struct sockaddr *)&lc->addr.ss, a, sizeof(a)),
-			    strerror(errno));
-			log_errorx("%s", m->reload_result + 8);
-			while (nfresh > 0) {
-				close(fresh[--nfresh]->fd);
-				free(fresh[nfresh]);
-			}
+			    "failed: %s", why);
+			log_errorx("%s", why);
+			while (nfresh > 0)
+				lsock_release(fresh[--nfresh]);
 			free(fresh);
 			config_free(nc);
 			goto fail;
@@ -765,6 +921,9 @@ master_reload(struct master *m)
 	for (size_t i = 0; i < nfresh; i++)
 		LIST_INSERT_HEAD(&m->lsocks, fresh[i], entry);
 	free(fresh);
+	if (!same_str(nc->user, m->cfg->user) || !same_str(nc->group, m->cfg->group) ||
+	    !same_str(nc->pidfile, m->cfg->pidfile))
+		log_warnx("user, group and pidfile need a restart; keeping the running ones");
 	if (strcmp(nc->log_target, m->cfg->log_target) != 0 &&
 	    log_open(nc->log_target) == -1)
 		log_warn("log_target %s; keeping the old target", nc->log_target);
@@ -773,6 +932,7 @@ master_reload(struct master *m)
 	m->cfg = nc;
 	m->gen++;
 	m->gen_ready = 0;
+	master_checks(m);	/* new backends start up, checked afresh */
 	snprintf(m->reload_result, sizeof(m->reload_result), "gen %u ok", m->gen);
 
 	master_slots(m, nc->workers);
@@ -824,6 +984,7 @@ master_stop(struct master *m, int immediate)
 		log_notice("shutting down%s", immediate ? " now" : "");
 		LIST_FOREACH_SAFE(ls, &m->lsocks, entry, next)
 			lsock_close(m, ls);
+		checks_clear(&m->checks);
 		for (int i = 0; i < m->nslots; i++)
 			ev_timer_stop(m->loop, &m->slots[i]->respawn);
 	}
@@ -832,6 +993,8 @@ master_stop(struct master *m, int immediate)
 		LIST_FOREACH(w, &m->procs, entry)
 			master_drain_worker(w, m->cfg->shutdown_ms);
 		grace = m->cfg->shutdown_ms / 1000.0 + KILL_GRACE;
+		m->stop_at = ev_now(m->loop) + grace;
+		master_extend(m);
 	} else {
 		m->stopping = 2;
 		LIST_FOREACH(w, &m->procs, entry)
@@ -919,6 +1082,76 @@ master_sig_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 /* ---- start ---- */
 
+/*
+ * Start-up, in order: the pid file check, the listen sockets (bound, or
+ * passed by systemd), the log, the pid file, then the switch to the
+ * configured user.  Errors go to stderr, which is still the terminal even
+ * with -d.  0 or -1.
+ */
+static int
+master_open(struct master *m)
+{
+	const struct config *cfg = m->cfg;
+	char err[512];
+	struct lsock *ls;
+	pid_t pid;
+
+	if (cfg->pidfile != NULL) {
+		if ((pid = pidfile_check(cfg->pidfile, err, sizeof(err))) == -1) {
+			fprintf(stderr, "preforkd: %s\n", err);
+			return -1;
+		}
+		if (pid > 0) {
+			fprintf(stderr, "preforkd: already running as pid %d (pidfile %s)\n",
+			    (int)pid, cfg->pidfile);
+			return -1;
+		}
+	}
+	if ((m->npassed = sd_listen_collect(&m->passed)) == -1) {
+		fprintf(stderr, "preforkd: sockets passed by systemd: %s\n", strerror(errno));
+		m->npassed = 0;
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		if ((ls = lsock_open(m, &cfg->listeners[i], err, sizeof(err))) == NULL) {
+			fprintf(stderr, "preforkd: %s\n", err);
+			return -1;
+		}
+		LIST_INSERT_HEAD(&m->lsocks, ls, entry);
+	}
+	for (int i = 0; i < m->npassed; i++)
+		if (!m->passed[i].used) {
+			fprintf(stderr, "preforkd: socket %s (fd %d) passed by systemd matches no [listener]\n",
+			    m->passed[i].name[0] ? m->passed[i].name : "(unnamed)",
+			    m->passed[i].fd);
+			return -1;
+		}
+	if (log_open(cfg->log_target) == -1) {
+		fprintf(stderr, "preforkd: log_target %s: %s\n", cfg->log_target,
+		    strerror(errno));
+		return -1;
+	}
+	log_set_level(cfg->log_level);
+	if (cfg->pidfile != NULL) {
+		if (pidfile_write(cfg->pidfile, err, sizeof(err)) == -1) {
+			fprintf(stderr, "preforkd: %s\n", err);
+			return -1;
+		}
+		if ((m->pidfile = strdup(cfg->pidfile)) == NULL)
+			fatal("pidfile");
+	}
+	if (cfg->user != NULL) {
+		if (daemon_drop(cfg->uid, cfg->gid, err, sizeof(err)) == -1) {
+			fprintf(stderr, "preforkd: user %s: %s\n", cfg->user, err);
+			return -1;
+		}
+		log_notice("running as user %s (uid %u, gid %u)", cfg->user,
+		    (unsigned)cfg->uid, (unsigned)cfg->gid);
+	} else if (geteuid() == 0)
+		log_warnx("running as root; set user in [daemon]");
+	return 0;
+}
+
 int
 master_run(struct config *cfg, const char *file, const struct config_overrides *ov)
 {
@@ -928,6 +1161,7 @@ master_run(struct config *cfg, const char *file, const struct config_overrides *
 	struct master m;
 	struct lsock *ls, *next;
 	struct rlimit rl;
+	unsigned long long wd_usec;
 	int sigfd;
 
 	memset(&m, 0, sizeof(m));
@@ -946,27 +1180,10 @@ master_run(struct config *cfg, const char *file, const struct config_overrides *
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 
-	for (size_t i = 0; i < cfg->nlisteners; i++) {
-		const struct listener_conf *lc = &cfg->listeners[i];
-		char a[NET_ADDRSTRLEN];
-
-		if ((ls = lsock_open(&m, lc)) == NULL) {
-			fprintf(stderr, "preforkd: listener %s: bind %s: %s\n", lc->name,
-			    net_addr_str((const struct sockaddr *)&lc->addr.ss, a, sizeof(a)),
-			    strerror(errno));
-			m.exit_status = 1;
-			goto out;
-		}
-		LIST_INSERT_HEAD(&m.lsocks, ls, entry);
-	}
-	if (log_open(cfg->log_target) == -1) {
-		fprintf(stderr, "preforkd: log_target %s: %s\n", cfg->log_target,
-		    strerror(errno));
+	if (master_open(&m) == -1) {
 		m.exit_status = 1;
 		goto out;
 	}
-	log_set_level(cfg->log_level);
-
 	if ((sigfd = selfpipe_open()) == -1)
 		fatal("self-pipe");
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
@@ -985,9 +1202,19 @@ master_run(struct config *cfg, const char *file, const struct config_overrides *
 	m.answer.data = &m;
 	ev_timer_init(&m.stop_timer, master_stop_cb, 0., 0.);
 	m.stop_timer.data = &m;
+	if ((wd_usec = sd_watchdog_usec()) > 0) {
+		ev_timer_init(&m.watchdog, master_watchdog_cb, 0., wd_usec / 2e6);
+		m.watchdog.data = &m;
+		ev_timer_again(m.loop, &m.watchdog);
+		log_info("systemd watchdog: every %llu ms", wd_usec / 2000);
+	}
 
 	log_notice("preforkd starting, pid %d, %zu listeners, %d workers",
 	    (int)getpid(), cfg->nlisteners, cfg->workers);
+	m.checks.loop = m.loop;
+	m.checks.changed = master_backend_changed;
+	m.checks.arg = &m;
+	master_checks(&m);
 	master_slots(&m, cfg->workers);
 	master_resume(&m);
 	ev_run(m.loop, 0);
@@ -995,15 +1222,21 @@ master_run(struct config *cfg, const char *file, const struct config_overrides *
 	for (int i = 0; i < m.nslots; i++)
 		slot_free(&m, m.slots[i]);
 	free(m.slots);
+	checks_clear(&m.checks);
 	ev_loop_destroy(m.loop);
 	selfpipe_close();
 	log_notice("exiting");
 out:
 	LIST_FOREACH_SAFE(ls, &m.lsocks, entry, next) {
-		close(ls->fd);
 		LIST_REMOVE(ls, entry);
-		free(ls);
+		lsock_release(ls);
 	}
+	for (int i = 0; i < m.npassed; i++)
+		close(m.passed[i].fd);
+	free(m.passed);
+	if (m.pidfile != NULL)
+		pidfile_remove(m.pidfile);
+	free(m.pidfile);
 	config_free(m.cfg);
 	return m.exit_status;
 }

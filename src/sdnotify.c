@@ -5,6 +5,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -53,4 +54,72 @@ sdnotify(const char *fmt, ...)
 	close(fd);
 	errno = saved;
 	return n == -1 ? -1 : 1;
+}
+
+/* A decimal number in $name, or -1 when unset or malformed. */
+static long long
+env_number(const char *name)
+{
+	const char *v = getenv(name);
+	char *end;
+	long long n;
+
+	if (v == NULL || *v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : n;
+}
+
+int
+sd_listen_collect(struct sd_socket **out)
+{
+	long long pid = env_number("LISTEN_PID"), n = env_number("LISTEN_FDS");
+	const char *names = getenv("LISTEN_FDNAMES");
+	struct sd_socket *v;
+
+	*out = NULL;
+	if (pid != getpid() || n <= 0) {
+		unsetenv("LISTEN_PID");
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_FDNAMES");
+		return 0;
+	}
+	if (n > 1024 || (v = calloc(n, sizeof(*v))) == NULL) {
+		errno = n > 1024 ? EINVAL : errno;
+		return -1;
+	}
+	for (long long i = 0; i < n; i++) {
+		size_t len = 0;
+
+		v[i].fd = 3 + i;		/* SD_LISTEN_FDS_START */
+		fcntl(v[i].fd, F_SETFD, FD_CLOEXEC);
+		if (names != NULL) {
+			len = strcspn(names, ":");
+			if (len >= sizeof(v[i].name))
+				len = sizeof(v[i].name) - 1;
+			memcpy(v[i].name, names, len);
+			names += strcspn(names, ":");
+			if (*names == ':')
+				names++;
+		}
+		v[i].name[len] = '\0';
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	*out = v;
+	return (int)n;
+}
+
+unsigned long long
+sd_watchdog_usec(void)
+{
+	long long usec = env_number("WATCHDOG_USEC"), pid = env_number("WATCHDOG_PID");
+
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	if (usec <= 0 || (pid != -1 && pid != getpid()))
+		return 0;
+	return (unsigned long long)usec;
 }

@@ -9,9 +9,10 @@
  * what it took.  A lease that found a single connection ends after the
  * next loop iteration brings none, so at low rates a lease is one
  * connection and the master's round-robin is exact.  A lease that found
- * connections queuing (two or more) lasts until LEASE_IDLE passes without
- * a new one, so under a flood one round trip covers up to LEASE_MAX
- * connections and the master's cost per connection stays small.  A lease
+ * connections queuing (two or more), or that the master marked busy
+ * because the last lease on that socket did, lasts until LEASE_IDLE passes
+ * without a new one, so under a flood one round trip covers up to
+ * LEASE_MAX connections and the master's cost per connection stays small.  A lease
  * that hit LEASE_MAX says so (CHAN_F_MORE) and the master lets one more
  * worker hold a lease at the same time.
  *
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chan.h"
@@ -197,7 +199,8 @@ worker_lease_take(struct worker *w)
 	}
 	if (n > 0) {
 		w->lease_progress = 1;
-		if (w->lease_count > 1)
+		/* A busy lease, or one that became busy: restart its idle timer. */
+		if (w->lease_count > 1 || ev_is_active(&w->lease_timer))
 			ev_timer_again(w->loop, &w->lease_timer);
 	}
 	w->full = w->nconns >= w->cfg->max_connections;
@@ -271,7 +274,7 @@ worker_lease_idle_cb(struct ev_loop *loop, ev_idle *i, int revents)
 }
 
 static void
-worker_accept(struct worker *w, uint32_t id)
+worker_accept(struct worker *w, uint32_t id, int busy)
 {
 	struct chan_msg m = { .type = CHAN_ACCEPTED, .lsock = id };
 	struct wlisten *wl = NULL;
@@ -299,9 +302,23 @@ worker_accept(struct worker *w, uint32_t id)
 	 */
 	w->lease_progress = 0;
 	ev_io_start(w->loop, &wl->lease_io);
-	if (w->lease_count <= 1) {
+	if (busy || w->lease_count > 1)
+		ev_timer_again(w->loop, &w->lease_timer);
+	else {
 		ev_idle_start(w->loop, &w->lease_idle);
 		ev_check_start(w->loop, &w->lease_check);
+	}
+}
+
+/* The master's health checks changed a backend's state. */
+static void
+worker_backend_state(struct worker *w, const struct chan_msg *m)
+{
+	for (size_t i = 0; i < w->nls; i++) {
+		struct wlisten *wl = &w->ls[i];
+
+		if (wl->id == m->lsock && m->count < wl->ups.n)
+			wl->ups.u[m->count].checked_down = m->conns == 0;
 	}
 }
 
@@ -330,7 +347,7 @@ worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		switch (m.type) {
 		case CHAN_ACCEPT:
-			worker_accept(w, m.lsock);
+			worker_accept(w, m.lsock, (m.flags & CHAN_F_MORE) != 0);
 			break;
 		case CHAN_DRAIN:
 			worker_drain(w, m.timeout_ms);
@@ -338,6 +355,9 @@ worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		case CHAN_STOP:
 			worker_finish(w, CONN_SHUTDOWN);
 			return;
+		case CHAN_BACKEND:
+			worker_backend_state(w, &m);
+			break;
 		case CHAN_REOPEN:
 			if (log_reopen() == -1)
 				log_warn("reopening the log file");
@@ -397,6 +417,7 @@ worker_main(const struct worker_spawn *sp)
 	w.gen = sp->gen;
 	w.chan = sp->chan;
 	log_set_tag("worker %d gen %u", w.slot, w.gen);
+	srandom(getpid() ^ (unsigned)time(NULL));	/* balance = random */
 	snprintf(title, sizeof(title), "preforkd w%d", w.slot);
 	prctl(PR_SET_NAME, title);
 
@@ -412,8 +433,9 @@ worker_main(const struct worker_spawn *sp)
 		wl->fd = sp->fds[i];
 		wl->conf = sp->confs[i];
 		wl->worker = &w;
-		TAILQ_INIT(&wl->conns);
 		conn_idle_init(wl);
+		if (wl->conf->mode == MODE_PROXY && upstream_init(&wl->ups, wl->conf) == -1)
+			fatal("backends of %s", wl->conf->name);
 		ev_io_init(&wl->lease_io, worker_lease_io_cb, wl->fd, EV_READ);
 		wl->lease_io.data = wl;
 		if (wl->conf->buffer_size > w.scratch_size)
@@ -450,6 +472,8 @@ worker_main(const struct worker_spawn *sp)
 	for (size_t i = 0; i < w.nls; i++)
 		conn_close_all(&w.ls[i], CONN_SHUTDOWN);
 	worker_close_listeners(&w);
+	for (size_t i = 0; i < w.nls; i++)
+		upstream_fini(&w.ls[i].ups);
 	close(w.chan);
 	free(w.scratch);
 	free(w.ls);

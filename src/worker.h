@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include "config.h"
+#include "upstream.h"
 
 struct conn;
 TAILQ_HEAD(connq, conn);
@@ -23,6 +24,9 @@ struct wlisten {
 	const struct listener_conf *conf; /* borrowed from the config */
 	struct worker	*worker;
 	struct connq	 conns;		/* oldest activity first */
+	struct connq	 hdrq;		/* waiting for a PROXY header, oldest first */
+	ev_timer	 hdr_timer;	/* fires for the head of hdrq */
+	struct upstream_set ups;	/* mode = proxy: the backends */
 	ev_io		 lease_io;	/* accepting while holding a lease */
 	ev_timer	 idle;		/* fires for the head of conns */
 };

@@ -27,8 +27,10 @@ import select
 import selectors
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -491,7 +493,9 @@ def render_config(daemon=None, listeners=None):
     for name, keys in (listeners or {}).items():
         lines.append("[listener %s]" % name)
         for k, v in keys.items():
-            lines.append("%s = %s" % (k, v))
+            # a list is a repeatable key (backend): one line per value, in order
+            for one in (v if isinstance(v, (list, tuple)) else [v]):
+                lines.append("%s = %s" % (k, one))
         lines.append("")
     return "\n".join(lines)
 
@@ -514,7 +518,7 @@ class Daemon:
     }
 
     def __init__(self, tmpdir, daemon=None, listeners=None, args=(), preexec_fn=None,
-                 env=None, use_config=True):
+                 env=None, use_config=True, wrap=None, notify_abstract=False):
         self.dir = tmpdir
         self.conf = os.path.join(tmpdir, "preforkd.conf")
         self.logpath = os.path.join(tmpdir, "preforkd.log")
@@ -529,10 +533,19 @@ class Daemon:
         self.preexec_fn = preexec_fn
         self.extra_env = env or {}
         self.use_config = use_config
+        # wrap(daemon) -> argv prefix run in front of preforkd (it must exec it,
+        # so that the pid stays the master's): sh -c 'exec ...', systemd-socket-activate
+        self.wrap = wrap
+        # NOTIFY_SOCKET=@name (abstract namespace): no file, no permission
+        # checks, so a master that dropped privileges can still reach it
+        self.notify_abstract = notify_abstract
+        self.notify_name = None
         self.proc = None
         self.pid = None
         self.notify = None
         self.notes = []          # every sd_notify datagram received, in order
+        self.note_times = []     # time.monotonic() when each of them was read
+        self.note_pids = []      # the sender's pid of each (SCM_CREDENTIALS), None if unknown
         self.tracked = {}        # pid -> starttime of every process of ours seen
         self.exit_code = None
 
@@ -574,7 +587,10 @@ class Daemon:
         cmd = [PREFORKD]
         if self.use_config:
             cmd += ["-c", self.conf]
-        return cmd + self.args
+        cmd += self.args
+        if self.wrap is not None:
+            cmd = list(self.wrap(self)) + cmd
+        return cmd
 
     def start(self, ready_timeout=10.0):
         """Start and wait for READY=1.  Retries with new ports when one is taken."""
@@ -606,15 +622,25 @@ class Daemon:
             self.write_config()
         if self.notify is None:
             self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            self.notify.bind(self.notify_path)
+            if self.notify_abstract:
+                self.notify_name = "preforkd-test-%d-%s" % (os.getpid(), os.urandom(6).hex())
+                self.notify.bind("\0" + self.notify_name)
+            else:
+                self.notify.bind(self.notify_path)
             self.notify.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            # the kernel then tells us who sent each datagram (systemd's NotifyAccess=main
+            # drops what does not come from the main pid)
+            self.notify.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         env = dict(os.environ)
         env.pop("JOURNAL_STREAM", None)
         env.pop("LISTEN_FDS", None)
         env.pop("LISTEN_PID", None)
-        env["NOTIFY_SOCKET"] = self.notify_path
+        env["NOTIFY_SOCKET"] = ("@" + self.notify_name) if self.notify_abstract \
+            else self.notify_path
         env.update(self.extra_env)
         self.notes = []
+        self.note_times = []
+        self.note_pids = []
         self.exit_code = None
         with open(self.logpath, "ab") as log:
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
@@ -631,27 +657,69 @@ class Daemon:
 
     # ---- sd_notify
 
+    def _recv_one(self):
+        d, anc, _, _ = self.notify.recvmsg(65536, socket.CMSG_SPACE(12))
+        pid = None
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= 12:
+                pid = struct.unpack("i", data[:4])[0]       # struct ucred: pid, uid, gid
+        self.notes.append(d.decode(errors="replace"))
+        self.note_times.append(time.monotonic())
+        self.note_pids.append(pid)
+
     def _recv_notes(self, timeout):
         """Receive datagrams for up to `timeout` s (returns early on the first)."""
         self.notify.settimeout(max(timeout, 0.001))
         try:
-            d = self.notify.recv(65536)
+            self._recv_one()
         except socket.timeout:
             return False
-        self.notes.append(d.decode(errors="replace"))
         self.notify.settimeout(0)
         while True:
             try:
-                d = self.notify.recv(65536)
+                self._recv_one()
             except (BlockingIOError, socket.timeout):
                 break
-            self.notes.append(d.decode(errors="replace"))
         return True
+
+    def _keep_reading(self):
+        """Read the queued notes (no wait) during long waits for something else:
+        the socket queues only net.unix.max_dgram_qlen datagrams (see wait_exit)."""
+        if self.notify is None:
+            return
+        self.notify.settimeout(0)
+        while True:
+            try:
+                self._recv_one()
+            except (BlockingIOError, socket.timeout):
+                return
 
     def drain_notes(self):
         """Read every datagram already queued; return how many notes are known."""
         self._recv_notes(0.001)
         return len(self.notes)
+
+    def notes_for(self, seconds):
+        """Receive every note for `seconds` (not stretched: for counting notes over a
+        time window); return the index of the first one received in the window."""
+        first = self.drain_notes()
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return first
+            self._recv_notes(left)
+
+    def state_notes(self, start=0):
+        """[(index, state, fields)] of the notes from index start on that change the
+        service state (READY=1, RELOADING=1, STOPPING=1), in order."""
+        out = []
+        for i in range(start, len(self.notes)):
+            f = parse_note(self.notes[i])
+            for k in ("READY", "RELOADING", "STOPPING"):
+                if f.get(k) == "1":
+                    out.append((i, k, f))
+        return out
 
     def wait_note(self, pred, timeout, what, start=0, check_alive=True):
         """Wait for a note (from index `start` on) satisfying pred; return (index, fields)."""
@@ -698,6 +766,7 @@ class Daemon:
         excl = set(exclude)
 
         def ok():
+            self._keep_reading()
             p = self.worker_pids()
             return p if len(p) == n and not (set(p) & excl) else None
         try:
@@ -741,10 +810,25 @@ class Daemon:
         return self.status()
 
     def wait_exit(self, timeout):
-        try:
-            return self.proc.wait(timeout=timeout * SLOW)
-        except subprocess.TimeoutExpired:
-            return None
+        """Wait for the master to exit; return its status (None after the deadline).
+
+        Reads the notes meanwhile: a unix datagram socket queues only
+        net.unix.max_dgram_qlen datagrams (10 on a box without systemd's sysctl
+        defaults), and a master blocked sending the next one could not exit."""
+        end = deadline(timeout)
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                if self.notify is not None:
+                    self.drain_notes()
+                return rc
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            if self.notify is not None:
+                self._recv_notes(min(left, 0.02))
+            else:
+                time.sleep(min(left, 0.02))
 
     def stop(self, sig=None, timeout=15.0):
         """Signal the master (SIGTERM), wait for it (SIGKILL after the deadline); return its status."""
@@ -835,6 +919,7 @@ class Daemon:
         rx = re.compile(pattern)
 
         def ok():
+            self._keep_reading()
             return rx.search(self.log()[start:])
         try:
             return wait_for(ok, timeout, "log line /%s/" % pattern, interval=0.02)
@@ -854,6 +939,28 @@ class Daemon:
             self.notify = None
 
 
+def proc_creds(pid):
+    """{"Uid": [real, effective, saved, fs], "Gid": [...], "Groups": [...]} of PID."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Uid", "Gid", "Groups"):
+                out[k] = [int(x) for x in v.split()]
+    return out
+
+
+def low_free_port(lo=700, hi=999):
+    """A free loopback port below 1024 (binding it needs root or CAP_NET_BIND_SERVICE)."""
+    ports = list(range(lo, hi + 1))
+    random.Random(os.getpid() ^ time.monotonic_ns()).shuffle(ports)
+    for port in ports:
+        if port not in _ports_given and port_is_free(port):
+            _ports_given.add(port)
+            return port
+    raise HarnessError("no free port in %d..%d" % (lo, hi))
+
+
 def parse_note(text):
     out = {}
     for line in text.split("\n"):
@@ -861,6 +968,82 @@ def parse_note(text):
             k, v = line.split("=", 1)
             out[k] = v
     return out
+
+
+# --------------------------------------------------------------------------
+# socket activation
+
+SOCKET_ACTIVATE = "/usr/bin/systemd-socket-activate"
+
+# what systemd-socket-activate passes on (it hands its child a near-empty environment)
+PASS_ENV = ("NOTIFY_SOCKET", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+
+
+class ActivatedDaemon(Daemon):
+    """preforkd socket-activated by systemd-socket-activate(1).
+
+    passed: [fdname, ...]: systemd-socket-activate binds one socket per name, on
+    the port of the listener of that name (a free port for a name with no
+    listener, in self.ports too, or the one passed_ports names) and passes them
+    as fds 3, 4, ... with
+    LISTEN_FDNAMES; it execs preforkd (LISTEN_PID is then preforkd's pid) on the
+    first connection to any of them, which launch() makes (self.trigger).
+    """
+
+    def __init__(self, tmpdir, passed, passed_ports=None, **kw):
+        super().__init__(tmpdir, **kw)
+        self.passed = list(passed)
+        self.trigger = None
+        self.ports.update(passed_ports or {})     # {fdname: port} chosen by the test
+        for name in self.passed:
+            if name not in self.ports:
+                self.ports[name] = free_port()
+        self.wrap = self._activate_argv
+
+    def _activate_argv(self, _):
+        argv = [SOCKET_ACTIVATE]
+        for name in self.passed:
+            argv += ["-l", "127.0.0.1:%d" % self.ports[name]]
+        argv.append("--fdname=" + ":".join(self.passed))
+        for k in PASS_ENV + tuple(self.extra_env):
+            if k == "NOTIFY_SOCKET" or k in os.environ or k in self.extra_env:
+                argv += ["-E", k]
+        return argv
+
+    def passed_inodes(self):
+        """{fdname: inode of the listening socket on its port} (None if nobody listens)."""
+        return {name: listen_inode(self.ports[name]) for name in self.passed}
+
+    def launch(self, timeout=10.0):
+        """Start systemd-socket-activate, wait until it listens on every port (its own
+        sockets, by inode), then connect to the first one so that it execs preforkd.
+        Returns the connection (also self.trigger), which preforkd serves once up."""
+        if not os.access(SOCKET_ACTIVATE, os.X_OK):
+            raise HarnessError("%s is missing (Debian package systemd)" % SOCKET_ACTIVATE)
+        self._spawn()
+
+        def listening():
+            if self.proc.poll() is not None:
+                raise HarnessError("systemd-socket-activate exited (%s); log:\n%s"
+                                   % (self.proc.returncode, self.log_tail()))
+            mine = socket_inodes(self.pid)
+            inodes = self.passed_inodes()
+            return all(ino is not None and ino in mine for ino in inodes.values())
+        wait_for(listening, timeout, "systemd-socket-activate to listen on %r" % self.ports,
+                 interval=0.01)
+        self.trigger = connect(self.ports[self.passed[0]])
+        return self.trigger
+
+    def start(self, ready_timeout=10.0):
+        self.launch()
+        self.wait_ready(ready_timeout)
+        return self
+
+    def close(self):
+        if self.trigger is not None:
+            self.trigger.close()
+            self.trigger = None
+        super().close()
 
 
 class Session:
@@ -872,11 +1055,11 @@ class Session:
         self.tmp = tempfile.mkdtemp(prefix="preforkd-%s-" % request.node.name[:40])
         self.n = 0
 
-    def new(self, **kw):
+    def new(self, cls=None, **kw):
         self.n += 1
         d = os.path.join(self.tmp, "d%d" % self.n)
         os.makedirs(d)
-        dm = Daemon(d, **kw)
+        dm = (cls or Daemon)(d, **kw)
         self.daemons.append(dm)
         return dm
 
@@ -1026,3 +1209,379 @@ def worker_of_connections(d, port, client_ports):
             if owners and len(owners) == 1:
                 out[rport] = next(iter(owners))
     return out
+
+
+# --------------------------------------------------------------------------
+# proxy mode: listener keys, connection summaries, backends run by the tests
+
+def backend_spec(b):
+    """The `backend =` value for b: a port (127.0.0.1:port), a string as is, or a
+    backend object of ours (its .spec)."""
+    if isinstance(b, int):
+        return "127.0.0.1:%d" % b
+    if isinstance(b, str):
+        return b
+    return b.spec
+
+
+def proxy_listener(backends, **keys):
+    """Keys of a mode = proxy listener relaying to `backends` (see backend_spec;
+    a string may carry " weight=N" / " backup")."""
+    out = {"mode": "proxy", "backend": [backend_spec(b) for b in backends]}
+    out.update({k: v for k, v in keys.items() if v is not None})
+    return out
+
+
+RE_CLOSE = re.compile(r"^.*?\[info\] worker (\d+) gen (\d+): close (listener=.*)$", re.M)
+
+
+def close_lines(d):
+    """The connection summaries of d's log, oldest first: a dict of each line's
+    key=value fields (listener, client, backend, connect, in, out, duration,
+    reason), plus the slot and gen (ints) of the worker that logged it."""
+    out = []
+    for m in RE_CLOSE.finditer(d.log()):
+        f = dict(kv.split("=", 1) for kv in m.group(3).split() if "=" in kv)
+        f["slot"] = int(m.group(1))
+        f["gen"] = int(m.group(2))
+        out.append(f)
+    return out
+
+
+def wait_close_line(d, client, timeout=10.0):
+    """Wait for the summary of the connection whose client= is `client` ("ADDR:PORT",
+    or a port meaning 127.0.0.1:port); return its fields."""
+    if isinstance(client, int):
+        client = "127.0.0.1:%d" % client
+
+    def find():
+        for f in close_lines(d):
+            if f.get("client") == client:
+                return f
+        return None
+    try:
+        return wait_for(find, timeout, "summary of client=%s" % client, interval=0.02)
+    except HarnessError as e:
+        raise HarnessError("%s; log tail:\n%s" % (e, d.log_tail()))
+
+
+class BackendConn:
+    """One connection an EchoBackend accepted."""
+    __slots__ = ("sock", "peer", "t_accept", "t_close", "nin", "nout", "eof", "closed", "out")
+
+    def __init__(self, sock, peer):
+        self.sock = sock
+        self.peer = peer
+        self.t_accept = time.monotonic()
+        self.t_close = None
+        self.nin = self.nout = 0
+        self.eof = False
+        self.closed = False
+        self.out = bytearray()
+
+
+class EchoBackend:
+    """An echo server in a thread of the test process (selectors, non-blocking).
+
+    ident: bytes sent first on every connection (e.g. b"B1\\n"), so a client
+    learns which backend it reached.  Every connection is recorded in
+    self.conns (peer, accept time, bytes in/out, open or closed).  After the
+    peer's EOF the pending bytes are sent, then the connection is closed.
+    stop() closes the listening socket and every connection (the port then
+    refuses connections); start() listens again on the same port.
+    """
+
+    def __init__(self, ident=None, host="127.0.0.1", port=None, max_pending=1 << 20):
+        self.ident = ident
+        self.host = host
+        self.port = port or free_port()
+        self.max_pending = max_pending
+        self.conns = []
+        self._thread = None
+        self._stop = False
+
+    @property
+    def spec(self):
+        return "%s:%d" % (self.host, self.port)
+
+    @property
+    def accepted(self):
+        return len(self.conns)
+
+    def open_conns(self):
+        return [c for c in self.conns if not c.closed]
+
+    def running(self):
+        return self._thread is not None
+
+    def start(self):
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((self.host, self.port))
+        ls.listen(1024)
+        ls.setblocking(False)
+        self._lsock = ls
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="echo-backend-%d" % self.port)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout=5.0):
+        """Close the listening socket and every connection; returns when done."""
+        if self._thread is None:
+            return
+        self._stop = True
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        self._thread.join(timeout * SLOW)
+        if self._thread.is_alive():
+            raise HarnessError("echo backend on port %d did not stop" % self.port)
+        self._thread = None
+        self._wake_w.close()
+
+    def _run(self):
+        sel = selectors.DefaultSelector()
+        sel.register(self._lsock, selectors.EVENT_READ, "listen")
+        sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        live = set()
+        try:
+            while not self._stop:
+                for key, ev in sel.select(0.5):
+                    if key.data == "listen":
+                        self._accept(sel, live)
+                    elif key.data != "wake":
+                        self._serve(sel, key.data, ev, live)
+        finally:
+            for c in list(live):
+                self._close(sel, c, live)
+            sel.close()
+            self._lsock.close()
+            self._wake_r.close()
+
+    def _accept(self, sel, live):
+        for _ in range(64):
+            try:
+                s, peer = self._lsock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            s.setblocking(False)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c = BackendConn(s, peer)
+            if self.ident:
+                c.out += self.ident
+            live.add(c)
+            self.conns.append(c)
+            sel.register(s, selectors.EVENT_READ | (selectors.EVENT_WRITE if c.out else 0), c)
+
+    def _close(self, sel, c, live):
+        try:
+            sel.unregister(c.sock)
+        except (KeyError, ValueError):
+            pass
+        c.sock.close()
+        c.closed = True
+        c.t_close = time.monotonic()
+        live.discard(c)
+
+    def _serve(self, sel, c, ev, live):
+        try:
+            if ev & selectors.EVENT_READ and not c.eof:
+                try:
+                    data = c.sock.recv(256 * 1024)
+                    if data:
+                        c.nin += len(data)
+                        c.out += data
+                    else:
+                        c.eof = True
+                except (BlockingIOError, InterruptedError):
+                    pass
+            if c.out:
+                try:
+                    n = c.sock.send(c.out)
+                    c.nout += n
+                    del c.out[:n]
+                except (BlockingIOError, InterruptedError):
+                    pass
+        except OSError:             # reset by the peer
+            self._close(sel, c, live)
+            return
+        if c.eof and not c.out:
+            self._close(sel, c, live)
+            return
+        want = ((selectors.EVENT_READ if not c.eof and len(c.out) < self.max_pending else 0)
+                | (selectors.EVENT_WRITE if c.out else 0))
+        sel.modify(c.sock, want, c)
+
+
+class ThreadBackend:
+    """A server that runs handler(sock, rec) in a thread per connection.
+
+    rec is a dict (peer, t_accept, and whatever the handler records), also
+    appended to self.records.  Connection sockets get a timeout (30 s,
+    stretched for ASan) so that no handler blocks for ever; stop() shuts them
+    down, which wakes any handler blocked on one.
+    """
+
+    def __init__(self, handler, host="127.0.0.1", port=None, backlog=128):
+        self.handler = handler
+        self.host = host
+        self.port = port or free_port()
+        self.backlog = backlog
+        self.records = []
+        self.errors = []
+        self._socks = []
+        self._threads = []
+        self._thread = None
+        self._stop = False
+
+    @property
+    def spec(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def start(self):
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((self.host, self.port))
+        ls.listen(self.backlog)
+        self._lsock = ls
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._stop = False
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True,
+                                        name="backend-%d" % self.port)
+        self._thread.start()
+        return self
+
+    def _accept_loop(self):
+        try:
+            while not self._stop:
+                r, _, _ = select.select([self._lsock, self._wake_r], [], [], 0.5)
+                if self._lsock not in r or self._stop:
+                    continue
+                try:
+                    s, peer = self._lsock.accept()
+                except OSError:
+                    continue
+                s.settimeout(30 * SLOW)
+                rec = {"peer": peer, "t_accept": time.monotonic()}
+                self.records.append(rec)
+                self._socks.append(s)
+                t = threading.Thread(target=self._serve, args=(s, rec), daemon=True,
+                                     name="backend-%d-conn" % self.port)
+                self._threads.append(t)
+                t.start()
+        finally:
+            self._lsock.close()
+            self._wake_r.close()
+
+    def _serve(self, s, rec):
+        try:
+            self.handler(s, rec)
+        except Exception as e:          # reported by check_errors(), not lost in a thread
+            if not self._stop:
+                rec["error"] = repr(e)
+                self.errors.append("%r: %r" % (rec["peer"], e))
+        finally:
+            rec["t_done"] = time.monotonic()
+
+    def check_errors(self):
+        assert not self.errors, "backend on port %d: %s" % (self.port, "; ".join(self.errors[:5]))
+
+    def stop(self, timeout=5.0):
+        if self._thread is None:
+            return
+        self._stop = True
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        self._thread.join(timeout * SLOW)
+        for s in self._socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        end = deadline(timeout)
+        for t in self._threads:
+            t.join(max(0.0, end - time.monotonic()))
+        stuck = [t for t in self._threads if t.is_alive()]
+        for s in self._socks:
+            s.close()
+        self._thread = None
+        self._wake_w.close()
+        if stuck:
+            raise HarnessError("%d handler threads of the backend on port %d did not stop"
+                               % (len(stuck), self.port))
+
+
+class BackendPool:
+    """The backends of one test: servers in threads (echo, thread) and external
+    programs (spawn: redis-server, iperf3), all stopped at close(), the
+    programs by PID (SIGTERM, then SIGKILL after a deadline)."""
+
+    def __init__(self):
+        self.servers = []
+        self.procs = []
+        self.dir = tempfile.mkdtemp(prefix="preforkd-backends-")
+
+    def echo(self, ident=None, **kw):
+        b = EchoBackend(ident=ident, **kw).start()
+        self.servers.append(b)
+        return b
+
+    def thread(self, handler, **kw):
+        b = ThreadBackend(handler, **kw).start()
+        self.servers.append(b)
+        return b
+
+    def spawn(self, argv, name):
+        """Start an external server (own session, output in NAME.log); returns the Popen."""
+        log = os.path.join(self.dir, name + ".log")
+        with open(log, "ab") as f:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=f,
+                                 start_new_session=True)
+        p.logpath = log
+        self.procs.append(p)
+        return p
+
+    @staticmethod
+    def proc_log(p):
+        try:
+            with open(p.logpath, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    @staticmethod
+    def end_proc(p, timeout=5.0):
+        if p.poll() is None:
+            try:
+                p.terminate()
+                p.wait(timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+            except ProcessLookupError:
+                pass
+        return p.returncode
+
+    def close(self):
+        problems = []
+        for p in self.procs:
+            self.end_proc(p)
+        for b in self.servers:
+            try:
+                b.stop()
+            except HarnessError as e:
+                problems.append(str(e))
+        if KEEP:
+            print("\npreforkd: kept %s" % self.dir)
+        else:
+            import shutil
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return problems

@@ -21,7 +21,7 @@
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
-static const char *const type_names[] = {
+static const char *const type_names[CHAN_TYPE_MAX + 1] = {
 	[CHAN_HELLO] = "HELLO",
 	[CHAN_ACCEPT] = "ACCEPT",
 	[CHAN_ACCEPTED] = "ACCEPTED",
@@ -30,6 +30,7 @@ static const char *const type_names[] = {
 	[CHAN_DRAIN] = "DRAIN",
 	[CHAN_STOP] = "STOP",
 	[CHAN_REOPEN] = "REOPEN",
+	[CHAN_BACKEND] = "BACKEND",
 };
 
 /* Compare every field; report the first that differs. */

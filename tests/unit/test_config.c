@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,6 +44,7 @@ ov_init(struct config_overrides *ov)
 	ov->log_level = -1;
 	ov->listen = NULL;
 	ov->nlisten = 0;
+	ov->mode = -1;		/* -m not given */
 }
 
 static void
@@ -511,6 +514,45 @@ static const struct {
 	{ "unterminated section header",
 	    LISTENER_A "[daemon\n",
 	    3, NULL, NULL, 0 },
+	{ "unknown user",
+	    "[daemon]\nuser = no-such-user-here\n" LISTENER_A,
+	    2, "user", "unknown user", 1 },
+	{ "unknown group",
+	    "[daemon]\nuser = nobody\ngroup = no-such-group-here\n" LISTENER_A,
+	    3, "group", "unknown group", 1 },
+	{ "group without user",
+	    "[daemon]\ngroup = nogroup\n" LISTENER_A,
+	    2, "group", "needs user", 1 },
+	{ "proxy without backend",
+	    "[listener p]\nlisten = 127.0.0.1:7002\nmode = proxy\n",
+	    1, "backend", "no backend", 1 },
+	{ "backend in echo mode",
+	    LISTENER_A "backend = 127.0.0.1:9000\n",
+	    1, "backend", "mode = echo", 1 },
+	{ "duplicate backend",
+	    "[listener p]\nlisten = 127.0.0.1:7002\nmode = proxy\nbackend = 127.0.0.1:9000\n"
+	    "backend = 127.0.0.1:9000 weight=2\n",
+	    5, "backend", "listed twice", 1 },
+	{ "bad backend weight",
+	    "[listener p]\nlisten = 127.0.0.1:7002\nmode = proxy\nbackend = 127.0.0.1:9000 weight=0\n",
+	    4, "backend", "weight=", 1 },
+	{ "bad balance",
+	    "[listener p]\nlisten = 127.0.0.1:7002\nmode = proxy\nbackend = 127.0.0.1:9000\nbalance = fastest\n",
+	    5, "balance", "roundrobin", 1 },
+	{ "bad check_send escape",
+	    "[listener p]\nlisten = 127.0.0.1:7002\nmode = proxy\nbackend = 127.0.0.1:9000\n"
+	    "check_interval = 1s\ncheck_send = a\\qb\n",
+	    6, "check_send", "escape", 1 },
+	{ "check_expect without check_interval",
+	    "[listener p]\nlisten = 127.0.0.1:7002\nmode = proxy\nbackend = 127.0.0.1:9000\n"
+	    "check_expect = +PONG\n",
+	    1, "check_send/check_expect", "check_interval", 1 },
+	{ "send_proxy in echo mode",
+	    LISTENER_A "send_proxy = v1\n",
+	    1, "send_proxy", "echo", 1 },
+	{ "relative pidfile",
+	    "[daemon]\npidfile = run/preforkd.pid\n" LISTENER_A,
+	    2, "pidfile", "absolute path", 1 },
 };
 
 static void
@@ -549,6 +591,107 @@ test_errors(void)
 			cfree(c);
 		errs_reset(&errs);
 	}
+}
+
+/* ---- user, group and pidfile resolve at load ----------------------------- */
+
+static void
+test_user_group(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0 };
+	struct config *c;
+	struct passwd *pw = getpwnam("nobody");
+	struct group *gr = getgrnam("nogroup");
+
+	if (pw == NULL || gr == NULL) {
+		skip(3, "no nobody/nogroup on this system");
+		return;
+	}
+	ov_init(&ov);
+	c = config_parse_string(NAME, "[daemon]\nuser = nobody\npidfile = /run/p.pid\n"
+	    LISTENER_A, &ov, &errs);
+	if (ok(c != NULL, "user = nobody parses")) {
+		ok(c->uid == pw->pw_uid && c->gid == pw->pw_gid,
+		    "user = nobody: uid and primary gid");
+		is_str(c->pidfile, "/run/p.pid", "pidfile kept");
+	} else
+		dump_errors(&errs);
+	cfree(c);
+	errs_reset(&errs);
+	c = config_parse_string(NAME, "[daemon]\ngroup = nogroup\nuser = nobody\n"
+	    LISTENER_A, &ov, &errs);
+	ok(c != NULL && c->gid == gr->gr_gid, "group before user still wins");
+	cfree(c);
+	errs_reset(&errs);
+}
+
+/* ---- proxy listeners --------------------------------------------------- */
+
+static void
+test_proxy(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0 };
+	const struct listener_conf *l;
+	struct config *c;
+	const char *cli_backends[] = { "127.0.0.1:9100 weight=3", "127.0.0.1:9101 backup" };
+	const char *cli_listen[] = { "127.0.0.1:7100" };
+
+	ov_init(&ov);
+	c = config_parse_string(NAME,
+	    "[listener p]\nlisten = 127.0.0.1:7002\nmode = proxy\n"
+	    "backend = 127.0.0.1:9000 weight=5\nbackend = localhost:9001 backup\n"
+	    "backend = 127.0.0.1:9002 backup weight=2\nbalance = leastconn\n"
+	    "check_interval = 250ms\ncheck_send = PING\\r\\n\ncheck_expect = \\x2bPONG\n"
+	    "send_proxy = v2\naccept_proxy = on\n", &ov, &errs);
+	if (!ok(c != NULL, "proxy listener parses")) {
+		dump_errors(&errs);
+		errs_reset(&errs);
+		return;
+	}
+	l = config_listener(c, "p");
+	is_int(l->mode, MODE_PROXY, "mode = proxy");
+	is_int(l->nbackends, 3, "three backends");
+	is_int(l->backends[0].weight, 5, "weight=5");
+	is_int(l->backends[1].backup, 1, "backup");
+	ok(l->backends[2].backup && l->backends[2].weight == 2, "backup weight=2");
+	is_str(l->backends[1].spec, "localhost:9001", "spec as written");
+	is_int(l->backends[1].line, 5, "backend line");
+	is_int(l->balance, BAL_LEASTCONN, "balance = leastconn");
+	is_int(l->check_interval_ms, 250, "check_interval");
+	ok(l->check_send_len == 6 && memcmp(l->check_send, "PING\r\n", 6) == 0,
+	    "check_send escapes decoded");
+	ok(l->check_expect_len == 5 && memcmp(l->check_expect, "+PONG", 5) == 0,
+	    "check_expect \\x2b decoded");
+	is_int(l->send_proxy, SEND_PROXY_V2, "send_proxy = v2");
+	is_int(l->accept_proxy, 1, "accept_proxy = on");
+	is_int(l->connect_ms, 5000, "connect_timeout default");
+	is_int(l->retries, 2, "retries default");
+	cfree(c);
+	errs_reset(&errs);
+
+	/* -l with -b: proxy implied. */
+	ov.listen = cli_listen;
+	ov.nlisten = 1;
+	ov.backends = cli_backends;
+	ov.nbackends = 2;
+	c = config_parse_string(NULL, NULL, &ov, &errs);
+	if (ok(c != NULL, "-l with -b parses")) {
+		l = config_listener(c, "cli-1");
+		ok(l->mode == MODE_PROXY && l->nbackends == 2 &&
+		    l->backends[0].weight == 3 && l->backends[1].backup,
+		    "-b implies proxy, with weight and backup");
+	} else
+		dump_errors(&errs);
+	cfree(c);
+	errs_reset(&errs);
+	ov.mode = MODE_ECHO;
+	c = config_parse_string(NULL, NULL, &ov, &errs);
+	ok(c == NULL && errs.n == 1 && strstr(errs.msg[0], "mode = echo") != NULL,
+	    "-m echo with -b is an error");
+	cfree(c);
+	errs_reset(&errs);
 }
 
 /* ---- several errors in one text --------------------------------------------------------- */
@@ -914,11 +1057,30 @@ test_key_table(void)
 		{ "daemon", "shutdown_timeout",	"30s" },
 		{ "daemon", "drain_timeout",	"60s" },
 		{ "daemon", "max_draining",	"4" },
+		{ "daemon", "user",		NULL },
+		{ "daemon", "group",		NULL },
+		{ "daemon", "pidfile",		NULL },
 		{ "listener", "listen",		NULL },
 		{ "listener", "mode",		"echo" },
 		{ "listener", "backlog",	"1024" },
 		{ "listener", "idle_timeout",	"5m" },
 		{ "listener", "buffer_size",	"16k" },
+		{ "listener", "backend",	NULL },
+		{ "listener", "balance",	"roundrobin" },
+		{ "listener", "connect_timeout", "5s" },
+		{ "listener", "retries",	"2" },
+		{ "listener", "halfclose_timeout", "30s" },
+		{ "listener", "max_fails",	"3" },
+		{ "listener", "fail_timeout",	"10s" },
+		{ "listener", "check_interval",	"0" },
+		{ "listener", "check_timeout",	"2s" },
+		{ "listener", "rise",		"2" },
+		{ "listener", "fall",		"3" },
+		{ "listener", "check_send",	NULL },
+		{ "listener", "check_expect",	NULL },
+		{ "listener", "send_proxy",	"off" },
+		{ "listener", "accept_proxy",	"off" },
+		{ "listener", "proxy_timeout",	"5s" },
 	};
 	struct config_overrides ov;
 	struct config_errors errs = { NULL, 0 };
@@ -1144,5 +1306,7 @@ main(void)
 	test_overrides();
 	test_load();
 	test_key_table();
+	test_user_group();
+	test_proxy();
 	return done_testing();
 }

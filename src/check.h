@@ -1,0 +1,39 @@
+/*
+ * check.h: active health checks of proxy backends.  The master runs them,
+ * once for the whole daemon (not once per worker), and reports each state
+ * change through a callback; it sends the news to the workers.
+ */
+#ifndef PREFORKD_CHECK_H
+#define PREFORKD_CHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "config.h"
+
+struct hcheck;
+
+struct checks {
+	struct ev_loop	*loop;
+	struct hcheck	**v;		/* owned, n of them */
+	size_t		  n;
+	/* Called when backend idx of listen socket lsock goes up or down. */
+	void		(*changed)(void *arg, uint32_t lsock, size_t idx, int up);
+	void		 *arg;
+};
+
+/*
+ * Start checking every backend of lc (listen socket id lsock) every
+ * check_interval, when that is set.  Backends start up.  0, or -1 when out
+ * of memory.
+ */
+int	checks_add(struct checks *cs, uint32_t lsock, const struct listener_conf *lc);
+/* Stop every check and free them (in-flight checks are abandoned). */
+void	checks_clear(struct checks *cs);
+/* Call fn for every backend that checks say is down now. */
+void	checks_each_down(const struct checks *cs,
+	    void (*fn)(void *arg, uint32_t lsock, size_t idx), void *arg);
+
+#endif

@@ -1,0 +1,403 @@
+/*
+ * relay.c: proxy mode.  Owns a connection's backend side: the backend
+ * socket, the choice of backend and the retries, and the two buffers
+ * between the sides.
+ *
+ * The relay has two directions, client->backend (c2b) and backend->client
+ * (b2c), handled by the same code.  A direction's buffer exists only while
+ * it holds bytes, and holds buffer_size at most: while it is full, its
+ * source is not read (backpressure), so memory does not grow with a slow
+ * reader on either side.  EOF from a source is passed on as
+ * shutdown(SHUT_WR) to the other side once the buffer is empty; the other
+ * direction keeps flowing until it ends too, or until halfclose_timeout.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "net.h"
+#include "proxyproto.h"
+#include "upstream.h"
+
+enum { C2B, B2C };
+
+struct relay {
+	ev_io		 io;		/* the backend socket */
+	struct conn	*c;
+	ev_timer	 timer;		/* connect_timeout, then halfclose_timeout */
+	struct buf	*buf[2];	/* owned; [C2B], [B2C]; NULL when empty */
+	int		 up;		/* index in the upstream set; -1: none */
+	uint64_t	 tried;		/* backends tried (bit per index) */
+	unsigned	 retries;	/* further backends we may still try */
+	int		 last_err;	/* of the last failed connect */
+	uint8_t		 connected;
+	uint8_t		 eof[2];	/* [C2B]: client sent FIN; [B2C]: backend did */
+	uint8_t		 shut[2];	/* FIN passed on to the backend / the client */
+	int8_t		 first_eof;	/* C2B or B2C: who finished first; -1 */
+	ev_tstamp	 connect_start;
+	ev_tstamp	 connect_time;	/* -1 until connected */
+};
+
+static void	relay_io_cb(struct ev_loop *, ev_io *, int);
+static void	relay_backend_cb(struct ev_loop *, ev_io *, int);
+static void	relay_connect(struct conn *c);
+static void	relay_retry(struct conn *c, int err);
+
+static unsigned
+relay_rand(void *arg)
+{
+	(void)arg;
+	return (unsigned)random();
+}
+
+const char *
+relay_summary(const struct conn *c, char *buf, size_t len)
+{
+	const struct relay *r = c->relay;
+	char a[NET_ADDRSTRLEN];
+
+	if (r == NULL || r->up < 0) {
+		snprintf(buf, len, "backend=- connect=- ");
+		return buf;
+	}
+	net_addr_str((const struct sockaddr *)&c->wl->ups.u[r->up].conf->addr.ss,
+	    a, sizeof(a));
+	if (r->connect_time >= 0)
+		snprintf(buf, len, "backend=%s connect=%.3fs ", a, r->connect_time);
+	else
+		snprintf(buf, len, "backend=%s connect=- ", a);
+	return buf;
+}
+
+/* Watch for what each side can do now. */
+static void
+relay_update(struct conn *c)
+{
+	struct relay *r = c->relay;
+	struct ev_loop *loop = c->wl->worker->loop;
+	int cw = 0, bw = 0;
+
+	if (!r->eof[C2B] && (r->buf[C2B] == NULL || buf_space(r->buf[C2B]) > 0))
+		cw |= EV_READ;
+	if (r->buf[B2C] != NULL)
+		cw |= EV_WRITE;
+	if (!r->connected)
+		bw = EV_WRITE;		/* the connect's outcome */
+	else {
+		if (!r->eof[B2C] && (r->buf[B2C] == NULL || buf_space(r->buf[B2C]) > 0))
+			bw |= EV_READ;
+		if (r->buf[C2B] != NULL)
+			bw |= EV_WRITE;
+	}
+	if (cw != (c->io.events & (EV_READ | EV_WRITE))) {
+		ev_io_stop(loop, &c->io);
+		ev_io_set(&c->io, c->io.fd, cw);
+		if (cw)
+			ev_io_start(loop, &c->io);
+	}
+	if (bw != (r->io.events & (EV_READ | EV_WRITE)) || !ev_is_active(&r->io)) {
+		ev_io_stop(loop, &r->io);
+		ev_io_set(&r->io, r->io.fd, bw);
+		if (bw)
+			ev_io_start(loop, &r->io);
+	}
+}
+
+static void
+relay_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct conn *c = t->data;
+	struct relay *r = c->relay;
+	char a[NET_ADDRSTRLEN];
+
+	(void)loop, (void)revents;
+	if (r->connected) {
+		conn_close(c, CONN_HALFCLOSE_TIMEOUT);
+		return;
+	}
+	log_info("listener %s: connect to %s timed out", c->wl->conf->name,
+	    net_addr_str((const struct sockaddr *)&c->wl->ups.u[r->up].conf->addr.ss,
+	    a, sizeof(a)));
+	relay_retry(c, ETIMEDOUT);
+}
+
+/* Close the backend socket of a failed attempt; try the next or give up. */
+static void
+relay_retry(struct conn *c, int err)
+{
+	struct relay *r = c->relay;
+	struct wlisten *wl = c->wl;
+	struct ev_loop *loop = wl->worker->loop;
+	char a[NET_ADDRSTRLEN];
+
+	ev_io_stop(loop, &r->io);
+	ev_timer_stop(loop, &r->timer);
+	close(r->io.fd);
+	r->io.fd = -1;
+	wl->ups.u[r->up].conns--;
+	if (upstream_failed(&wl->ups, r->up, ev_now(loop)))
+		log_warnx("listener %s: backend %s marked down for %u ms after %u failed connects",
+		    wl->conf->name,
+		    net_addr_str((const struct sockaddr *)&wl->ups.u[r->up].conf->addr.ss,
+		    a, sizeof(a)), wl->conf->fail_ms, wl->conf->max_fails);
+	r->last_err = err;
+	if (r->retries > 0) {
+		r->retries--;
+		relay_connect(c);
+		return;
+	}
+	conn_close(c, err == ETIMEDOUT ? CONN_CONNECT_TIMEOUT : CONN_CONNECT_FAILED);
+}
+
+/* Choose a backend not tried yet and start connecting to it. */
+static void
+relay_connect(struct conn *c)
+{
+	struct relay *r = c->relay;
+	struct wlisten *wl = c->wl;
+	struct ev_loop *loop = wl->worker->loop;
+	const struct addr *a;
+	int fd, up;
+
+	up = upstream_pick(&wl->ups, &c->peer.sa, r->tried, ev_now(loop),
+	    relay_rand, NULL);
+	if (up < 0) {
+		if (r->tried == 0) {
+			static ev_tstamp last_log;	/* one line a second at most */
+
+			if (ev_now(loop) - last_log >= 1.0) {
+				last_log = ev_now(loop);
+				log_warnx("listener %s: no backend up; closing clients", wl->conf->name);
+			}
+			conn_close(c, CONN_NO_BACKEND);
+		} else		/* every usable backend was tried */
+			conn_close(c, r->last_err == ETIMEDOUT ?
+			    CONN_CONNECT_TIMEOUT : CONN_CONNECT_FAILED);
+		return;
+	}
+	r->up = up;
+	r->tried |= (uint64_t)1 << up;
+	wl->ups.u[up].conns++;
+	a = &wl->ups.u[up].conf->addr;
+	r->connect_start = ev_now(loop);
+	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
+		wl->ups.u[up].conns--;
+		conn_close(c, CONN_ERROR);
+		return;
+	}
+	r->io.fd = fd;
+	ev_io_init(&r->io, relay_backend_cb, fd, EV_WRITE);
+	r->io.data = c;
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == -1 &&
+	    errno != EINPROGRESS) {
+		relay_retry(c, errno);
+		return;
+	}
+	ev_timer_set(&r->timer, wl->conf->connect_ms / 1000.0, 0.);
+	ev_timer_start(loop, &r->timer);
+	relay_update(c);
+}
+
+void
+relay_start(struct conn *c)
+{
+	struct wlisten *wl = c->wl;
+	const struct listener_conf *lc = wl->conf;
+	struct relay *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		conn_close(c, CONN_ERROR);
+		return;
+	}
+	c->relay = r;
+	r->c = c;
+	r->up = -1;
+	r->first_eof = -1;
+	r->connect_time = -1;
+	r->retries = lc->retries;
+	r->io.fd = -1;
+	ev_init(&r->timer, relay_timer_cb);
+	r->timer.data = c;
+	/* Bytes that came with a PROXY header go first. */
+	r->buf[C2B] = c->buf;
+	c->buf = NULL;
+	if (lc->send_proxy != SEND_PROXY_OFF) {
+		struct sockaddr_storage local;
+		socklen_t len = sizeof(local);
+		char hdr[PROXY_HDR_MAX];
+		size_t n;
+
+		if (getsockname(c->io.fd, (struct sockaddr *)&local, &len) == -1)
+			local.ss_family = AF_UNSPEC;
+		n = lc->send_proxy == SEND_PROXY_V1 ?
+		    proxy_build_v1(&c->peer.sa, (struct sockaddr *)&local, hdr, sizeof(hdr)) :
+		    proxy_build_v2(&c->peer.sa, (struct sockaddr *)&local, hdr, sizeof(hdr));
+		struct buf *b, *old = r->buf[C2B];
+
+		/* The header goes in front of anything already buffered. */
+		if (n == 0 || (b = buf_new(lc->buffer_size + PROXY_HDR_MAX)) == NULL) {
+			conn_close(c, CONN_ERROR);
+			return;
+		}
+		buf_append(b, hdr, n);
+		if (old != NULL)
+			buf_append(b, buf_rptr(old), buf_len(old));
+		buf_free(old);
+		r->buf[C2B] = b;
+	}
+	ev_set_cb(&c->io, relay_io_cb);
+	c->io.events = 0;	/* relay_update sets and starts it */
+	relay_connect(c);
+}
+
+void
+relay_free(struct conn *c)
+{
+	struct relay *r = c->relay;
+	struct wlisten *wl = c->wl;
+	struct ev_loop *loop = wl->worker->loop;
+
+	ev_io_stop(loop, &r->io);
+	ev_timer_stop(loop, &r->timer);
+	if (r->io.fd != -1) {
+		close(r->io.fd);
+		wl->ups.u[r->up].conns--;
+	}
+	buf_free(r->buf[C2B]);
+	buf_free(r->buf[B2C]);
+	free(r);
+	c->relay = NULL;
+}
+
+/*
+ * Move bytes in direction d: read from its source into its buffer, write
+ * from the buffer to its sink.  Returns 0, or -1 when the connection was
+ * closed.
+ */
+static int
+relay_move(struct conn *c, int d, int can_read)
+{
+	struct relay *r = c->relay;
+	int src = d == C2B ? c->io.fd : r->io.fd;
+	int dst = d == C2B ? r->io.fd : c->io.fd;
+	size_t size = c->wl->conf->buffer_size;
+	struct buf *b;
+	ssize_t n;
+
+	if (can_read && !r->eof[d]) {
+		if (r->buf[d] == NULL && (r->buf[d] = buf_new(size)) == NULL) {
+			conn_close(c, CONN_ERROR);
+			return -1;
+		}
+		b = r->buf[d];
+		if (buf_space(b) > 0) {
+			n = read(src, buf_wptr(b), buf_space(b));
+			if (n > 0) {
+				buf_produce(b, n);
+				if (d == C2B)
+					c->in += n;
+				conn_touch(c);
+			} else if (n == 0) {
+				r->eof[d] = 1;
+				if (r->first_eof < 0)
+					r->first_eof = d;
+			} else if (errno != EAGAIN && errno != EINTR) {
+				conn_close(c, errno != ECONNRESET ? CONN_ERROR :
+				    d == C2B ? CONN_CLIENT_RESET : CONN_BACKEND_RESET);
+				return -1;
+			}
+		}
+	}
+	if ((b = r->buf[d]) != NULL && buf_len(b) > 0 && (d == B2C || r->connected)) {
+		n = write(dst, buf_rptr(b), buf_len(b));
+		if (n > 0) {
+			buf_consume(b, n);
+			if (d == B2C)
+				c->out += n;
+			conn_touch(c);
+		} else if (n == -1 && errno != EAGAIN && errno != EINTR) {
+			conn_close(c, errno == EPIPE || errno == ECONNRESET ?
+			    (d == C2B ? CONN_BACKEND_RESET : CONN_CLIENT_RESET) : CONN_ERROR);
+			return -1;
+		}
+	}
+	if ((b = r->buf[d]) != NULL && buf_len(b) == 0) {
+		buf_free(b);
+		r->buf[d] = NULL;
+	}
+	/* Source finished and everything passed on: pass the FIN on too. */
+	if (r->eof[d] && r->buf[d] == NULL && !r->shut[d] && (d == B2C || r->connected)) {
+		shutdown(dst, SHUT_WR);
+		r->shut[d] = 1;
+		if (!r->shut[!d] && c->wl->conf->halfclose_ms > 0) {
+			ev_timer_set(&r->timer, c->wl->conf->halfclose_ms / 1000.0, 0.);
+			ev_timer_start(c->wl->worker->loop, &r->timer);
+		}
+	}
+	return 0;
+}
+
+/* Both directions done: the one close path. */
+static int
+relay_done(struct conn *c)
+{
+	struct relay *r = c->relay;
+
+	if (!r->shut[C2B] || !r->shut[B2C])
+		return 0;
+	conn_close(c, r->first_eof == B2C ? CONN_BACKEND_EOF : CONN_CLIENT_EOF);
+	return 1;
+}
+
+/* The client side. */
+static void
+relay_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn *c = (struct conn *)io;
+
+	(void)loop;
+	if (relay_move(c, C2B, revents & EV_READ) == -1)
+		return;
+	if ((revents & EV_WRITE) && relay_move(c, B2C, 0) == -1)
+		return;
+	if (!relay_done(c))
+		relay_update(c);
+}
+
+/* The backend side, connecting or connected. */
+static void
+relay_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn *c = io->data;
+	struct relay *r = c->relay;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (!r->connected) {
+		if (revents == 0)
+			err = errno;		/* the connect timer, ETIMEDOUT */
+		else if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err != 0) {
+			relay_retry(c, err);
+			return;
+		}
+		r->connected = 1;
+		r->connect_time = ev_now(loop) - r->connect_start;
+		ev_timer_stop(loop, &r->timer);
+		upstream_succeeded(&c->wl->ups, r->up);
+		revents = EV_WRITE;
+	}
+	if (relay_move(c, B2C, revents & EV_READ) == -1)
+		return;
+	if (relay_move(c, C2B, 0) == -1)
+		return;
+	if (!relay_done(c))
+		relay_update(c);
+}

@@ -1,0 +1,65 @@
+/*
+ * upstream.h: a listener's backends as one worker sees them: balancing,
+ * passive failure marking and the state the master's health checks report.
+ * Pure: no I/O, time is passed in (seconds, any monotonic origin).
+ */
+#ifndef PREFORKD_UPSTREAM_H
+#define PREFORKD_UPSTREAM_H
+
+#include <sys/socket.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define UPSTREAM_MAX	64	/* backends per listener (a tried-set is a uint64_t) */
+
+struct upstream {
+	const struct backend_conf *conf; /* borrowed from the config */
+	int		 checked_down;	/* the master's health checks say down */
+	unsigned	 fails;		/* connect failures in the current window */
+	double		 fail_start;	/* when that window began */
+	double		 down_until;	/* passive: out of rotation until then */
+	unsigned	 conns;		/* connections open to it (this worker) */
+	int		 cw;		/* smooth weighted round-robin state */
+};
+
+struct upstream_set {
+	struct upstream	*u;		/* owned, n of them */
+	size_t		 n;
+	int		 balance;	/* enum balance */
+	unsigned	 max_fails;	/* 0 = passive marking off */
+	double		 fail_timeout;	/* seconds */
+};
+
+/* Fill s from a listener's configuration (calloc'd array).  0 or -1. */
+int	upstream_init(struct upstream_set *s, const struct listener_conf *lc);
+void	upstream_fini(struct upstream_set *s);
+
+/* 1 when u may take connections at now: not checked down, not marked down. */
+int	upstream_usable(const struct upstream *u, double now);
+
+/*
+ * Choose a backend for a client at now, skipping the indexes set in tried
+ * (bit i = u[i]).  Backup backends are chosen only when no other backend is
+ * usable.  roundrobin: smooth weighted round-robin (each backend gets its
+ * weight's share, interleaved); leastconn: fewest conns/weight, ties by
+ * index after the last pick; source: a hash of the client's IP address (not
+ * its port) over the usable backends, so a client keeps its backend while
+ * that set is unchanged; random: two random usable backends (rnd() gives
+ * the randomness), the one with fewer conns/weight.  Returns the index, or
+ * -1 when none is usable.
+ */
+int	upstream_pick(struct upstream_set *s, const struct sockaddr *client,
+	    uint64_t tried, double now, unsigned (*rnd)(void *), void *rndarg);
+
+/*
+ * A connect to u[i] failed at now.  Counts failures in a window of
+ * fail_timeout; the max_fails-th in one window takes the backend out of
+ * rotation for fail_timeout.  Returns 1 when this call marked it down.
+ */
+int	upstream_failed(struct upstream_set *s, size_t i, double now);
+/* A connect to u[i] succeeded: its failure count starts over. */
+void	upstream_succeeded(struct upstream_set *s, size_t i);
+
+#endif

@@ -1,0 +1,417 @@
+"""Proxy mode: balancing (roundrobin with weights, leastconn, source, random, backup),
+failover (passive marking, active checks from the master), reload under proxied load."""
+
+import collections
+import re
+import socket
+import time
+
+import pytest
+
+import pfharness as H
+
+
+@pytest.fixture
+def backends():
+    """Backends of the test, stopped at teardown.  Requested before `preforkd`, so the
+    daemons stop first."""
+    pool = H.BackendPool()
+    yield pool
+    problems = pool.close()
+    if problems:
+        pytest.fail("backend teardown:\n" + "\n".join(problems), pytrace=False)
+
+
+def idents(backends, n):
+    """n echo backends that introduce themselves: b"B0\\n", b"B1\\n", ..."""
+    return [backends.echo(b"B%d\n" % i) for i in range(n)]
+
+
+def read_line(sock, timeout=5.0, limit=64):
+    end = H.deadline(timeout)
+    got = b""
+    sock.settimeout(0.2)
+    while not got.endswith(b"\n"):
+        if time.monotonic() >= end:
+            raise H.HarnessError("no ident line in time (have %r)" % got)
+        try:
+            ch = sock.recv(1)
+        except socket.timeout:
+            continue
+        if not ch:
+            raise H.HarnessError("EOF before the ident line (have %r)" % got)
+        got += ch
+        if len(got) > limit:
+            raise H.HarnessError("ident line too long: %r" % got)
+    return got
+
+
+def open_via(port, src=None, timeout=5.0):
+    """A connection through the proxy (from source address src if given) on which the
+    backend introduced itself and echoed a probe: (socket, ident)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if src is not None:
+            s.bind((src, 0))
+        s.settimeout(timeout * H.SLOW)
+        s.connect(("127.0.0.1", port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ident = read_line(s, timeout).strip().decode()
+        probe = b"probe %d" % s.getsockname()[1]
+        assert H.exchange(s, probe, timeout=timeout) == probe
+    except BaseException:
+        s.close()
+        raise
+    return s, ident
+
+
+def reach(port, src=None, timeout=5.0):
+    """Which backend a new connection reaches (its ident); the connection is closed."""
+    s, ident = open_via(port, src=src, timeout=timeout)
+    s.close()
+    return ident
+
+
+def summaries(d, listener, n, timeout=10.0):
+    """Wait until the log holds n summaries of listener (the last connection closed by
+    the client may still be in flight); return them."""
+    def got():
+        lines = [f for f in H.close_lines(d) if f["listener"] == listener]
+        if len(lines) > n:
+            raise H.HarnessError("%d summaries of %s, expected %d" % (len(lines), listener, n))
+        return lines if len(lines) == n else None
+    return H.wait_for(got, timeout, "%d summaries of listener %s" % (n, listener))
+
+
+def wait_closed(d, socks):
+    """Close socks and wait until the daemon logged their summaries (so its connection
+    counts have dropped)."""
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    for p in ports:
+        H.wait_close_line(d, p)
+
+
+# --------------------------------------------------------------------------
+# 4. balancing
+
+def test_roundrobin_weights(backends, preforkd):
+    """roundrobin, weights 3:1:1, one worker: 50 sequential connections are split exactly
+    30:10:10."""
+    b = idents(backends, 3)
+    d = preforkd.start(daemon={"workers": 1}, listeners={"rr": H.proxy_listener(
+        [b[0].spec + " weight=3", b[1].spec + " weight=1", b[2]], balance="roundrobin")})
+    seq = [reach(d.port) for _ in range(50)]
+    print("".join(x[1] for x in seq))
+    assert collections.Counter(seq) == {"B0": 30, "B1": 10, "B2": 10}, collections.Counter(seq)
+    assert [x.accepted for x in b] == [30, 10, 10]
+
+
+def test_leastconn(backends, preforkd):
+    """leastconn, one worker: held connections spread 2:2:2; after both connections of
+    one backend close, the next two go to it; then three more go one to each."""
+    b = idents(backends, 3)
+    d = preforkd.start(daemon={"workers": 1}, listeners={"lc": H.proxy_listener(
+        b, balance="leastconn")})
+    held = []
+    try:
+        for _ in range(6):
+            held.append(open_via(d.port))
+        per = collections.Counter(i for _, i in held)
+        assert per == {"B0": 2, "B1": 2, "B2": 2}, per
+        # empty B1
+        gone = [s for s, i in held if i == "B1"]
+        held = [(s, i) for s, i in held if i != "B1"]
+        wait_closed(d, gone)
+        new = [open_via(d.port) for _ in range(2)]
+        held += new
+        assert [i for _, i in new] == ["B1", "B1"], [i for _, i in new]
+        # all at 2 again: the next three go one to each
+        new = [open_via(d.port) for _ in range(3)]
+        held += new
+        assert sorted(i for _, i in new) == ["B0", "B1", "B2"], [i for _, i in new]
+        # load B2 down to 1 and B0 to 0: next goes to B0, then B0 or B2 ...
+        gone = [s for s, i in held if i == "B0"]
+        held = [(s, i) for s, i in held if i != "B0"]
+        wait_closed(d, gone)
+        gone = [s for s, i in held if i == "B2"][:2]
+        held = [(s, i) for s, i in held if s not in gone]
+        wait_closed(d, gone)
+        # now B0=0, B1=3, B2=1
+        new = [open_via(d.port) for _ in range(2)]
+        held += new
+        assert [i for _, i in new] == ["B0", "B2"] or [i for _, i in new] == ["B0", "B0"], \
+            "B0=0 B1=3 B2=1 gave %r" % [i for _, i in new]
+    finally:
+        for s, _ in held:
+            s.close()
+
+
+def test_source_hash(backends, preforkd):
+    """source: one client IP always reaches the same backend whatever its port (and
+    whichever worker accepts); 29 client IPs use more than one backend."""
+    b = idents(backends, 3)
+    d = preforkd.start(daemon={"workers": 2}, listeners={"src": H.proxy_listener(
+        b, balance="source")})
+    seen = [reach(d.port, src="127.0.0.5") for _ in range(12)]
+    assert len(set(seen)) == 1, "127.0.0.5 reached %r" % collections.Counter(seen)
+    per_ip = {}
+    for i in range(2, 31):
+        ip = "127.0.0.%d" % i
+        got = {reach(d.port, src=ip) for _ in range(3)}
+        assert len(got) == 1, "%s reached %r" % (ip, got)
+        per_ip[ip] = got.pop()
+    used = collections.Counter(per_ip.values())
+    print(used)
+    assert len(used) > 1, "29 client IPs all went to %r" % used
+    assert per_ip["127.0.0.5"] == seen[0]
+
+
+def test_random(backends, preforkd):
+    """random: 60 connections, none fails, every backend used."""
+    b = idents(backends, 3)
+    d = preforkd.start(daemon={"workers": 2}, listeners={"rnd": H.proxy_listener(
+        b, balance="random")})
+    got = collections.Counter(reach(d.port) for _ in range(60))
+    print(got)
+    assert sum(got.values()) == 60
+    assert set(got) == {"B0", "B1", "B2"}, got
+
+
+def test_backup(backends, preforkd):
+    """A backup backend gets nothing while a primary is up, and everything once the
+    primaries refuse connections (no client-visible error)."""
+    a, bb, k = backends.echo(b"A\n"), backends.echo(b"B\n"), backends.echo(b"K\n")
+    d = preforkd.start(daemon={"workers": 2}, listeners={"bk": H.proxy_listener(
+        [a, bb, k.spec + " backup"], retries=2)})
+    got = collections.Counter(reach(d.port) for _ in range(20))
+    assert set(got) == {"A", "B"} and k.accepted == 0, got
+    a.stop()
+    bb.stop()
+    assert H.port_refuses(a.port) and H.port_refuses(bb.port)
+    got = collections.Counter(reach(d.port) for _ in range(20))
+    assert got == {"K": 20}, got
+    lines = summaries(d, "bk", 40)
+    assert all(f["reason"] == "client_eof" for f in lines), lines
+
+
+# --------------------------------------------------------------------------
+# 5. failover
+
+def test_passive_failover_refused_backend(backends, preforkd):
+    """One of two backends refuses connections: with retries = 2, 50 connections all
+    succeed on the other, and the refused one is marked down (passive)."""
+    good = backends.echo(b"G\n")
+    dead = H.free_port()        # nobody listens: refused
+    assert H.port_refuses(dead)
+    d = preforkd.start(daemon={"workers": 2}, listeners={"pf": H.proxy_listener(
+        [dead, good], retries=2, max_fails=3, fail_timeout="10s")})
+    got = collections.Counter(reach(d.port) for _ in range(50))
+    assert got == {"G": 50}, got
+    d.wait_log(r"\[warning\] worker \d+ gen 1: listener pf: backend 127\.0\.0\.1:%d marked "
+               r"down for 10000 ms after 3 failed connects" % dead)
+    lines = summaries(d, "pf", 50)
+    assert all(f["backend"] == good.spec and f["reason"] == "client_eof" for f in lines), \
+        [f for f in lines if f["backend"] != good.spec][:3]
+    # once marked down in both workers, the dead one is not even tried: the log shows
+    # at most max_fails (3) failed connects per worker, i.e. one marking line each
+    marks = re.findall(r"backend 127\.0\.0\.1:%d marked down" % dead, d.log())
+    assert 1 <= len(marks) <= 2, marks
+
+
+def test_connect_failed_then_no_backend(preforkd):
+    """The only backend refuses: the first client is closed with reason connect_failed
+    (and the backend marked down, max_fails = 1); the next ones at once with reason
+    no_backend and a warning (at most one a second)."""
+    dead = H.free_port()
+    d = preforkd.start(daemon={"workers": 1}, listeners={"nb": H.proxy_listener(
+        [dead], retries=0, max_fails=1, fail_timeout="30s")})
+    ports = []
+    for _ in range(4):
+        with H.connect(d.port) as c:
+            ports.append(c.getsockname()[1])
+            took = H.wait_closed_by_peer(c, 5)
+            assert took < 1.0, "closed after %.2f s" % took
+    first = H.wait_close_line(d, ports[0])
+    assert first["reason"] == "connect_failed" and first["backend"] == "127.0.0.1:%d" % dead, \
+        first
+    for p in ports[1:]:
+        f = H.wait_close_line(d, p)
+        assert f["reason"] == "no_backend" and f["backend"] == "-", f
+    d.wait_log(r"listener nb: backend 127\.0\.0\.1:%d marked down for 30000 ms after 1 "
+               r"failed connects" % dead)
+    warn = re.findall(r"\[warning\] worker 0 gen 1: listener nb: no backend up; closing clients",
+                      d.log())
+    assert len(warn) == 1, warn
+
+
+@pytest.mark.timeout_s(60)
+def test_active_checks_down_and_up(backends, preforkd):
+    """check_interval = 200ms, fall = 2: a backend killed mid-test is logged "is down" and
+    taken out of rotation (retries = 0 and passive marking off, so a pick of it would
+    show); restarted on the same port it is logged "is up" and used again."""
+    a, b = backends.echo(b"A\n"), backends.echo(b"B\n")
+    d = preforkd.start(daemon={"workers": 2}, listeners={"ac": H.proxy_listener(
+        [a, b], retries=0, max_fails=0, check_interval="200ms", check_timeout="1s",
+        fall=2, rise=2)})
+    got = collections.Counter(reach(d.port) for _ in range(10))
+    assert set(got) == {"A", "B"}, got
+    at = d.log_size()
+    b.stop()
+    t0 = time.monotonic()
+    d.wait_log(r"\[warning\] master: listener ac: backend 127\.0\.0\.1:%d is down "
+               r"\(2 checks failed, last: [^)]+\)" % b.port, timeout=5, start=at)
+    print("marked down %.2f s after it stopped" % (time.monotonic() - t0))
+    got = collections.Counter(reach(d.port) for _ in range(20))
+    assert got == {"A": 20}, got
+    at = d.log_size()
+    b.start()
+    d.wait_log(r"\[notice\] master: listener ac: backend 127\.0\.0\.1:%d is up "
+               r"\(2 checks passed\)" % b.port, timeout=5, start=at)
+    got = collections.Counter(reach(d.port) for _ in range(20))
+    assert got.get("B", 0) >= 5 and got.get("A", 0) >= 5, got
+    bad = [f for f in summaries(d, "ac", 50) if f["reason"] != "client_eof"]
+    assert not bad, bad[:5]
+
+
+def worker_sockets_to(d, port):
+    """Sockets of d's workers connected to 127.0.0.1:port (pid, local port)."""
+    rows = {inode: lport for lport, rport, state, inode in H.tcp_table()
+            if rport == port and inode}
+    out = []
+    for w in d.worker_pids():
+        for ino in H.socket_inodes(w):
+            if ino in rows:
+                out.append((w, rows[ino]))
+    return out
+
+
+@pytest.mark.timeout_s(45)
+def test_health_checks_one_per_interval(backends, preforkd):
+    """workers = 4, check_interval = 500ms: over 2 s the backend sees about 4 check
+    connections (not 4 per worker), none carrying data, and no worker holds a connection
+    to it meanwhile (the workers' connection counts stay 0)."""
+    b = backends.echo()
+    d = preforkd.start(daemon={"workers": 4}, listeners={"hc": H.proxy_listener(
+        [b], check_interval="500ms", check_timeout="1s")})
+    d.wait_workers(4)
+    H.wait_for(lambda: b.accepted >= 1, 3, "the first check connection")
+    t0 = time.monotonic()
+    end = t0 + 2.0
+    held = []
+    while time.monotonic() < end:       # a 2 s counting window, watched all along
+        held += worker_sockets_to(d, b.port)
+        time.sleep(0.02)
+    window = [c for c in b.conns if t0 <= c.t_accept < end]
+    # every check ends by itself: wait for the window's ones to close
+    H.wait_for(lambda: all(c.closed for c in window), 5, "the check connections to close")
+    print("%d check connections in 2 s: %r" % (len(window),
+                                              [round(c.t_accept - t0, 3) for c in window]))
+    assert not held, "workers held connections to the backend: %r" % held[:5]
+    assert all(c.nin == 0 for c in window), "a check connection carried data"
+    assert 3 <= len(window) < 8, "%d check connections in 2 s (interval 500ms, 4 workers)" \
+        % len(window)
+    status = d.status()
+    assert status and "0 connections (0/0/0/0)" in status, status
+    assert not H.close_lines(d), "the workers logged connections: %r" % H.close_lines(d)[:3]
+
+
+@pytest.mark.timeout_s(45)
+def test_health_checks_come_from_master(backends, preforkd):
+    """With check_send/check_expect the check waits for the answer, so its socket can be
+    traced: every check connection the backend gets belongs to the master, none to a
+    worker."""
+    def who(sock):
+        """The process holding the other end of sock (the connection's client side)."""
+        peer_port = sock.getpeername()[1]
+        ino = None
+        for lport, rport, state, inode in H.tcp_table():
+            if lport == peer_port and rport == sock.getsockname()[1] and inode:
+                ino = inode
+        for pid in [d.pid] + d.worker_pids():
+            if ino is not None and ino in H.socket_inodes(pid):
+                return pid
+        return None
+
+    def checker(s, rec):
+        data = b""
+        while not data.endswith(b"\n"):
+            ch = s.recv(100)
+            if not ch:
+                break
+            data += ch
+        rec["data"] = data
+        rec["owner"] = who(s)
+        s.sendall(b"+PONG\r\n")
+        s.close()
+    b = backends.thread(checker)
+    d = preforkd.start(daemon={"workers": 4}, listeners={"hc": H.proxy_listener(
+        [b], check_interval="200ms", check_timeout="1s", check_send=r"PING\r\n",
+        check_expect="+PONG")})
+    d.wait_workers(4)
+    H.wait_for(lambda: len([r for r in b.records if "owner" in r]) >= 5, 5,
+               "five answered checks")
+    b.check_errors()
+    recs = [r for r in b.records if "owner" in r]
+    assert all(r["data"] == b"PING\r\n" for r in recs), [r["data"] for r in recs]
+    owners = collections.Counter(r["owner"] for r in recs)
+    assert owners == {d.pid: len(recs)}, "check connections held by %r (master %d, workers %r)" \
+        % (owners, d.pid, d.worker_pids())
+    assert "is down" not in d.log()
+
+
+# --------------------------------------------------------------------------
+# 9. reload under proxied load
+
+@pytest.mark.timeout_s(90)
+def test_reload_changes_backends_under_load(backends, preforkd, pfload_bin):
+    """pfload churn through the proxy while SIGHUP switches the backends from A,B to C,D:
+    no failed connect, reset, early EOF or mismatch; a connection held across the reload
+    keeps working on its old backend; every connection the new generation accepted went
+    to C or D, every one of the old generation to A or B."""
+    a, b, c, dd = (backends.echo() for _ in range(4))
+    d = preforkd.start(daemon={"workers": 2, "drain_timeout": "20s"},
+                       listeners={"rl": H.proxy_listener([a, b])})
+    # the held connection: the only one open, so its backend is the one holding one
+    held = H.connect(d.port)
+    held_port = held.getsockname()[1]
+    assert H.exchange(held, b"before") == b"before"
+    (conn,) = [x for x in a.open_conns() + b.open_conns()]
+    old_backend = a if conn in a.conns else b
+    load = H.Pfload("churn", d.port, "-c", 16, "-s", 2000, "-d", 4, "-t", 10000)
+    try:
+        H.wait_for(lambda: c.accepted == 0 and a.accepted + b.accepted > 1000, 10,
+                   "the load to be under way")
+        d.listeners["rl"]["backend"] = [c.spec, dd.spec]
+        d.write_config()
+        status = d.reload(timeout=15)
+        assert status is None or "reload failed" not in status, status
+        # the held connection still works, on its old backend
+        nin = conn.nin
+        assert H.exchange(held, b"during the load, after the reload") == \
+            b"during the load, after the reload"
+        assert conn.nin == nin + len(b"during the load, after the reload") and not conn.closed
+        H.wait_for(lambda: c.accepted > 20 and dd.accepted > 20, 10,
+                   "the new backends to take the load")
+        counts = load.wait(timeout=30 * H.SLOW)
+    finally:
+        load.kill()
+    print("pfload: %r; A %d B %d C %d D %d" % (counts, a.accepted, b.accepted, c.accepted,
+                                             dd.accepted))
+    for k in ("failed_connects", "resets", "early_eofs", "timeouts", "mismatches"):
+        assert counts[k] == 0, counts
+    assert counts["completed"] > 100, counts
+    assert H.exchange(held, b"after the load") == b"after the load"
+    assert not conn.closed
+    held.close()
+    f = H.wait_close_line(d, held_port)
+    assert f["gen"] == 1 and f["backend"] == old_backend.spec and f["reason"] == "client_eof", f
+    lines = [x for x in H.close_lines(d) if x["listener"] == "rl"]
+    old = {a.spec, b.spec}
+    new = {c.spec, dd.spec}
+    wrong = [x for x in lines if x["backend"] not in (old if x["gen"] == 1 else new)]
+    assert not wrong, "%d connections on the wrong backend set, e.g. %r" % (len(wrong), wrong[:3])
+    assert {x["backend"] for x in lines if x["gen"] == 2} == new
+    bad = [x for x in lines if x["reason"] != "client_eof"]
+    assert not bad, bad[:5]

@@ -779,14 +779,14 @@ master_reap(struct master *m)
 		LIST_REMOVE(w, entry);
 
 		if (w->gen == m->gen && w->slot < m->nslots &&
-		    m->slots[w->slot]->w == w && !m->stopping) {
+		    m->slots[w->slot]->w == w) {
 			struct slot *s = m->slots[w->slot];
 
-			s->w = NULL;
-			if (WIFEXITED(st) && WEXITSTATUS(st) == 2) {
+			s->w = NULL;	/* even when stopping: status and watchdog read it */
+			if (!m->stopping && WIFEXITED(st) && WEXITSTATUS(st) == 2) {
 				log_errorx("worker %d exited with status 2 (fatal): not respawning", s->idx);
 				s->fatal = 1;
-			} else
+			} else if (!m->stopping)
 				master_schedule(m, s, ev_now(m->loop) - w->started);
 		} else if (w->gen != m->gen && !gen_alive(m, w->gen))
 			log_notice("generation %u finished draining", w->gen);

@@ -49,7 +49,8 @@ sdnotify(const char *fmt, ...)
 	}
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
-	n = sendto(fd, msg, n, MSG_NOSIGNAL, (struct sockaddr *)&sun, slen);
+	/* Never block the master: a notification nobody reads is dropped. */
+	n = sendto(fd, msg, n, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sun, slen);
 	saved = errno;
 	close(fd);
 	errno = saved;

@@ -53,6 +53,7 @@ upstream_init(struct upstream_set *s, const struct listener_conf *lc)
 	}
 	s->n = lc->nbackends;
 	s->balance = lc->balance;
+	s->last = lc->nbackends;	/* no pick yet */
 	s->max_fails = lc->max_fails;
 	s->fail_timeout = lc->fail_ms / 1000.0;
 	return 0;
@@ -99,24 +100,19 @@ pick_roundrobin(struct upstream_set *s, const size_t *cand, size_t nc)
 
 /*
  * Fewest conns/weight.  Ties go to the first candidate after the previous
- * pick so that an idle set rotates rather than piling onto u[0].  The set
- * has no field for the previous pick and leastconn has no use for cw, so
- * cw marks it: 1 on the last one chosen, 0 elsewhere.
+ * pick so that an idle set rotates rather than piling onto u[0].
  */
 static size_t
 pick_leastconn(struct upstream_set *s, const size_t *cand, size_t nc)
 {
-	size_t i, k, last, start = 0, bi;
+	size_t i, k, start = 0, bi;
 
-	for (last = 0; last < s->n && s->u[last].cw == 0; last++)
-		;
-	if (last < s->n) {
+	if (s->last < s->n) {
 		/* the first candidate whose index follows the last pick's */
-		while (start < nc && cand[start] <= last)
+		while (start < nc && cand[start] <= s->last)
 			start++;
 		if (start == nc)
 			start = 0;
-		s->u[last].cw = 0;
 	}
 	bi = cand[start];
 	for (i = 1; i < nc; i++) {
@@ -124,7 +120,7 @@ pick_leastconn(struct upstream_set *s, const size_t *cand, size_t nc)
 		if (lighter(&s->u[k], &s->u[bi]))
 			bi = k;
 	}
-	s->u[bi].cw = 1;
+	s->last = bi;
 	return bi;
 }
 

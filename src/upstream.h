@@ -28,6 +28,7 @@ struct upstream_set {
 	struct upstream	*u;		/* owned, n of them */
 	size_t		 n;
 	int		 balance;	/* enum balance */
+	size_t		 last;		/* leastconn: previous pick (ties rotate); n: none */
 	unsigned	 max_fails;	/* 0 = passive marking off */
 	double		 fail_timeout;	/* seconds */
 };

@@ -26,9 +26,8 @@ def clean_env():
     return env
 
 
-def pipe_holders(p):
-    """['PID (COMM) fd N', ...]: the processes holding the write end of p's stdout/stderr."""
-    inodes = {os.fstat(f.fileno()).st_ino for f in (p.stdout, p.stderr) if f is not None}
+def pipe_holders(inodes):
+    """['PID (COMM) fd N', ...]: the processes (but us) holding the pipes of these inodes."""
     out = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -94,11 +93,12 @@ class Detached:
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=clean_env(), cwd=self.tmp, start_new_session=True)
         self.launcher = p.pid
+        pipes = {os.fstat(f.fileno()).st_ino for f in (p.stdout, p.stderr)}
         try:
             out, err = p.communicate(timeout=timeout * H.SLOW)
         except subprocess.TimeoutExpired:
             rc = p.poll()
-            holders = pipe_holders(p)
+            holders = pipe_holders(pipes)
             try:
                 os.killpg(p.pid, signal.SIGKILL)
             except ProcessLookupError:

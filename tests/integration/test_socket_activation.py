@@ -7,8 +7,6 @@ close them on a reload.
 """
 
 import os
-import signal
-import subprocess
 
 import pytest
 

@@ -13,6 +13,28 @@
  *   pfload flood -a HOST:PORT [-c CONC] [-d SECS] [-n N] [-t MS]
  *       opens connections as fast as it can, CONC at a time, each closed as
  *       soon as it is established (no data).
+ *   pfload pingpong -a HOST:PORT [-c CONC] [-d SECS] [-s SIZE] [-n N] [-t MS] [-P PROCS]
+ *       opens CONC connections; once every one is connected, each sends a
+ *       SIZE-byte message, waits for its echo (checked), and sends the next,
+ *       for SECS.  Reports messages/s ("rate", "messages" = exchanges
+ *       completed within the SECS) and the latency of each exchange (first
+ *       byte sent to last byte back) as percentiles in microseconds, from a
+ *       log-linear histogram (buckets about 3% wide).
+ *   pfload bulk -a HOST:PORT [-c CONC] [-d SECS] [-s SIZE] [-n N] [-t MS] [-P PROCS]
+ *       opens CONC connections; once every one is connected, each streams
+ *       SIZE-byte chunks (default 64k) and reads the echo back at the same
+ *       time (at most max(2 SIZE, 1 MiB) in flight per connection), for SECS.
+ *       "rate" and "mbps" are echoed, checked bytes received within the SECS,
+ *       in MB/s (10^6 bytes; each byte crossed the connection both ways).
+ *
+ * -P PROCS forks PROCS client processes (1..64, default 1 = no fork), shares
+ * the CONC connections among them and prints their summed counts (rates
+ * summed, "elapsed" the longest).  pingpong and bulk start measuring in
+ * every process at once, after all of them connected.  With hold, the
+ * "holding K connections" line comes once every process has settled.
+ * Without -P (or with -P 1) churn, hold and flood behave and print exactly
+ * as before; pingpong, bulk and -P add fields to the JSON line ("procs",
+ * "conns", "size", "messages", "mbps", "latency_us").
  *
  * -n N binds each socket to 127.0.0.2 .. 127.0.0.N in turn before connect()
  * (IP_BIND_ADDRESS_NO_PORT, so the port is still picked at connect time and
@@ -28,8 +50,11 @@
  * connection or the wrong offset is a mismatch.
  */
 #include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -49,10 +74,21 @@
 #define PAT_LEN		65521		/* prime, so offsets do not line up with chunks */
 #define IO_CHUNK	(256 * 1024)
 #define MAX_ERRNO	160
+#define MAX_PROCS	64
+#define BULK_WINDOW	(1024 * 1024)	/* bytes in flight per bulk connection, at least */
 
-enum mode { M_CHURN, M_HOLD, M_FLOOD };
+/* Latency histogram: exact below 64 ns, then 32 buckets per power of two. */
+#define LAT_SUB		32
+#define LAT_BUCKETS	(64 + 40 * LAT_SUB)	/* up to 2^45 ns, about 9.7 hours */
+
+enum mode { M_CHURN, M_HOLD, M_FLOOD, M_PINGPONG, M_BULK };
 enum end_mode { END_CLOSE, END_SHUT, END_RST };
-enum state { S_FREE, S_CONNECTING, S_XCHG, S_WAITEOF, S_HELD };
+enum state { S_FREE, S_CONNECTING, S_XCHG, S_WAITEOF, S_HELD,
+	S_IDLE,		/* pingpong/bulk: connected, waiting for the start */
+	S_PP,		/* pingpong: a message in flight */
+	S_BULK,		/* bulk: streaming */
+	S_FLUSH };	/* bulk: stopped sending, reading the rest of the echo */
+enum phase { P_CONNECT, P_WAIT, P_RUN, P_DRAIN };
 
 struct slot {
 	int		 fd;
@@ -63,6 +99,8 @@ struct slot {
 	int		 shut;		/* SHUT_WR done */
 	uint32_t	 events;	/* registered with epoll */
 	double		 deadline;	/* monotonic seconds */
+	double		 msg_start;	/* pingpong: when this message was sent */
+	size_t		 msg_end;	/* pingpong: stream offset where it ends */
 };
 
 struct counts {
@@ -78,6 +116,32 @@ struct counts {
 	unsigned long long err_by_errno[MAX_ERRNO];
 };
 
+/*
+ * What one client process of -P reports to the parent, in shared memory.
+ * The flags are written with __atomic stores while the child runs.
+ */
+struct result {
+	struct counts	 cnt;
+	unsigned long long messages;	/* pingpong: exchanges done within -d */
+	unsigned long long win_bytes;	/* pingpong/bulk: bytes echoed within -d */
+	unsigned long long lat_sum_ns;
+	uint64_t	 lat_max_ns;
+	double		 elapsed;
+	double		 rate;
+	int		 held;
+	int		 active;	/* hold: connections when settled */
+	int		 settled;	/* hold: every connection settled */
+	int		 ready;		/* pingpong/bulk: connected, waiting for go */
+	int		 done;
+	char		 first_error[160];
+	uint64_t	 hist[LAT_BUCKETS];
+};
+
+struct shared {
+	int		 go;		/* pingpong/bulk: start measuring */
+	struct result	 res[MAX_PROCS];
+};
+
 static struct {
 	int		 mode;
 	int		 end;
@@ -89,6 +153,7 @@ static struct {
 	struct sockaddr_storage dst;
 	socklen_t	 dstlen;
 	const char	*addr_text;
+	int		 procs;		/* -P */
 } opt;
 
 static uint8_t	 pat[PAT_LEN + IO_CHUNK];	/* the pattern, then its start again */
@@ -102,12 +167,20 @@ static unsigned	 next_src;
 static volatile sig_atomic_t stop_signal;
 static char	 first_error[160];
 
+/* pingpong and bulk */
+static uint64_t	 hist[LAT_BUCKETS];
+static unsigned long long messages, win_bytes, lat_sum_ns;
+static uint64_t	 lat_max_ns;
+static int	 phase;			/* enum phase */
+static struct shared *shm;		/* -P > 1 */
+static struct result *me;		/* this child's slot in shm, or NULL */
+
 static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: pfload churn|hold|flood -a HOST:PORT [-c N] [-d SECS] [-s SIZE]\n"
-	    "              [-n N] [-t MS] [-e close|shut|rst]\n");
+	    "usage: pfload churn|hold|flood|pingpong|bulk -a HOST:PORT [-c N] [-d SECS]\n"
+	    "              [-s SIZE] [-n N] [-t MS] [-e close|shut|rst] [-P PROCS]\n");
 	exit(2);
 }
 
@@ -387,6 +460,11 @@ static void
 slot_established(struct slot *sl)
 {
 	cnt.connects++;
+	if (opt.mode == M_PINGPONG || opt.mode == M_BULK) {
+		sl->state = S_IDLE;
+		slot_events(sl, EPOLLIN | EPOLLRDHUP);
+		return;
+	}
 	if (opt.mode == M_FLOOD) {
 		cnt.completed++;
 		slot_close(sl, opt.end == END_RST);
@@ -528,9 +606,208 @@ slot_read(struct slot *sl)
 	}
 }
 
+/* The histogram bucket of a latency of ns nanoseconds. */
+static unsigned
+lat_bucket(uint64_t ns)
+{
+	unsigned e, idx;
+
+	if (ns < 64)
+		return (unsigned)ns;
+	e = 63u - (unsigned)__builtin_clzll(ns);	/* 6.. */
+	idx = 64u + (e - 6u) * LAT_SUB + (unsigned)((ns >> (e - 5u)) - LAT_SUB);
+	return idx < LAT_BUCKETS ? idx : LAT_BUCKETS - 1;
+}
+
+/* The middle of bucket idx, in nanoseconds. */
+static double
+lat_value(unsigned idx)
+{
+	unsigned e, m;
+
+	if (idx < 64)
+		return idx;
+	e = (idx - 64u) / LAT_SUB + 6u;
+	m = (idx - 64u) % LAT_SUB + LAT_SUB;
+	return ((double)m + 0.5) * (double)(1ULL << (e - 5u));
+}
+
+static void
+lat_record(double secs)
+{
+	uint64_t ns = secs > 0 ? (uint64_t)(secs * 1e9) : 0;
+
+	hist[lat_bucket(ns)]++;
+	lat_sum_ns += ns;
+	if (ns > lat_max_ns)
+		lat_max_ns = ns;
+}
+
+/* The p-th fraction (0..1) of a histogram, in microseconds. */
+static double
+lat_percentile(const uint64_t *h, double p)
+{
+	unsigned long long total = 0, want, run = 0;
+	unsigned i;
+
+	for (i = 0; i < LAT_BUCKETS; i++)
+		total += h[i];
+	if (total == 0)
+		return 0;
+	want = (unsigned long long)(p * (double)total + 0.999999);
+	if (want < 1)
+		want = 1;
+	for (i = 0; i < LAT_BUCKETS; i++) {
+		run += h[i];
+		if (run >= want)
+			return lat_value(i) / 1000.0;
+	}
+	return lat_value(LAT_BUCKETS - 1) / 1000.0;
+}
+
+static int stream_write(struct slot *);
+
+/* pingpong: send the next message. */
+static int
+pp_start(struct slot *sl)
+{
+	sl->state = S_PP;
+	sl->msg_start = now();
+	sl->msg_end = sl->sent + opt.size;
+	sl->deadline = sl->msg_start + opt.timeout;
+	return stream_write(sl);
+}
+
+/*
+ * Send what the slot may send now: the rest of the message (pingpong) or
+ * chunks up to the window (bulk).  Returns 1 when the slot was closed.
+ */
+static int
+stream_write(struct slot *sl)
+{
+	size_t window = opt.size * 2 > BULK_WINDOW ? opt.size * 2 : BULK_WINDOW;
+
+	for (;;) {
+		size_t n;
+		const uint8_t *p;
+		ssize_t w;
+
+		if (sl->state == S_PP)
+			n = sl->msg_end - sl->sent;
+		else if (sl->state == S_BULK && sl->sent - sl->rcvd < window) {
+			n = window - (sl->sent - sl->rcvd);
+			if (n > opt.size)
+				n = opt.size;
+		} else
+			n = 0;
+		if (n == 0)
+			break;
+		p = pattern_at(sl->seed, sl->sent, &n);
+		w = send(sl->fd, p, n, MSG_NOSIGNAL);
+		if (w == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				slot_events(sl, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
+				return 0;
+			}
+			if (errno == EINTR)
+				continue;
+			slot_fail(sl, errno, "send");
+			return 1;
+		}
+		sl->sent += (size_t)w;
+	}
+	slot_events(sl, EPOLLIN | EPOLLRDHUP);
+	return 0;
+}
+
+/* Read and check what is there.  Returns 1 when the slot was closed. */
+static int
+stream_read(struct slot *sl)
+{
+	for (;;) {
+		ssize_t r = recv(sl->fd, rbuf, sizeof(rbuf), 0);
+		size_t off = 0, len;
+
+		if (r == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			slot_fail(sl, errno, "recv");
+			return 1;
+		}
+		if (r == 0) {
+			cnt.early_eofs++;
+			note_error("EOF before the whole echo", 0);
+			slot_close(sl, 0);
+			return 1;
+		}
+		len = (size_t)r;
+		if (sl->rcvd + len > sl->sent) {
+			cnt.mismatches++;
+			note_error("more bytes than sent", 0);
+			slot_close(sl, 0);
+			return 1;
+		}
+		while (off < len) {
+			size_t n = len - off;
+			const uint8_t *p = pattern_at(sl->seed, sl->rcvd + off, &n);
+
+			if (memcmp(p, rbuf + off, n) != 0) {
+				cnt.mismatches++;
+				note_error("payload mismatch", 0);
+				slot_close(sl, 0);
+				return 1;
+			}
+			off += n;
+		}
+		sl->rcvd += len;
+		cnt.bytes += len;
+		if (phase == P_RUN)
+			win_bytes += len;
+		if (sl->state == S_PP && sl->rcvd == sl->msg_end) {
+			lat_record(now() - sl->msg_start);
+			cnt.completed++;
+			if (phase == P_RUN) {
+				messages++;
+				return pp_start(sl);	/* nothing more to read */
+			}
+			slot_close(sl, 0);
+			return 1;
+		}
+		if (sl->state == S_FLUSH && sl->rcvd == sl->sent) {
+			cnt.completed++;
+			slot_close(sl, 0);
+			return 1;
+		}
+		if (sl->state == S_BULK) {
+			sl->deadline = now() + opt.timeout;	/* progress */
+			if (!(sl->events & EPOLLOUT) && stream_write(sl))
+				return 1;
+		}
+		if (len < sizeof(rbuf))
+			return 0;	/* drained; epoll says when there is more */
+	}
+}
+
+static void
+stream_event(struct slot *sl, uint32_t ev)
+{
+	if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+		if (stream_read(sl))
+			return;
+	}
+	if ((ev & EPOLLOUT) && (sl->state == S_PP || sl->state == S_BULK))
+		(void)stream_write(sl);
+}
+
 static void
 slot_event(struct slot *sl, uint32_t ev)
 {
+	if (sl->state >= S_IDLE) {
+		stream_event(sl, ev);
+		return;
+	}
 	if (sl->state == S_CONNECTING) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -558,8 +835,29 @@ slot_event(struct slot *sl, uint32_t ev)
 		slot_write(sl);
 }
 
+static const char *
+mode_name(void)
+{
+	switch (opt.mode) {
+	case M_CHURN:
+		return "churn";
+	case M_HOLD:
+		return "hold";
+	case M_FLOOD:
+		return "flood";
+	case M_PINGPONG:
+		return "pingpong";
+	default:
+		return "bulk";
+	}
+}
+
+/*
+ * The JSON line.  The fields up to "first_error" are those churn, hold and
+ * flood always printed; the rest come only with pingpong, bulk or -P.
+ */
 static void
-print_counts(double elapsed, int held)
+print_counts(double elapsed, int held, double rate)
 {
 	int i, first = 1;
 
@@ -568,11 +866,10 @@ print_counts(double elapsed, int held)
 	    "\"mismatches\":%llu,\"completed\":%llu,\"peer_closed\":%llu,"
 	    "\"held\":%d,\"bytes\":%llu,\"elapsed\":%.3f,\"rate\":%.1f,"
 	    "\"errors\":{",
-	    opt.mode == M_CHURN ? "churn" : opt.mode == M_HOLD ? "hold" : "flood",
+	    mode_name(),
 	    cnt.connects, cnt.failed_connects, cnt.resets, cnt.early_eofs,
 	    cnt.timeouts, cnt.mismatches, cnt.completed, cnt.peer_closed,
-	    held, cnt.bytes, elapsed,
-	    elapsed > 0 ? (double)cnt.completed / elapsed : 0.0);
+	    held, cnt.bytes, elapsed, rate);
 	for (i = 1; i < MAX_ERRNO; i++) {
 		if (cnt.err_by_errno[i] == 0)
 			continue;
@@ -589,102 +886,44 @@ print_counts(double elapsed, int held)
 		else if (c >= 0x20 && c < 0x7f)
 			putchar(c);
 	}
-	printf("\"}\n");
+	printf("\"");
+	if (opt.procs > 1 || opt.mode == M_PINGPONG || opt.mode == M_BULK)
+		printf(",\"procs\":%d,\"conns\":%d,\"size\":%zu", opt.procs, opt.conc,
+		    opt.size);
+	if (opt.mode == M_PINGPONG || opt.mode == M_BULK) {
+		printf(",\"messages\":%llu,\"mbps\":%.3f", messages,
+		    elapsed > 0 ? (double)win_bytes / elapsed / 1e6 : 0.0);
+	}
+	if (opt.mode == M_PINGPONG) {
+		double lat_n = 0;
+
+		for (i = 0; i < LAT_BUCKETS; i++)
+			lat_n += (double)hist[i];
+		printf(",\"latency_us\":{\"count\":%.0f,\"mean\":%.1f,\"p50\":%.1f,"
+		    "\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}",
+		    lat_n, lat_n > 0 ? (double)lat_sum_ns / lat_n / 1000.0 : 0.0,
+		    lat_percentile(hist, 0.50), lat_percentile(hist, 0.90),
+		    lat_percentile(hist, 0.99), lat_percentile(hist, 0.999),
+		    (double)lat_max_ns / 1000.0);
+	}
+	printf("}\n");
 	fflush(stdout);
 }
 
-int
-main(int argc, char **argv)
+/* churn, hold and flood: the loop they have always had. */
+static void
+run_classic(double *elapsed, int *heldp)
 {
 	struct epoll_event *evs;
-	struct sigaction sa;
-	sigset_t block, empty;
+	sigset_t empty;
 	double t0, t, end, hard_end, last_scan = 0;
-	int ch, i, maxev, starting = 1, announced = 0, conc_set = 0, size_set = 0;
+	int i, maxev, starting = 1, announced = 0;
 	int held = 0;
 
-	if (argc < 2)
-		usage();
-	if (strcmp(argv[1], "churn") == 0)
-		opt.mode = M_CHURN;
-	else if (strcmp(argv[1], "hold") == 0)
-		opt.mode = M_HOLD;
-	else if (strcmp(argv[1], "flood") == 0)
-		opt.mode = M_FLOOD;
-	else
-		usage();
-	opt.conc = 32;
-	opt.duration = 10;
-	opt.size = 64;
-	opt.timeout = 10;
-	opt.end = END_CLOSE;
-	optind = 2;
-	while ((ch = getopt(argc, argv, "a:c:d:s:n:t:e:")) != -1) {
-		switch (ch) {
-		case 'a':
-			opt.addr_text = optarg;
-			parse_addr(optarg);
-			break;
-		case 'c':
-			opt.conc = (int)parse_num(optarg, 1, 100000, "-c");
-			conc_set = 1;
-			break;
-		case 'd':
-			opt.duration = parse_secs(optarg, "-d");
-			break;
-		case 's':
-			opt.size = parse_size(optarg);
-			size_set = 1;
-			break;
-		case 'n':
-			opt.nsrc = (int)parse_num(optarg, 0, 254, "-n");
-			break;
-		case 't':
-			opt.timeout = (double)parse_num(optarg, 1, 3600000, "-t") / 1000.0;
-			break;
-		case 'e':
-			if (strcmp(optarg, "close") == 0)
-				opt.end = END_CLOSE;
-			else if (strcmp(optarg, "shut") == 0)
-				opt.end = END_SHUT;
-			else if (strcmp(optarg, "rst") == 0)
-				opt.end = END_RST;
-			else
-				usage();
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc || opt.addr_text == NULL)
-		usage();
-	if (opt.mode == M_HOLD && !size_set)
-		opt.size = 1;
-	if (opt.mode == M_HOLD && !conc_set)
-		opt.conc = 100;
-
-	pattern_init();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, NULL);
 	sigemptyset(&empty);
-
-	if ((slots = calloc((size_t)opt.conc, sizeof(*slots))) == NULL)
-		die("out of memory");
 	maxev = opt.conc < 1024 ? opt.conc : 1024;
 	if ((evs = calloc((size_t)maxev, sizeof(*evs))) == NULL)
 		die("out of memory");
-	for (i = 0; i < opt.conc; i++)
-		slots[i].fd = -1;
-	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
-		die("epoll_create1: %s", strerror(errno));
 
 	t0 = now();
 	end = t0 + opt.duration;
@@ -740,7 +979,11 @@ main(int argc, char **argv)
 					settled = 0;
 			if (settled) {
 				announced = 1;
-				fprintf(stderr, "pfload: holding %d connections\n", active);
+				if (me != NULL) {
+					__atomic_store_n(&me->active, active, __ATOMIC_SEQ_CST);
+					__atomic_store_n(&me->settled, 1, __ATOMIC_SEQ_CST);
+				} else
+					fprintf(stderr, "pfload: holding %d connections\n", active);
 			}
 		}
 		if (starting && opt.mode != M_HOLD) {
@@ -775,9 +1018,444 @@ main(int argc, char **argv)
 				cnt.timeouts++;
 			slot_close(&slots[i], 0);
 		}
-	print_counts(t - t0, held);
-	close(epfd);
+	*elapsed = t - t0;
+	*heldp = held;
 	free(evs);
+}
+
+/* Whether every process may start measuring. */
+static int
+may_go(void)
+{
+	return shm == NULL || __atomic_load_n(&shm->go, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * pingpong and bulk: connect every slot, wait for the start (every -P
+ * process connected), run for -d, then let the messages in flight finish
+ * (each within -t).  The connections are kept for the whole run; one that
+ * fails is counted and not replaced.  Returns the measured seconds.
+ */
+static double
+run_stream(void)
+{
+	struct epoll_event *evs;
+	sigset_t empty;
+	double t, t_run = 0, end = 0, drain_end = 0, ready_at = 0, last_scan = 0;
+	double ran = 0;
+	int i, maxev;
+
+	sigemptyset(&empty);
+	maxev = opt.conc < 1024 ? opt.conc : 1024;
+	if ((evs = calloc((size_t)maxev, sizeof(*evs))) == NULL)
+		die("out of memory");
+	phase = P_CONNECT;
+	t = now();
+	for (i = 0; i < opt.conc; i++)
+		(void)slot_connect(&slots[i], t);
+
+	for (;;) {
+		int n, timeout_ms = 50, connecting = 0;
+
+		t = now();
+		if (t - last_scan >= 0.05 || phase == P_CONNECT) {
+			last_scan = t;
+			for (i = 0; i < opt.conc; i++) {
+				struct slot *sl = &slots[i];
+
+				if (sl->state == S_CONNECTING && t < sl->deadline)
+					connecting++;
+				if (sl->state == S_FREE || sl->state == S_IDLE ||
+				    t < sl->deadline)
+					continue;
+				if (sl->state == S_CONNECTING) {
+					cnt.failed_connects++;
+					note_error("connect", ETIMEDOUT);
+				} else {
+					cnt.timeouts++;
+					note_error("exchange", ETIMEDOUT);
+				}
+				slot_close(sl, 0);
+			}
+		}
+		if (phase == P_CONNECT && (connecting == 0 || stop_signal)) {
+			phase = P_WAIT;
+			ready_at = t;
+			if (me != NULL)
+				__atomic_store_n(&me->ready, 1, __ATOMIC_SEQ_CST);
+		}
+		/* the parent says go once all are ready; do not wait forever */
+		if (phase == P_WAIT && (may_go() || stop_signal ||
+		    t - ready_at > 2 * opt.timeout + 5)) {
+			phase = P_RUN;
+			t = t_run = now();
+			end = t_run + opt.duration;
+			for (i = 0; i < opt.conc; i++) {
+				struct slot *sl = &slots[i];
+
+				if (sl->state != S_IDLE)
+					continue;
+				if (opt.mode == M_PINGPONG)
+					(void)pp_start(sl);
+				else {
+					sl->state = S_BULK;
+					sl->deadline = t + opt.timeout;
+					(void)stream_write(sl);
+				}
+			}
+		}
+		if (phase == P_RUN && (t >= end || stop_signal || active == 0)) {
+			phase = P_DRAIN;
+			ran = t - t_run;
+			drain_end = t + opt.timeout + 1;
+			for (i = 0; i < opt.conc; i++) {
+				struct slot *sl = &slots[i];
+
+				if (sl->state == S_IDLE) {
+					slot_close(sl, 0);
+				} else if (sl->state == S_BULK) {
+					sl->state = S_FLUSH;
+					sl->deadline = t + opt.timeout;
+					if (sl->rcvd == sl->sent) {
+						cnt.completed++;
+						slot_close(sl, 0);
+					} else
+						slot_events(sl, EPOLLIN | EPOLLRDHUP);
+				}
+			}
+		}
+		if (phase == P_DRAIN && (active == 0 || t >= drain_end))
+			break;
+		if (phase == P_WAIT)
+			timeout_ms = 5;
+		else if (phase == P_CONNECT)
+			timeout_ms = 20;
+		else if (phase == P_RUN && end - t < 0.05)
+			timeout_ms = (int)((end - t) * 1000) + 1;
+		n = epoll_pwait(epfd, evs, maxev, timeout_ms, &empty);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			die("epoll_wait: %s", strerror(errno));
+		}
+		for (i = 0; i < n; i++) {
+			struct slot *sl = evs[i].data.ptr;
+
+			if (sl->state == S_FREE)
+				continue;
+			slot_event(sl, evs[i].events);
+		}
+	}
+	for (i = 0; i < opt.conc; i++)
+		if (slots[i].state != S_FREE) {
+			cnt.timeouts++;
+			slot_close(&slots[i], 0);
+		}
+	free(evs);
+	return ran;
+}
+
+/* Run this process's share; fills elapsed, held and rate. */
+static void
+run_one(double *elapsed, int *held, double *rate)
+{
+	int i;
+
+	if ((slots = calloc((size_t)opt.conc, sizeof(*slots))) == NULL)
+		die("out of memory");
+	for (i = 0; i < opt.conc; i++)
+		slots[i].fd = -1;
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		die("epoll_create1: %s", strerror(errno));
+	*held = 0;
+	if (opt.mode == M_PINGPONG || opt.mode == M_BULK) {
+		*elapsed = run_stream();
+		if (opt.mode == M_PINGPONG)
+			*rate = *elapsed > 0 ? (double)messages / *elapsed : 0.0;
+		else
+			*rate = *elapsed > 0 ? (double)win_bytes / *elapsed / 1e6 : 0.0;
+	} else {
+		run_classic(elapsed, held);
+		*rate = *elapsed > 0 ? (double)cnt.completed / *elapsed : 0.0;
+	}
+	close(epfd);
 	free(slots);
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	(void)nanosleep(&ts, NULL);	/* EINTR: a signal, looked at by the caller */
+}
+
+/*
+ * -P: fork the client processes, each with its share of the connections
+ * and its own source addresses and seeds; start pingpong/bulk in all of
+ * them at once; forward SIGTERM/SIGINT; sum what they report.
+ */
+static int
+run_parent(void)
+{
+	pid_t pids[MAX_PROCS];
+	int status[MAX_PROCS], reaped[MAX_PROCS];
+	int i, j, left, announced = 0, forwarded = 0, killed = 0, failed = 0, held = 0;
+	int total_conc = opt.conc;
+	double t0 = now(), hard_end, elapsed = 0, rate = 0;
+	sigset_t block;
+
+	if (opt.procs > opt.conc)
+		opt.procs = opt.conc;
+	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (shm == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	fflush(stdout);
+	fflush(stderr);
+	for (i = 0; i < opt.procs; i++) {
+		pid_t parent = getpid();
+
+		reaped[i] = 0;
+		status[i] = 0;
+		pids[i] = fork();
+		if (pids[i] == -1) {
+			for (j = 0; j < i; j++)
+				kill(pids[j], SIGKILL);
+			die("fork: %s", strerror(errno));
+		}
+		if (pids[i] == 0) {
+			double e;
+			int h;
+			double r;
+
+			(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(1);
+			me = &shm->res[i];
+			opt.conc = total_conc / opt.procs + (i < total_conc % opt.procs);
+			next_src = (unsigned)i;
+			next_seed = 1u + (uint32_t)i * 1000003u;
+			run_one(&e, &h, &r);
+			me->cnt = cnt;
+			me->messages = messages;
+			me->win_bytes = win_bytes;
+			me->lat_sum_ns = lat_sum_ns;
+			me->lat_max_ns = lat_max_ns;
+			me->elapsed = e;
+			me->rate = r;
+			me->held = h;
+			memcpy(me->first_error, first_error, sizeof(first_error));
+			memcpy(me->hist, hist, sizeof(hist));
+			__atomic_store_n(&me->done, 1, __ATOMIC_SEQ_CST);
+			fflush(stdout);
+			_exit(0);
+		}
+	}
+	/* the parent waits in nanosleep, so it takes its signals now */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_UNBLOCK, &block, NULL);
+
+	hard_end = t0 + opt.duration + 3 * opt.timeout + 10;
+	for (left = opt.procs; left > 0; ) {
+		double t = now();
+
+		if (stop_signal && !forwarded) {
+			forwarded = 1;
+			for (i = 0; i < opt.procs; i++)
+				if (!reaped[i])
+					kill(pids[i], SIGTERM);
+		}
+		if (t >= hard_end && !killed) {
+			killed = 1;
+			for (i = 0; i < opt.procs; i++)
+				if (!reaped[i])
+					kill(pids[i], SIGKILL);
+		}
+		for (i = 0; i < opt.procs; i++) {
+			if (reaped[i])
+				continue;
+			if (waitpid(pids[i], &status[i], WNOHANG) == pids[i]) {
+				reaped[i] = 1;
+				left--;
+			}
+		}
+		if ((opt.mode == M_PINGPONG || opt.mode == M_BULK) &&
+		    !__atomic_load_n(&shm->go, __ATOMIC_SEQ_CST)) {
+			int all = 1;
+
+			for (i = 0; i < opt.procs; i++)
+				if (!reaped[i] &&
+				    !__atomic_load_n(&shm->res[i].ready, __ATOMIC_SEQ_CST))
+					all = 0;
+			if (all)
+				__atomic_store_n(&shm->go, 1, __ATOMIC_SEQ_CST);
+		}
+		if (opt.mode == M_HOLD && !announced) {
+			int all = 1, sum = 0;
+
+			for (i = 0; i < opt.procs; i++) {
+				if (!__atomic_load_n(&shm->res[i].settled, __ATOMIC_SEQ_CST)) {
+					if (!reaped[i])
+						all = 0;
+				} else
+					sum += shm->res[i].active;
+			}
+			if (all) {
+				announced = 1;
+				fprintf(stderr, "pfload: holding %d connections\n", sum);
+			}
+		}
+		if (left > 0)
+			sleep_ms(5);
+	}
+
+	memset(&cnt, 0, sizeof(cnt));
+	for (i = 0; i < opt.procs; i++) {
+		struct result *r = &shm->res[i];
+
+		if (!WIFEXITED(status[i]) || WEXITSTATUS(status[i]) != 0 || !r->done) {
+			failed = 1;
+			continue;
+		}
+		cnt.connects += r->cnt.connects;
+		cnt.failed_connects += r->cnt.failed_connects;
+		cnt.resets += r->cnt.resets;
+		cnt.early_eofs += r->cnt.early_eofs;
+		cnt.timeouts += r->cnt.timeouts;
+		cnt.mismatches += r->cnt.mismatches;
+		cnt.completed += r->cnt.completed;
+		cnt.peer_closed += r->cnt.peer_closed;
+		cnt.bytes += r->cnt.bytes;
+		for (j = 0; j < MAX_ERRNO; j++)
+			cnt.err_by_errno[j] += r->cnt.err_by_errno[j];
+		for (j = 0; j < LAT_BUCKETS; j++)
+			hist[j] += r->hist[j];
+		messages += r->messages;
+		win_bytes += r->win_bytes;
+		lat_sum_ns += r->lat_sum_ns;
+		if (r->lat_max_ns > lat_max_ns)
+			lat_max_ns = r->lat_max_ns;
+		held += r->held;
+		rate += r->rate;
+		if (r->elapsed > elapsed)
+			elapsed = r->elapsed;
+		if (first_error[0] == '\0' && r->first_error[0] != '\0')
+			memcpy(first_error, r->first_error, sizeof(first_error));
+	}
+	opt.conc = total_conc;
+	if (failed) {
+		fprintf(stderr, "pfload: a client process failed%s\n",
+		    killed ? " (killed at the hard deadline)" : "");
+		return 1;
+	}
+	/* bulk: win_bytes / longest window would understate; use the sum of rates */
+	if (opt.mode == M_BULK && elapsed > 0)
+		win_bytes = (unsigned long long)(rate * 1e6 * elapsed);
+	print_counts(elapsed, held, rate);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sigaction sa;
+	sigset_t block;
+	double elapsed, rate;
+	int ch, conc_set = 0, size_set = 0;
+	int held = 0;
+
+	if (argc < 2)
+		usage();
+	if (strcmp(argv[1], "churn") == 0)
+		opt.mode = M_CHURN;
+	else if (strcmp(argv[1], "hold") == 0)
+		opt.mode = M_HOLD;
+	else if (strcmp(argv[1], "flood") == 0)
+		opt.mode = M_FLOOD;
+	else if (strcmp(argv[1], "pingpong") == 0)
+		opt.mode = M_PINGPONG;
+	else if (strcmp(argv[1], "bulk") == 0)
+		opt.mode = M_BULK;
+	else
+		usage();
+	opt.conc = 32;
+	opt.duration = 10;
+	opt.size = 64;
+	opt.timeout = 10;
+	opt.end = END_CLOSE;
+	opt.procs = 1;
+	optind = 2;
+	while ((ch = getopt(argc, argv, "a:c:d:s:n:t:e:P:")) != -1) {
+		switch (ch) {
+		case 'a':
+			opt.addr_text = optarg;
+			parse_addr(optarg);
+			break;
+		case 'c':
+			opt.conc = (int)parse_num(optarg, 1, 100000, "-c");
+			conc_set = 1;
+			break;
+		case 'd':
+			opt.duration = parse_secs(optarg, "-d");
+			break;
+		case 's':
+			opt.size = parse_size(optarg);
+			size_set = 1;
+			break;
+		case 'n':
+			opt.nsrc = (int)parse_num(optarg, 0, 254, "-n");
+			break;
+		case 't':
+			opt.timeout = (double)parse_num(optarg, 1, 3600000, "-t") / 1000.0;
+			break;
+		case 'e':
+			if (strcmp(optarg, "close") == 0)
+				opt.end = END_CLOSE;
+			else if (strcmp(optarg, "shut") == 0)
+				opt.end = END_SHUT;
+			else if (strcmp(optarg, "rst") == 0)
+				opt.end = END_RST;
+			else
+				usage();
+			break;
+		case 'P':
+			opt.procs = (int)parse_num(optarg, 1, MAX_PROCS, "-P");
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || opt.addr_text == NULL)
+		usage();
+	if (opt.mode == M_HOLD && !size_set)
+		opt.size = 1;
+	if (opt.mode == M_HOLD && !conc_set)
+		opt.conc = 100;
+	if (opt.mode == M_BULK && !size_set)
+		opt.size = 64 * 1024;
+	if ((opt.mode == M_PINGPONG || opt.mode == M_BULK) && opt.size == 0) {
+		fprintf(stderr, "pfload: %s needs -s of at least 1 byte\n", mode_name());
+		usage();
+	}
+
+	pattern_init();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+
+	if (opt.procs > 1)
+		return run_parent();
+	run_one(&elapsed, &held, &rate);
+	print_counts(elapsed, held, rate);
 	return 0;
 }

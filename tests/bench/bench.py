@@ -1,0 +1,1199 @@
+#!/usr/bin/python3
+"""bench.py: preforkd side by side with a bare reference server, HAProxy and nginx.
+
+    /usr/bin/python3 tests/bench/bench.py            # full run (about 20 minutes)
+    /usr/bin/python3 tests/bench/bench.py --quick    # short run (under two minutes)
+
+Two groups of servers, every one listening on its own loopback port for the whole run
+and given the same number of workers (processes, or threads for HAProxy):
+
+  echo:  preforkd (echo mode) and refecho (build/tools/refecho: one SO_REUSEPORT socket
+         and one epoll loop per process, nothing else; the ceiling for echo).
+  proxy: preforkd (proxy mode), HAProxy (mode tcp, nbthread = workers), nginx (stream
+         module, worker_processes = workers) and "direct" (no proxy at all), all in front
+         of one refecho backend.
+
+Workloads, made by build/tools/pfload (every echoed byte checked): pingpong (C connections,
+S-byte messages, messages/s and latency percentiles), connect rate (pfload churn: open, one
+64-byte exchange, close), bulk (streaming both ways, MB/s), and memory per idle connection
+(a fresh server, PSS before and after pfload hold of --hold connections).  In each round
+every workload runs once on every system, the systems in a rotating order, so that the
+numbers of one workload are taken side by side under the same machine load.
+
+For each cell: the rate, its ratio to the best peer (echo: the other server; proxy: the
+best other proxy, "direct" left out), the CPU seconds of the server under test (all its
+processes and threads, from /proc/PID/task/TID/schedstat), efficiency (work done per
+CPU-second), and its PSS sampled mid-run.  Each figure is the median over the rounds
+(ratios: the median of the per-round ratios).
+
+Output in --out (default tests/bench/results, or tests/bench/results/quick with --quick):
+LATEST.md (date, machine, versions, targets, tables), LATEST.json (every measurement),
+throughput.png and memory.png (gnuplot).  Every process started here is stopped by its
+PID (SIGTERM, then SIGKILL after a deadline), also on Ctrl-C or an error, and the whole
+run has a watchdog.
+
+Needs: build/preforkd, build/tools/pfload, build/tools/refecho, and the Debian packages
+haproxy, nginx, libnginx-mod-stream, gnuplot-nox.  A system whose binary is missing or
+that fails to start is left out and the report says so.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PREFORKD = os.environ.get("PREFORKD", os.path.join(REPO, "build", "preforkd"))
+PFLOAD = os.environ.get("PFLOAD", os.path.join(REPO, "build", "tools", "pfload"))
+REFECHO = os.environ.get("REFECHO", os.path.join(REPO, "build", "tools", "refecho"))
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+NGINX_STREAM = "/usr/lib/nginx/modules/ngx_stream_module.so"
+GNUPLOT = shutil.which("gnuplot") or "/usr/bin/gnuplot"
+
+HOST = "127.0.0.1"
+
+
+class BenchError(Exception):
+    pass
+
+
+class Watchdog(BaseException):
+    """The run went past its time limit."""
+
+
+def log(msg):
+    sys.stderr.write("bench: %s\n" % msg)
+    sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------------------
+# processes
+
+def _starttime(pid):
+    """The start time of pid (clock ticks since boot), or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+        return int(data[data.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _children(pid):
+    out = []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out.extend(int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def process_tree(pid):
+    """pid and all its descendants that are alive now."""
+    seen, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        if p in seen or _starttime(p) is None:
+            continue
+        seen.append(p)
+        todo.extend(_children(p))
+    return seen
+
+
+def cpu_seconds(pids):
+    """CPU time of every thread of pids, in seconds (scheduler nanoseconds)."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total / 1e9
+
+
+def pss_kib(pids):
+    """Total PSS of pids in KiB (from /proc/PID/smaps_rollup)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/smaps_rollup" % pid) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+class Proc:
+    """A process started by the bench, in its own session, output to a log file."""
+
+    started = []        # every Proc, for the final clean-up
+
+    def __init__(self, name, argv, tmp, env=None, stdout_pipe=False, stderr_pipe=False):
+        self.name = name
+        self.logpath = os.path.join(tmp, "%s.log" % name)
+        self.logf = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if stdout_pipe else self.logf,
+            stderr=subprocess.PIPE if stderr_pipe else self.logf,
+            env=env, start_new_session=True, close_fds=True)
+        self.pid = self.proc.pid
+        self.known = {self.pid: _starttime(self.pid)}
+        Proc.started.append(self)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def tree(self):
+        pids = process_tree(self.pid) if self.alive() else []
+        for p in pids:
+            self.known.setdefault(p, _starttime(p))
+        return pids
+
+    def log(self):
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self, timeout=5.0):
+        """SIGTERM to the root, then SIGKILL to whatever of its tree is left."""
+        self.tree()     # remember the current descendants by pid and start time
+        if self.alive():
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not self.alive() and not self._leftovers():
+                break
+            time.sleep(0.02)
+        for pid in self._leftovers() + ([self.pid] if self.alive() else []):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        end = time.monotonic() + 5
+        while self._leftovers() and time.monotonic() < end:
+            time.sleep(0.02)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        self.logf.close()
+
+    def _leftovers(self):
+        """Known descendants that still run (the same process: same start time)."""
+        return [p for p, st in self.known.items()
+                if p != self.pid and st is not None and _starttime(p) == st
+                and not _is_zombie(p)]
+
+
+def _is_zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+        return data[data.rindex(")") + 2] == "Z"
+    except (OSError, ValueError, IndexError):
+        return True
+
+
+def stop_all():
+    for p in reversed(Proc.started):
+        if p.alive() or p._leftovers():
+            try:
+                p.stop(timeout=3.0)
+            except Exception as e:      # keep stopping the others
+                log("stopping %s (pid %d): %s" % (p.name, p.pid, e))
+
+
+def _port_range():
+    """Listening ports outside the ephemeral range (no client socket can take them)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    if lo - 1 - 20000 >= 2000:
+        return 20000, lo - 1
+    if 65535 - hi >= 2000:
+        return hi + 1, 65535
+    return 10000, 65535
+
+
+_used_ports = set()
+
+
+def free_port():
+    lo, hi = _port_range()
+    for _ in range(200):
+        port = random.randint(lo, hi)
+        if port in _used_ports:
+            continue
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _used_ports.add(port)
+        return port
+    raise BenchError("no free port")
+
+
+def port_accepts(port):
+    try:
+        s = socket.create_connection((HOST, port), timeout=0.5)
+    except OSError:
+        return False
+    s.close()
+    return True
+
+
+def wait_until(cond, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise BenchError("%s: not ready after %.0f s" % (what, timeout))
+
+
+# --------------------------------------------------------------------------------------
+# servers
+
+class Server:
+    """One system under test (or the backend): its process and its port."""
+
+    def __init__(self, name, family, group, start):
+        self.name = name            # shown in the tables
+        self.family = family        # preforkd, refecho, haproxy, nginx, direct
+        self.group = group          # echo or proxy
+        self._start = start         # function(tmp, port) -> Proc
+        self.proc = None
+        self.port = None
+        self.error = None
+
+    def start(self, tmp):
+        self.port = free_port()
+        self.proc = self._start(tmp, self.port)
+        return self
+
+    def pids(self):
+        return self.proc.tree() if self.proc else []
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+
+def start_refecho(tmp, port, workers, name):
+    p = Proc(name, [REFECHO, "-l", "%s:%d" % (HOST, port), "-w", str(workers)], tmp)
+    try:
+        wait_until(lambda: "refecho: ready" in p.log() or not p.alive(), 10, name)
+        if not p.alive():
+            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
+    except BaseException:
+        p.stop()
+        raise
+    return p
+
+
+def start_preforkd(tmp, port, workers, name, backend=None, daemon_extra=(), listener_extra=()):
+    conf = os.path.join(tmp, "%s.conf" % name)
+    lines = ["[daemon]", "workers = %d" % workers, "log_level = notice",
+             "log_target = stderr", "shutdown_timeout = 1s"]
+    lines += list(daemon_extra)
+    lines += ["", "[listener bench]", "listen = %s:%d" % (HOST, port)]
+    if backend is not None:
+        lines += ["mode = proxy", "backend = %s:%d" % (HOST, backend)]
+    lines += list(listener_extra)
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    sockpath = os.path.join(tmp, "%s.notify" % name)
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(sockpath)
+    env = dict(os.environ, NOTIFY_SOCKET=sockpath)
+    env.pop("LISTEN_FDS", None)
+    env.pop("LISTEN_PID", None)
+    p = Proc(name, [PREFORKD, "-c", conf], tmp, env=env)
+    try:
+        end = time.monotonic() + 15
+        ready = False
+        while not ready and time.monotonic() < end:
+            if not p.alive():
+                raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
+            r, _, _ = select.select([ns], [], [], 0.1)
+            if r and b"READY=1" in ns.recv(4096):
+                ready = True
+        if not ready:
+            raise BenchError("%s: no READY=1 in 15 s: %s" % (name, p.log().strip()[-300:]))
+    except BaseException:
+        p.stop()
+        raise
+    finally:
+        ns.close()
+        os.unlink(sockpath)
+    return p
+
+
+def start_haproxy(tmp, port, workers, name, backend):
+    conf = os.path.join(tmp, "%s.cfg" % name)
+    with open(conf, "w") as f:
+        # no maxconn: HAProxy sizes it from the open-file limit (one process for all
+        # its threads, so about half the limit; see HAPROXY_MAX_HOLD)
+        f.write("""global
+    nbthread %d
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 5m
+    timeout server 5m
+
+frontend fe
+    bind %s:%d
+    default_backend be
+
+backend be
+    server s1 %s:%d
+""" % (workers, HOST, port, HOST, backend))
+    p = Proc(name, [HAPROXY, "-db", "-f", conf], tmp)
+    try:
+        wait_until(lambda: not p.alive() or (port_accepts(port) and
+                                             _nthreads(p.pid) >= workers), 10, name)
+        if not p.alive():
+            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
+    except BaseException:
+        p.stop()
+        raise
+    return p
+
+
+def _nofile():
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def haproxy_max_hold():
+    """Idle proxied connections HAProxy can hold: two fds each, one process."""
+    return max(100, min(9000, (_nofile() - 200) // 2))
+
+
+def _nthreads(pid):
+    try:
+        return len(os.listdir("/proc/%d/task" % pid))
+    except OSError:
+        return 0
+
+
+def start_nginx(tmp, port, workers, name, backend):
+    prefix = os.path.join(tmp, name)
+    os.makedirs(prefix, exist_ok=True)
+    conf = os.path.join(prefix, "nginx.conf")
+    errlog = os.path.join(prefix, "error.log")
+    with open(conf, "w") as f:
+        f.write("""load_module %s;
+daemon off;
+master_process on;
+worker_processes %d;
+pid %s/nginx.pid;
+error_log %s warn;
+
+events {
+    worker_connections %d;
+}
+
+stream {
+    upstream be {
+        server %s:%d;
+    }
+    server {
+        listen %s:%d;
+        proxy_pass be;
+        proxy_connect_timeout 5s;
+        proxy_timeout 5m;
+    }
+}
+""" % (NGINX_STREAM, workers, prefix, errlog, _nofile() - 100, HOST, backend, HOST, port))
+    p = Proc(name, [NGINX, "-p", prefix + "/", "-c", conf, "-e", errlog], tmp)
+    try:
+        wait_until(lambda: not p.alive() or (port_accepts(port) and
+                                             len(p.tree()) >= workers + 1), 10, name)
+        if not p.alive():
+            raise BenchError("%s exited: %s %s" % (name, p.log().strip()[-300:],
+                                                   _read(errlog)[-300:]))
+    except BaseException:
+        p.stop()
+        raise
+    return p
+
+
+def _read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+# --------------------------------------------------------------------------------------
+# the load client
+
+def run_pfload(tmp, mode, port, args, timeout, sample=None):
+    """Run pfload to completion; return (counts, sample_result).
+
+    sample: (delay, function) called once delay seconds after the start, while
+    the load runs; its result comes back as sample_result.
+    """
+    argv = [PFLOAD, mode, "-a", "%s:%d" % (HOST, port)] + [str(a) for a in args]
+    p = Proc("pfload", argv, tmp, stdout_pipe=True)
+    sampled = None
+    try:
+        if sample is not None:
+            delay, fn = sample
+            end = time.monotonic() + delay
+            while time.monotonic() < end and p.alive():
+                time.sleep(0.02)
+            if p.alive():
+                sampled = fn()
+        try:
+            out, _ = p.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BenchError("pfload %s did not finish in %.0f s" % (mode, timeout))
+        if p.proc.returncode != 0:
+            raise BenchError("pfload %s failed (%d): %s" % (mode, p.proc.returncode,
+                                                           p.log().strip()[-300:]))
+        lines = out.decode(errors="replace").strip().splitlines()
+        if not lines:
+            raise BenchError("pfload %s printed nothing: %s" % (mode, p.log()[-300:]))
+        return json.loads(lines[-1]), sampled
+    finally:
+        p.stop()
+
+
+def errors_of(c):
+    return sum(c.get(k, 0) for k in ("failed_connects", "resets", "early_eofs",
+                                      "timeouts", "mismatches"))
+
+
+# --------------------------------------------------------------------------------------
+# the run
+
+WORKLOADS_FULL = [
+    # (key, kind, conns, size, label)
+    ("pp-16-64", "pingpong", 16, 64, "pingpong 16 conn x 64 B"),
+    ("pp-64-64", "pingpong", 64, 64, "pingpong 64 conn x 64 B"),
+    ("pp-256-64", "pingpong", 256, 64, "pingpong 256 conn x 64 B"),
+    ("pp-1000-64", "pingpong", 1000, 64, "pingpong 1000 conn x 64 B"),
+    ("pp-64-4k", "pingpong", 64, 4096, "pingpong 64 conn x 4 KiB"),
+    ("pp-1000-4k", "pingpong", 1000, 4096, "pingpong 1000 conn x 4 KiB"),
+    ("connect", "churn", 64, 64, "connect rate (64 at a time, 64 B each)"),
+    ("bulk", "bulk", 8, 65536, "bulk (8 conn, 64 KiB chunks)"),
+]
+WORKLOADS_QUICK = ["pp-64-64", "pp-1000-64", "pp-64-4k", "connect", "bulk"]
+
+UNITS = {"pingpong": "msg/s", "churn": "conn/s", "bulk": "MB/s"}
+EFF_UNITS = {"pingpong": "msg", "churn": "conn", "bulk": "MB"}
+
+
+def build_systems(a):
+    w = a.workers
+    de, le = a.pf_daemon, a.pf_listener
+    sysmap = {}
+    echo = [
+        Server("preforkd", "preforkd", "echo",
+               lambda tmp, port: start_preforkd(tmp, port, w, "preforkd-echo",
+                                                daemon_extra=de, listener_extra=le)),
+        Server("refecho", "refecho", "echo",
+               lambda tmp, port: start_refecho(tmp, port, w, "refecho-echo")),
+    ]
+    proxy = [
+        Server("preforkd", "preforkd", "proxy",
+               lambda tmp, port: start_preforkd(tmp, port, w, "preforkd-proxy",
+                                                backend=sysmap["backend"].port,
+                                                daemon_extra=de, listener_extra=le)),
+        Server("haproxy", "haproxy", "proxy",
+               lambda tmp, port: start_haproxy(tmp, port, w, "haproxy",
+                                               sysmap["backend"].port)),
+        Server("nginx", "nginx", "proxy",
+               lambda tmp, port: start_nginx(tmp, port, w, "nginx",
+                                             sysmap["backend"].port)),
+        Server("direct", "direct", "proxy", None),
+    ]
+    for spec in a.pf_variant:
+        vname, _, kvs = spec.partition(":")
+        dx, lx = list(de), list(le)
+        for kv in filter(None, kvs.split(",")):
+            sect, _, rest = kv.partition(".")
+            key, _, val = rest.partition("=")
+            if sect not in ("daemon", "listener") or not key or not val:
+                raise SystemExit("bench: bad --pf-variant %r (NAME:daemon.KEY=VALUE,...)" % spec)
+            (dx if sect == "daemon" else lx).append("%s = %s" % (key.strip(), val.strip()))
+        for grp, lst, backend in (("echo", echo, False), ("proxy", proxy, True)):
+            lst.insert(1, Server("preforkd-" + vname, "preforkd", grp,
+                                 (lambda g, b, dx, lx, vn: lambda tmp, port: start_preforkd(
+                                     tmp, port, w, "preforkd-%s-%s" % (vn, g),
+                                     backend=sysmap["backend"].port if b else None,
+                                     daemon_extra=dx, listener_extra=lx))(
+                                     grp, backend, dx, lx, vname)))
+    backend = Server("backend", "refecho", "backend",
+                     lambda tmp, port: start_refecho(tmp, port, w, "backend"))
+    sysmap["backend"] = backend
+    return echo, proxy, backend
+
+
+def versions():
+    v = {}
+    try:
+        v["preforkd"] = subprocess.run([PREFORKD, "-V"], capture_output=True, text=True,
+                                       timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        v["preforkd"] = "?"
+    try:
+        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        if rev:
+            v["preforkd"] += " (git %s%s)" % (rev, ", src/ modified" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    for name, argv in (("haproxy", [HAPROXY, "-v"]), ("nginx", [NGINX, "-v"]),
+                       ("gnuplot", [GNUPLOT, "--version"])):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=5)
+            v[name] = (r.stdout + r.stderr).strip().splitlines()[0]
+        except (OSError, subprocess.SubprocessError, IndexError):
+            v[name] = "not installed"
+    v["kernel"] = platform.release()
+    return v
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            mem = "%.1f GiB" % (int(f.readline().split()[1]) / 1048576)
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"nproc": os.cpu_count(), "model": model, "memory": mem,
+            "loadavg": _read("/proc/loadavg").split()[:3]}
+
+
+def run_cell(tmp, a, wl, srv, backend):
+    """One workload on one system; returns the cell's figures."""
+    key, kind, conns, size, _ = wl
+    port = backend.port if srv.family == "direct" else srv.port
+    measured = backend if srv.family == "direct" else srv
+    d = a.duration
+    args = ["-c", conns, "-s", size, "-d", d, "-n", a.sources, "-P", min(a.clients, conns),
+            "-t", 10000]
+    spids = measured.pids()
+    bpids = backend.pids() if srv.family != "direct" else []
+    cpu0, bcpu0 = cpu_seconds(spids), cpu_seconds(bpids)
+    # pingpong and bulk connect first, then run d seconds: sample the memory mid-run
+    lead = 0.3 + conns / 5000.0 if kind != "churn" else 0.0
+    counts, pss = run_pfload(tmp, kind, port, args, timeout=d + 40,
+                             sample=(lead + d * 0.5, lambda: pss_kib(measured.pids())))
+    # processes may have been replaced (a respawned worker): count the ones there now too
+    spids2 = list(dict.fromkeys(spids + measured.pids()))
+    cpu = cpu_seconds(spids2) - cpu0
+    bcpu = cpu_seconds(bpids) - bcpu0 if bpids else None
+    rate = counts["rate"]
+    elapsed = counts["elapsed"] or d
+    work = rate * elapsed
+    cell = {"rate": rate, "cpu": cpu, "eff": work / cpu if cpu > 0 else None,
+            "backend_cpu": bcpu, "pss_kib": pss, "errors": errors_of(counts),
+            "first_error": counts.get("first_error", ""), "elapsed": elapsed}
+    if kind == "pingpong":
+        lat = counts.get("latency_us", {})
+        cell.update(p50=lat.get("p50"), p99=lat.get("p99"), p999=lat.get("p999"))
+    return cell
+
+
+def run_memory(tmp, a, srv):
+    """Per idle connection: a fresh instance, PSS before and after holding a.hold."""
+    fresh = Server(srv.name, srv.family, srv.group, srv._start).start(tmp)
+    try:
+        port = fresh.port
+        # warm up: first allocations, pages of code and libraries touched once
+        run_pfload(tmp, "hold", port, ["-c", 100, "-d", 0.3, "-n", a.sources, "-t", 10000],
+                   timeout=30)
+        time.sleep(0.3)
+        before = pss_kib(fresh.pids())
+        count = a.hold
+        if srv.family == "haproxy":
+            count = min(count, haproxy_max_hold())
+        argv = [PFLOAD, "hold", "-a", "%s:%d" % (HOST, port), "-c", str(count), "-d", "60",
+                "-n", str(a.sources), "-P", str(a.clients), "-t", "20000", "-s", "1"]
+        p = Proc("pfload-hold", argv, tmp, stdout_pipe=True, stderr_pipe=True)
+        try:
+            err = b""
+            end = time.monotonic() + 45
+            m = None
+            while time.monotonic() < end and m is None:
+                r, _, _ = select.select([p.proc.stderr], [], [], 0.2)
+                if r:
+                    chunk = os.read(p.proc.stderr.fileno(), 4096)
+                    if not chunk:
+                        break
+                    err += chunk
+                    m = re.search(rb"holding (\d+) connections", err)
+            if m is None:
+                raise BenchError("pfload hold did not settle: %r" % err[-300:])
+            held = int(m.group(1))
+            time.sleep(0.5)
+            after = pss_kib(fresh.pids())
+            os.kill(p.pid, signal.SIGTERM)
+            out, _ = p.proc.communicate(timeout=30)
+            counts = json.loads(out.decode().strip().splitlines()[-1])
+        finally:
+            p.stop()
+        return {"before_kib": before, "after_kib": after, "held": held,
+                "bytes_per_conn": (after - before) * 1024.0 / held if held else None,
+                "errors": errors_of(counts) + counts.get("peer_closed", 0),
+                "first_error": counts.get("first_error", "")}
+    finally:
+        fresh.stop()
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def peers_of(srv, systems):
+    """The systems srv is compared with: another family, never "direct"."""
+    return [s for s in systems if s.family not in (srv.family, "direct")
+            and not (srv.family == "direct")]
+
+
+def summarize(results, groups, workloads, rounds):
+    """Medians of the figures and of the per-round ratios."""
+    summary = {}
+    for gname, systems in groups:
+        for wl in workloads:
+            key = wl[0]
+            for srv in systems:
+                cells = [results.get((r, gname, key, srv.name)) for r in range(rounds)]
+                cells = [c for c in cells if c]
+                if not cells:
+                    continue
+                s = {}
+                for f in ("rate", "cpu", "eff", "backend_cpu", "pss_kib", "p50", "p99",
+                          "p999"):
+                    s[f] = median([c.get(f) for c in cells])
+                s["errors"] = sum(c.get("errors", 0) for c in cells)
+                s["first_error"] = next((c["first_error"] for c in cells
+                                         if c.get("first_error")), "")
+                ratios, eratios, p99r = [], [], []
+                for r in range(rounds):
+                    mine = results.get((r, gname, key, srv.name))
+                    others = [results.get((r, gname, key, p.name))
+                              for p in peers_of(srv, systems)]
+                    others = [o for o in others if o]
+                    if not mine or not others:
+                        continue
+                    best = max(o["rate"] for o in others)
+                    if best > 0:
+                        ratios.append(mine["rate"] / best)
+                    effs = [o["eff"] for o in others if o.get("eff")]
+                    if effs and mine.get("eff"):
+                        eratios.append(mine["eff"] / max(effs))
+                    p99s = [o["p99"] for o in others if o.get("p99")]
+                    if p99s and mine.get("p99"):
+                        p99r.append(mine["p99"] / min(p99s))
+                s["ratio"] = median(ratios)
+                s["eff_ratio"] = median(eratios)
+                s["p99_ratio"] = median(p99r)
+                summary[(gname, key, srv.name)] = s
+    return summary
+
+
+# --------------------------------------------------------------------------------------
+# report
+
+def fmt(x, nd=0, unit=""):
+    if x is None:
+        return "—"
+    if nd == 0:
+        return "{:,.0f}{}".format(x, unit)
+    return "{:,.{}f}{}".format(x, nd, unit)
+
+
+def fmt_rate(x, kind):
+    return fmt(x, 1 if kind == "bulk" else 0)
+
+
+def table(gname, systems, workloads, summary):
+    proxy = gname == "proxy"
+    head = ["workload", "system", "rate", "ratio", "p50 µs", "p99 µs", "p99.9 µs",
+            "CPU s", "efficiency (per CPU-s)", "eff. ratio", "PSS KiB"]
+    if proxy:
+        head.insert(8, "backend CPU s")
+    head.append("errors")
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for wl in workloads:
+        key, kind, _, _, label = wl
+        for srv in systems:
+            s = summary.get((gname, key, srv.name))
+            if s is None:
+                continue
+            ratio = "ceiling" if srv.family == "direct" else fmt(s["ratio"], 2, "x")
+            eratio = "—" if srv.family == "direct" else fmt(s["eff_ratio"], 2, "x")
+            row = [label, srv.name, "%s %s" % (fmt_rate(s["rate"], kind), UNITS[kind]), ratio,
+                   fmt(s["p50"], 0), fmt(s["p99"], 0), fmt(s["p999"], 0),
+                   fmt(s["cpu"], 2), "%s %s" % (fmt(s["eff"], 1 if kind == "bulk" else 0),
+                                                EFF_UNITS[kind]) if s["eff"] else "—",
+                   eratio, fmt(s["pss_kib"], 0)]
+            if proxy:
+                row.insert(8, "—" if srv.family == "direct" else fmt(s["backend_cpu"], 2))
+            row.append(str(s["errors"]) + (" (%s)" % s["first_error"]
+                                           if s["errors"] and s["first_error"] else ""))
+            out.append("| " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
+def memory_table(mem, rounds):
+    out = ["| group | system | PSS before KiB | PSS after KiB | held | bytes per idle connection | errors |",
+           "|---|---|---|---|---|---|---|"]
+    for (gname, name), rows in mem.items():
+        rows = [r for r in rows if r]
+        if not rows:
+            continue
+        out.append("| %s | %s | %s | %s | %s | %s | %d |" % (
+            gname, name, fmt(median([r["before_kib"] for r in rows])),
+            fmt(median([r["after_kib"] for r in rows])),
+            fmt(median([r["held"] for r in rows])),
+            fmt(median([r["bytes_per_conn"] for r in rows])),
+            sum(r["errors"] for r in rows)))
+    return "\n".join(out)
+
+
+def targets(summary, mem, workloads):
+    """preforkd against the targets of issue 5, where this run measured them."""
+    rows = []
+    keys = {w[0]: w for w in workloads}
+
+    def check(what, value, goal, ok, unit="x"):
+        if value is None:
+            rows.append((what, "—", goal, "not measured"))
+        else:
+            rows.append((what, fmt(value, 2, unit) if unit == "x" else fmt(value, 0, unit),
+                         goal, "met" if ok(value) else "MISSED"))
+
+    for key in ("pp-64-64", "pp-1000-64", "pp-64-4k", "pp-1000-4k"):
+        if key not in keys:
+            continue
+        s = summary.get(("echo", key, "preforkd"), {})
+        check("echo %s: msg/s vs refecho" % keys[key][4], s.get("ratio"), ">= 0.9x",
+              lambda v: v >= 0.9)
+        check("echo %s: efficiency vs refecho" % keys[key][4], s.get("eff_ratio"), ">= 0.9x",
+              lambda v: v >= 0.9)
+    if "connect" in keys:
+        s = summary.get(("echo", "connect", "preforkd"), {})
+        check("echo connect rate vs refecho", s.get("ratio"), ">= 0.8x", lambda v: v >= 0.8)
+    for key in ("pp-64-64", "pp-1000-64", "pp-64-4k", "pp-1000-4k"):
+        if key not in keys:
+            continue
+        s = summary.get(("proxy", key, "preforkd"), {})
+        lab = keys[key][4]
+        check("proxy %s: efficiency vs best of HAProxy/nginx" % lab, s.get("eff_ratio"),
+              ">= 1.3x", lambda v: v >= 1.3)
+        check("proxy %s: msg/s vs best of HAProxy/nginx" % lab, s.get("ratio"), ">= 1.2x",
+              lambda v: v >= 1.2)
+        check("proxy %s: p99 vs the lower of HAProxy/nginx" % lab, s.get("p99_ratio"),
+              "<= 1.0x", lambda v: v <= 1.0)
+    if "connect" in keys:
+        s = summary.get(("proxy", "connect", "preforkd"), {})
+        check("proxy connect rate vs best of HAProxy/nginx", s.get("ratio"), ">= 1.2x",
+              lambda v: v >= 1.2)
+    if "bulk" in keys:
+        s = summary.get(("proxy", "bulk", "preforkd"), {})
+        check("proxy bulk MB/s vs best of HAProxy/nginx", s.get("ratio"), ">= 1.5x",
+              lambda v: v >= 1.5)
+    for gname, limit in (("echo", 256), ("proxy", 512)):
+        rows_ = [r for r in mem.get((gname, "preforkd"), []) if r]
+        v = median([r["bytes_per_conn"] for r in rows_])
+        check("%s memory per idle connection" % gname, v, "<= %d B" % limit,
+              lambda x, lim=limit: x <= lim, unit=" B")
+    out = ["| target | measured | goal | |", "|---|---|---|---|"]
+    out += ["| %s | %s | %s | %s |" % r for r in rows]
+    return "\n".join(out)
+
+
+def charts(outdir, tmp, groups, workloads, summary, mem, notes):
+    """throughput.png (rate and efficiency vs connections, 64 B pingpong) and memory.png."""
+    if not os.access(GNUPLOT, os.X_OK):
+        notes.append("gnuplot is not installed: no charts")
+        return []
+    pp = sorted({w[2] for w in workloads if w[1] == "pingpong" and w[3] == 64})
+    made = []
+    plots = []
+    for gname, systems in groups:
+        for metric in ("rate", "eff"):
+            lines = []
+            for srv in systems:
+                path = os.path.join(tmp, "tp-%s-%s-%s.dat" % (gname, metric, srv.name))
+                pts = []
+                for c in pp:
+                    key = next(w[0] for w in workloads if w[1] == "pingpong" and w[2] == c
+                               and w[3] == 64)
+                    s = summary.get((gname, key, srv.name))
+                    if s and s.get(metric):
+                        pts.append("%d %f" % (c, s[metric]))
+                if not pts:
+                    continue
+                with open(path, "w") as f:
+                    f.write("\n".join(pts) + "\n")
+                lines.append("'%s' using 1:2 with linespoints lw 2 pt 7 title '%s'" % (
+                    path, srv.name))
+            plots.append((gname, metric, lines))
+    script = ["set terminal pngcairo size 1200,900 font ',10'",
+              "set output '%s'" % os.path.join(outdir, "throughput.png"),
+              "set multiplot layout 2,2 title 'pingpong, 64-byte messages (medians)'",
+              "set logscale x 2", "set grid", "set key left bottom", "set xlabel 'connections'",
+              "set yrange [0:*]", "set xrange [%g:%g]" % (min(pp) / 1.5, max(pp) * 1.5)
+              if pp else ""]
+    for metric in ("rate", "eff"):
+        for gname in ("echo", "proxy"):
+            lines = next((p[2] for p in plots if p[0] == gname and p[1] == metric), [])
+            script.append("set title '%s: %s'" % (
+                gname, "messages/s" if metric == "rate" else "messages per server CPU-second"))
+            script.append("set ylabel '%s'" % ("msg/s" if metric == "rate" else "msg / CPU-s"))
+            if lines:
+                script.append("plot " + ", ".join(lines))
+            else:
+                script.append("set label 1 'no data' at graph 0.5,0.5 center")
+                script.append("plot NaN notitle")
+                script.append("unset label 1")
+    script.append("unset multiplot")
+    # memory per idle connection
+    mdat = os.path.join(tmp, "mem.dat")
+    rows = []
+    for (gname, name), rs in mem.items():
+        v = median([r["bytes_per_conn"] for r in rs if r])
+        if v is not None:
+            rows.append('"%s\\n(%s)" %f' % (name, gname, v))
+    if rows:
+        with open(mdat, "w") as f:
+            f.write("\n".join(rows) + "\n")
+        script += ["set terminal pngcairo size 900,500 font ',10'",
+                   "set output '%s'" % os.path.join(outdir, "memory.png"),
+                   "unset logscale", "set autoscale", "set yrange [0:*]", "set xrange [*:*]",
+                   "set title 'memory per idle connection (PSS growth / connections held, median)'",
+                   "set ylabel 'bytes'", "unset xlabel", "set style fill solid 0.6",
+                   "set boxwidth 0.6", "set key off", "set grid ytics",
+                   "plot '%s' using 0:2:xtic(1) with boxes, '' using 0:2:(sprintf('%%.0f', $2)) "
+                   "with labels offset 0,0.7" % mdat]
+    gp = os.path.join(tmp, "charts.gp")
+    with open(gp, "w") as f:
+        f.write("\n".join(script) + "\n")
+    r = subprocess.run([GNUPLOT, gp], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        notes.append("gnuplot failed: %s" % r.stderr.strip()[-300:])
+    for name in ("throughput.png", "memory.png"):
+        if os.path.exists(os.path.join(outdir, name)):
+            made.append(name)
+    return made
+
+
+def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, raw, began,
+                 took):
+    lines = ["# preforkd benchmark%s" % (" (quick run)" if a.quick else ""), "",
+             "Made by `tests/bench/bench.py%s` on %s UTC in %.0f s." % (
+                 " --quick" if a.quick else "", began.strftime("%Y-%m-%d %H:%M"), took), "",
+             "## Machine and versions", "",
+             "- machine: %d CPUs (`nproc`), %s, %s RAM, kernel %s; load average at start %s" % (
+                 info["machine"]["nproc"], info["machine"]["model"], info["machine"]["memory"],
+                 info["versions"]["kernel"], " ".join(info["machine"]["loadavg"])),
+             "- preforkd: %s" % info["versions"]["preforkd"],
+             "- HAProxy: %s" % info["versions"]["haproxy"],
+             "- nginx: %s (stream module)" % info["versions"]["nginx"],
+             "- reference server: refecho (tests/tools/refecho.c); load client: pfload "
+             "(tests/tools/pfload.c)",
+             "- settings: %d workers/threads per server; %d client processes; %d source "
+             "addresses; %g s per cell; %d round(s), medians; %d idle connections held "
+             "for the memory figure" % (a.workers, a.clients, a.sources - 1, a.duration,
+                                        a.rounds, a.hold),
+             "", "Client and servers share the same %d CPUs, so compare ratios and efficiency "
+             "(work per CPU-second of the server under test) rather than absolute rates." %
+             info["machine"]["nproc"], ""]
+    lines += ["## Targets (issue 5)", "", targets(summary, mem, workloads), ""]
+    for gname, systems in groups:
+        title = {"echo": "Echo: preforkd against the reference server",
+                 "proxy": "Proxy (backend: refecho): preforkd, HAProxy, nginx, no proxy"}[gname]
+        lines += ["## " + title, "", table(gname, systems, workloads, summary), ""]
+    lines += ["## Memory per idle connection", "", memory_table(mem, a.rounds), "",
+              "PSS of all the server's processes (kernel socket buffers are not in PSS); "
+              "a fresh instance, warmed up with 100 connections, then %d held." % a.hold, ""]
+    if made:
+        lines += ["## Charts", ""]
+        lines += ["![%s](%s)" % (m[:-4], m) for m in made]
+        lines.append("")
+    lines += ["## How to read it", "",
+              "- ratio: rate divided by the best peer's rate in the same round (echo: the other "
+              "server; proxy: the best other proxy), median over the rounds. eff. ratio: the "
+              "same for efficiency.",
+              "- rate: messages/s (pingpong, every echo checked), connections/s (connect, one "
+              "64-byte exchange each), MB/s of echoed bytes (bulk).",
+              "- CPU s: CPU time of the server under test during the cell, every process and "
+              "thread (for \"direct\", the backend). efficiency: work done per CPU-second.",
+              "- PSS KiB: the server's PSS sampled in the middle of the cell.",
+              "- errors: failed connects, resets, early EOFs, timeouts and mismatches, summed "
+              "over the rounds.", ""]
+    if notes:
+        lines += ["## Notes", ""] + ["- " + n for n in notes] + [""]
+    with open(os.path.join(outdir, "LATEST.md"), "w") as f:
+        f.write("\n".join(lines))
+    with open(os.path.join(outdir, "LATEST.json"), "w") as f:
+        json.dump(raw, f, indent=1, sort_keys=True)
+
+
+# --------------------------------------------------------------------------------------
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer cells, 1 round, short durations (under two minutes)")
+    ap.add_argument("--workers", type=int, default=2, help="workers/threads per server (2)")
+    ap.add_argument("--rounds", type=int, help="rounds (3; --quick 1)")
+    ap.add_argument("--duration", type=float, help="seconds per cell (4; --quick 1.5)")
+    ap.add_argument("--clients", type=int, default=2, help="pfload client processes (2)")
+    ap.add_argument("--sources", type=int, default=64,
+                    help="pfload -n: source addresses 127.0.0.2 .. 127.0.0.N (64)")
+    ap.add_argument("--hold", type=int, default=10000,
+                    help="idle connections held for the memory figure (10000)")
+    ap.add_argument("--only", help="comma-separated workload keys (%s)" %
+                    ",".join(w[0] for w in WORKLOADS_FULL))
+    ap.add_argument("--no-memory", action="store_true", help="skip the memory figure")
+    ap.add_argument("--out", help="output folder (tests/bench/results, "
+                    "--quick: tests/bench/results/quick)")
+    ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, configs)")
+    ap.add_argument("--pf-daemon", action="append", default=[], metavar="'KEY = VALUE'",
+                    help="extra [daemon] line for every preforkd (repeatable)")
+    ap.add_argument("--pf-listener", action="append", default=[], metavar="'KEY = VALUE'",
+                    help="extra [listener] line for every preforkd (repeatable)")
+    ap.add_argument("--pf-variant", action="append", default=[],
+                    metavar="NAME:SECTION.KEY=VALUE[,...]",
+                    help="add a preforkd variant to both groups, e.g. "
+                    "reuseport:daemon.dispatch=reuseport (repeatable)")
+    ap.add_argument("--time-limit", type=float,
+                    help="watchdog: abort after this many seconds (3600; --quick 300)")
+    a = ap.parse_args()
+    if a.rounds is None:
+        a.rounds = 1 if a.quick else 3
+    if a.duration is None:
+        a.duration = 1.5 if a.quick else 4.0
+    if a.time_limit is None:
+        a.time_limit = 300 if a.quick else 3600
+    if a.out is None:
+        a.out = os.path.join(REPO, "tests", "bench", "results", *(["quick"] if a.quick else []))
+    if not (1 <= a.workers <= 64 and 1 <= a.clients <= 64 and 2 <= a.sources <= 254
+            and a.rounds >= 1 and a.duration > 0 and a.hold >= 1):
+        ap.error("a value is out of range")
+    return a
+
+
+def main():
+    a = parse_args()
+    if a.only:
+        keys = a.only.split(",")
+        workloads = [w for w in WORKLOADS_FULL if w[0] in keys]
+    elif a.quick:
+        workloads = [w for w in WORKLOADS_FULL if w[0] in WORKLOADS_QUICK]
+    else:
+        workloads = list(WORKLOADS_FULL)
+    if not workloads:
+        raise SystemExit("bench: no workload selected")
+    for path in (PREFORKD, PFLOAD, REFECHO):
+        if not os.access(path, os.X_OK):
+            raise SystemExit("bench: %s is missing (make build/preforkd build/tools/pfload "
+                             "build/tools/refecho)" % path)
+
+    began = datetime.datetime.now(datetime.timezone.utc)
+    t_start = time.monotonic()
+    os.makedirs(a.out, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="pfbench-")
+    notes = []
+    info = {"versions": versions(), "machine": machine()}
+
+    def on_term(signo, frame):
+        raise KeyboardInterrupt("signal %d" % signo)
+
+    def on_alarm(signo, frame):
+        raise Watchdog("time limit of %.0f s reached" % a.time_limit)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(int(a.time_limit))
+    echo, proxy, backend = build_systems(a)
+    results = {}
+    mem = {}
+    groups = []
+    ok = False
+    try:
+        log("temp dir %s; %d workload(s), %d round(s), %g s per cell" % (
+            tmp, len(workloads), a.rounds, a.duration))
+        backend.start(tmp)
+        for gname, systems in (("echo", echo), ("proxy", proxy)):
+            up = []
+            for srv in systems:
+                if srv.family == "direct":
+                    up.append(srv)
+                    continue
+                try:
+                    srv.start(tmp)
+                    up.append(srv)
+                except (BenchError, OSError) as e:
+                    srv.error = str(e)
+                    notes.append("%s (%s) left out: %s" % (srv.name, gname, e))
+                    log("%s (%s) left out: %s" % (srv.name, gname, e))
+            groups.append((gname, up))
+
+        for rnd in range(a.rounds):
+            for wi, wl in enumerate(workloads):
+                for gname, systems in groups:
+                    order = systems[(rnd + wi) % len(systems):] + \
+                        systems[:(rnd + wi) % len(systems)]
+                    for srv in order:
+                        if srv.family != "direct" and not srv.proc.alive():
+                            notes.append("%s (%s) died; restarted before %s round %d" % (
+                                srv.name, gname, wl[0], rnd + 1))
+                            srv.proc.stop()
+                            srv.start(tmp)
+                        try:
+                            cell = run_cell(tmp, a, wl, srv, backend)
+                        except BenchError as e:
+                            notes.append("round %d, %s, %s/%s: %s" % (rnd + 1, wl[0], gname,
+                                                                      srv.name, e))
+                            log("%s %s/%s: %s" % (wl[0], gname, srv.name, e))
+                            continue
+                        results[(rnd, gname, wl[0], srv.name)] = cell
+                        log("round %d %-10s %-5s %-16s %12.1f %-6s cpu %5.2f s%s" % (
+                            rnd + 1, wl[0], gname, srv.name, cell["rate"], UNITS[wl[1]],
+                            cell["cpu"], "  errors %d" % cell["errors"]
+                            if cell["errors"] else ""))
+            if not a.no_memory:
+                for gname, systems in groups:
+                    order = [s for s in systems if s.family != "direct"]
+                    order = order[rnd % max(1, len(order)):] + order[:rnd % max(1, len(order))]
+                    for srv in order:
+                        try:
+                            m = run_memory(tmp, a, srv)
+                        except (BenchError, OSError, ValueError) as e:
+                            notes.append("round %d, memory %s/%s: %s" % (rnd + 1, gname,
+                                                                         srv.name, e))
+                            log("memory %s/%s: %s" % (gname, srv.name, e))
+                            m = None
+                        mem.setdefault((gname, srv.name), []).append(m)
+                        if m:
+                            log("round %d memory %-5s %-16s %8.0f B/conn (%d held)%s" % (
+                                rnd + 1, gname, srv.name, m["bytes_per_conn"] or 0, m["held"],
+                                "  errors %d" % m["errors"] if m["errors"] else ""))
+        if not a.no_memory and any(s.family == "haproxy" for _, g in groups for s in g) \
+                and haproxy_max_hold() < a.hold:
+            notes.append("HAProxy runs its threads in one process, which the open-file limit "
+                         "(%d) caps at about half as many proxied connections: its memory "
+                         "figure holds %d connections, not %d" % (
+                             _nofile(), haproxy_max_hold(), a.hold))
+        ok = True
+    except KeyboardInterrupt:
+        log("interrupted; stopping every process started")
+        raise
+    except Watchdog as e:
+        log("%s; stopping every process started" % e)
+        notes.append(str(e) + ": the run is incomplete")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # logs first: anything alarming the servers said
+        for p in Proc.started:
+            if p.name.startswith("pfload"):
+                continue
+            text = p.log()
+            for bad in ("[crit]", "[alert]", "[emerg]", "ERROR: AddressSanitizer",
+                        "runtime error:"):
+                if bad in text:
+                    notes.append("%s's log holds %r" % (p.name, bad))
+        stop_all()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if not a.keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif ok:
+            log("kept %s" % tmp)
+
+    took = time.monotonic() - t_start
+    info["machine"]["loadavg_end"] = _read("/proc/loadavg").split()[:3]
+    summary = summarize(results, groups, workloads, a.rounds)
+    ctmp = tempfile.mkdtemp(prefix="pfbench-plot-")
+    try:
+        made = charts(a.out, ctmp, groups, workloads, summary, mem, notes)
+    finally:
+        shutil.rmtree(ctmp, ignore_errors=True)
+    raw = {"info": info, "args": vars(a), "took_s": took,
+           "cells": [dict(round=k[0] + 1, group=k[1], workload=k[2], system=k[3], **v)
+                     for k, v in sorted(results.items())],
+           "memory": [dict(group=k[0], system=k[1], round=i + 1, **(v or {}))
+                      for k, vs in mem.items() for i, v in enumerate(vs)],
+           "summary": [dict(group=k[0], workload=k[1], system=k[2], **v)
+                       for k, v in sorted(summary.items())],
+           "notes": notes}
+    write_report(a, a.out, info, groups, workloads, summary, mem, notes, made, raw, began, took)
+    log("done in %.0f s: %s" % (took, os.path.join(a.out, "LATEST.md")))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

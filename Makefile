@@ -3,6 +3,7 @@
 #   make run          build and start in the foreground on conf/preforkd.conf
 #   make check        build and run every test (unit, then integration)
 #   make check-asan   the same suite against an ASan+UBSan build
+#   make bench        side-by-side benchmark with HAProxy and nginx (make bench-quick: < 2 min)
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
 
 PREFIX	?= /usr/local
@@ -28,6 +29,7 @@ PYTEST	 = $(PYTHON) -m pytest
 # Debian packages the build and the tests need.
 BUILD_DEPS = gcc make pkg-config libev-dev libinih-dev
 TEST_DEPS  = python3 python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3
+BENCH_DEPS = haproxy nginx libnginx-mod-stream gnuplot-nox redis-server redis-tools iperf3
 
 SRCS	= $(wildcard src/*.c)
 OBJS	= $(SRCS:src/%.c=build/obj/%.o)
@@ -44,10 +46,10 @@ UNIT_deps_sdnotify = sdnotify
 UNIT_deps_proxyproto = proxyproto net
 UNIT_deps_upstream = upstream net
 
-TOOLS	= pfload
+TOOLS	= pfload refecho
 
 .PHONY: all run check check-unit check-integration check-asan deps deps-test \
-	install uninstall clean
+	deps-bench bench bench-quick install uninstall clean
 
 all: build/preforkd
 
@@ -84,6 +86,8 @@ deps:
 	@$(call ensure_pkgs,$(BUILD_DEPS))
 deps-test:
 	@$(call ensure_pkgs,$(BUILD_DEPS) $(TEST_DEPS))
+deps-bench:
+	@$(call ensure_pkgs,$(BUILD_DEPS) python3 $(BENCH_DEPS))
 
 define ensure_pkgs
 missing=""; for p in $(1); do \
@@ -122,6 +126,15 @@ check-asan: deps-test
 	PREFORKD=$(CURDIR)/build-asan/preforkd PFLOAD=$(CURDIR)/build/tools/pfload PREFORKD_ASAN=1 \
 	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(PYTEST) -q -p no:cacheprovider tests/integration
+
+# Side by side with HAProxy and nginx on loopback: tests/bench/results/LATEST.md.
+bench: deps-bench
+	$(MAKE) --no-print-directory build/preforkd $(TOOLS:%=build/tools/%)
+	$(PYTHON) tests/bench/bench.py
+
+bench-quick: deps-bench
+	$(MAKE) --no-print-directory build/preforkd $(TOOLS:%=build/tools/%)
+	$(PYTHON) tests/bench/bench.py --quick
 
 install: build/preforkd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

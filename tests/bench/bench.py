@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench.py: preforkd side by side with a bare reference server, HAProxy and nginx.
 
-    /usr/bin/python3 tests/bench/bench.py            # full run (about 20 minutes)
+    /usr/bin/python3 tests/bench/bench.py            # full run (about 13 minutes)
     /usr/bin/python3 tests/bench/bench.py --quick    # short run (under two minutes)
 
 Two groups of servers, every one listening on its own loopback port for the whole run
@@ -12,6 +12,8 @@ and given the same number of workers (processes, or threads for HAProxy):
   proxy: preforkd (proxy mode), HAProxy (mode tcp, nbthread = workers), nginx (stream
          module, worker_processes = workers) and "direct" (no proxy at all), all in front
          of one refecho backend.
+  redis, iperf3: the same four in front of redis-server and of iperf3 -s, driven by
+         redis-benchmark (SET and GET, 50 clients) and iperf3 (2 streams).
 
 Workloads, made by build/tools/pfload (every echoed byte checked): pingpong (C connections,
 S-byte messages, messages/s and latency percentiles), connect rate (pfload churn: open, one
@@ -33,8 +35,14 @@ PID (SIGTERM, then SIGKILL after a deadline), also on Ctrl-C or an error, and th
 run has a watchdog.
 
 Needs: build/preforkd, build/tools/pfload, build/tools/refecho, and the Debian packages
-haproxy, nginx, libnginx-mod-stream, gnuplot-nox.  A system whose binary is missing or
-that fails to start is left out and the report says so.
+haproxy, nginx, libnginx-mod-stream, gnuplot-nox, redis-server, redis-tools, iperf3.  A
+system whose binary is missing or that fails to start is left out and the report says so.
+PREFORKD, PFLOAD and REFECHO in the environment override the three binaries.
+
+Options worth knowing: --only KEYS (a subset of workloads), --pf-daemon/--pf-listener
+(extra configuration lines for every preforkd, e.g. --pf-listener 'source = ...'),
+--pf-variant NAME:SECTION.KEY=VALUE,... (another preforkd, side by side with the first,
+e.g. reuseport:daemon.dispatch=reuseport), --keep-tmp (keep logs and configurations).
 """
 
 import argparse
@@ -44,6 +52,7 @@ import os
 import platform
 import random
 import re
+import resource
 import select
 import shutil
 import signal
@@ -62,6 +71,9 @@ HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 NGINX_STREAM = "/usr/lib/nginx/modules/ngx_stream_module.so"
 GNUPLOT = shutil.which("gnuplot") or "/usr/bin/gnuplot"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
+IPERF3 = shutil.which("iperf3") or "/usr/bin/iperf3"
 
 HOST = "127.0.0.1"
 
@@ -275,13 +287,25 @@ def free_port():
     raise BenchError("no free port")
 
 
-def port_accepts(port):
+def port_listening(port):
+    """Whether something listens on HOST:port (from /proc/net/tcp, without connecting:
+    a probe would reach the backend behind a proxy)."""
+    want = "%08X:%04X" % (_hexaddr(HOST), port)
     try:
-        s = socket.create_connection((HOST, port), timeout=0.5)
-    except OSError:
-        return False
-    s.close()
-    return True
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[1] == want and fields[3] == "0A":
+                    return True
+    except (OSError, IndexError, StopIteration):
+        pass
+    return False
+
+
+def _hexaddr(host):
+    """/proc/net/tcp's spelling of an IPv4 address: the 32-bit value in host order."""
+    return int.from_bytes(socket.inet_aton(host), sys.byteorder)
 
 
 def wait_until(cond, timeout, what):
@@ -322,7 +346,17 @@ class Server:
             self.proc = None
 
 
+_seq = [0]
+
+
+def unique(name):
+    """name-N: every start gets its own log, configuration and folder."""
+    _seq[0] += 1
+    return "%s-%d" % (name, _seq[0])
+
+
 def start_refecho(tmp, port, workers, name):
+    name = unique(name)
     p = Proc(name, [REFECHO, "-l", "%s:%d" % (HOST, port), "-w", str(workers)], tmp)
     try:
         wait_until(lambda: "refecho: ready" in p.log() or not p.alive(), 10, name)
@@ -335,6 +369,7 @@ def start_refecho(tmp, port, workers, name):
 
 
 def start_preforkd(tmp, port, workers, name, backend=None, daemon_extra=(), listener_extra=()):
+    name = unique(name)
     conf = os.path.join(tmp, "%s.conf" % name)
     lines = ["[daemon]", "workers = %d" % workers, "log_level = notice",
              "log_target = stderr", "shutdown_timeout = 1s"]
@@ -373,6 +408,7 @@ def start_preforkd(tmp, port, workers, name, backend=None, daemon_extra=(), list
 
 
 def start_haproxy(tmp, port, workers, name, backend):
+    name = unique(name)
     conf = os.path.join(tmp, "%s.cfg" % name)
     with open(conf, "w") as f:
         # no maxconn: HAProxy sizes it from the open-file limit (one process for all
@@ -395,7 +431,7 @@ backend be
 """ % (workers, HOST, port, HOST, backend))
     p = Proc(name, [HAPROXY, "-db", "-f", conf], tmp)
     try:
-        wait_until(lambda: not p.alive() or (port_accepts(port) and
+        wait_until(lambda: not p.alive() or (port_listening(port) and
                                              _nthreads(p.pid) >= workers), 10, name)
         if not p.alive():
             raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
@@ -406,7 +442,6 @@ backend be
 
 
 def _nofile():
-    import resource
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
@@ -423,6 +458,7 @@ def _nthreads(pid):
 
 
 def start_nginx(tmp, port, workers, name, backend):
+    name = unique(name)
     prefix = os.path.join(tmp, name)
     os.makedirs(prefix, exist_ok=True)
     conf = os.path.join(prefix, "nginx.conf")
@@ -453,11 +489,39 @@ stream {
 """ % (NGINX_STREAM, workers, prefix, errlog, _nofile() - 100, HOST, backend, HOST, port))
     p = Proc(name, [NGINX, "-p", prefix + "/", "-c", conf, "-e", errlog], tmp)
     try:
-        wait_until(lambda: not p.alive() or (port_accepts(port) and
+        wait_until(lambda: not p.alive() or (port_listening(port) and
                                              len(p.tree()) >= workers + 1), 10, name)
         if not p.alive():
             raise BenchError("%s exited: %s %s" % (name, p.log().strip()[-300:],
                                                    _read(errlog)[-300:]))
+    except BaseException:
+        p.stop()
+        raise
+    return p
+
+
+def start_redis(tmp, port, name):
+    name = unique(name)
+    p = Proc(name, [REDIS_SERVER, "--port", str(port), "--bind", HOST, "--save", "",
+                    "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
+                    "--dir", tmp], tmp)
+    try:
+        wait_until(lambda: not p.alive() or port_listening(port), 10, name)
+        if not p.alive():
+            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
+    except BaseException:
+        p.stop()
+        raise
+    return p
+
+
+def start_iperf3(tmp, port, name):
+    name = unique(name)
+    p = Proc(name, [IPERF3, "-s", "-p", str(port), "-B", HOST], tmp)
+    try:
+        wait_until(lambda: not p.alive() or port_listening(port), 10, name)
+        if not p.alive():
+            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
     except BaseException:
         p.stop()
         raise
@@ -525,57 +589,65 @@ WORKLOADS_FULL = [
     ("pp-1000-4k", "pingpong", 1000, 4096, "pingpong 1000 conn x 4 KiB"),
     ("connect", "churn", 64, 64, "connect rate (64 at a time, 64 B each)"),
     ("bulk", "bulk", 8, 65536, "bulk (8 conn, 64 KiB chunks)"),
+    ("redis", "redis", 50, 0, "redis-benchmark SET+GET (50 clients)"),
+    ("iperf3", "iperf3", 2, 0, "iperf3 (2 streams)"),
 ]
-WORKLOADS_QUICK = ["pp-64-64", "pp-1000-64", "pp-64-4k", "connect", "bulk"]
+WORKLOADS_QUICK = ["pp-64-64", "pp-1000-64", "pp-64-4k", "connect", "bulk", "redis", "iperf3"]
 
-UNITS = {"pingpong": "msg/s", "churn": "conn/s", "bulk": "MB/s"}
-EFF_UNITS = {"pingpong": "msg", "churn": "conn", "bulk": "MB"}
+UNITS = {"pingpong": "msg/s", "churn": "conn/s", "bulk": "MB/s", "redis": "req/s",
+         "iperf3": "MB/s"}
+EFF_UNITS = {"pingpong": "msg", "churn": "conn", "bulk": "MB", "redis": "req", "iperf3": "MB"}
 
 
-def build_systems(a):
+def wl_groups(kind):
+    """The groups a kind of workload runs in."""
+    return {"redis": ("redis",), "iperf3": ("iperf3",)}.get(kind, ("echo", "proxy"))
+
+
+def build_groups(a):
+    """[(group name, backend Server or None, [Server, ...])] in report order."""
     w = a.workers
     de, le = a.pf_daemon, a.pf_listener
-    sysmap = {}
-    echo = [
-        Server("preforkd", "preforkd", "echo",
-               lambda tmp, port: start_preforkd(tmp, port, w, "preforkd-echo",
-                                                daemon_extra=de, listener_extra=le)),
-        Server("refecho", "refecho", "echo",
-               lambda tmp, port: start_refecho(tmp, port, w, "refecho-echo")),
-    ]
-    proxy = [
-        Server("preforkd", "preforkd", "proxy",
-               lambda tmp, port: start_preforkd(tmp, port, w, "preforkd-proxy",
-                                                backend=sysmap["backend"].port,
-                                                daemon_extra=de, listener_extra=le)),
-        Server("haproxy", "haproxy", "proxy",
-               lambda tmp, port: start_haproxy(tmp, port, w, "haproxy",
-                                               sysmap["backend"].port)),
-        Server("nginx", "nginx", "proxy",
-               lambda tmp, port: start_nginx(tmp, port, w, "nginx",
-                                             sysmap["backend"].port)),
-        Server("direct", "direct", "proxy", None),
-    ]
+    variants = []
     for spec in a.pf_variant:
         vname, _, kvs = spec.partition(":")
         dx, lx = list(de), list(le)
         for kv in filter(None, kvs.split(",")):
             sect, _, rest = kv.partition(".")
             key, _, val = rest.partition("=")
-            if sect not in ("daemon", "listener") or not key or not val:
+            if sect not in ("daemon", "listener") or not key or not val or not vname:
                 raise SystemExit("bench: bad --pf-variant %r (NAME:daemon.KEY=VALUE,...)" % spec)
             (dx if sect == "daemon" else lx).append("%s = %s" % (key.strip(), val.strip()))
-        for grp, lst, backend in (("echo", echo, False), ("proxy", proxy, True)):
-            lst.insert(1, Server("preforkd-" + vname, "preforkd", grp,
-                                 (lambda g, b, dx, lx, vn: lambda tmp, port: start_preforkd(
-                                     tmp, port, w, "preforkd-%s-%s" % (vn, g),
-                                     backend=sysmap["backend"].port if b else None,
-                                     daemon_extra=dx, listener_extra=lx))(
-                                     grp, backend, dx, lx, vname)))
+        variants.append((vname, dx, lx))
+
+    def pf(group, vname, dx, lx, backend):
+        name = "preforkd" + ("-" + vname if vname else "")
+        return Server(name, "preforkd", group, lambda tmp, port: start_preforkd(
+            tmp, port, w, "%s-%s" % (name, group),
+            backend=backend.port if backend else None, daemon_extra=dx, listener_extra=lx))
+
+    def proxies(group, backend):
+        return [pf(group, "", de, le, backend)] + \
+            [pf(group, vn, dx, lx, backend) for vn, dx, lx in variants] + [
+            Server("haproxy", "haproxy", group, lambda tmp, port: start_haproxy(
+                tmp, port, w, "haproxy-" + group, backend.port)),
+            Server("nginx", "nginx", group, lambda tmp, port: start_nginx(
+                tmp, port, w, "nginx-" + group, backend.port)),
+            Server("direct", "direct", group, None)]
+
+    echo = [pf("echo", "", de, le, None)] + \
+        [pf("echo", vn, dx, lx, None) for vn, dx, lx in variants] + \
+        [Server("refecho", "refecho", "echo",
+                lambda tmp, port: start_refecho(tmp, port, w, "refecho-echo"))]
     backend = Server("backend", "refecho", "backend",
                      lambda tmp, port: start_refecho(tmp, port, w, "backend"))
-    sysmap["backend"] = backend
-    return echo, proxy, backend
+    redis = Server("redis-server", "redis", "backend",
+                   lambda tmp, port: start_redis(tmp, port, "redis-server"))
+    iperf = Server("iperf3 -s", "iperf3", "backend",
+                   lambda tmp, port: start_iperf3(tmp, port, "iperf3-server"))
+    return [("echo", None, echo), ("proxy", backend, proxies("proxy", backend)),
+            ("redis", redis, proxies("redis", redis)),
+            ("iperf3", iperf, proxies("iperf3", iperf))]
 
 
 def versions():
@@ -595,7 +667,9 @@ def versions():
     except (OSError, subprocess.SubprocessError):
         pass
     for name, argv in (("haproxy", [HAPROXY, "-v"]), ("nginx", [NGINX, "-v"]),
-                       ("gnuplot", [GNUPLOT, "--version"])):
+                       ("gnuplot", [GNUPLOT, "--version"]),
+                       ("redis-benchmark", [REDIS_SERVER, "--version"]),
+                       ("iperf3", [IPERF3, "--version"])):
         try:
             r = subprocess.run(argv, capture_output=True, text=True, timeout=5)
             v[name] = (r.stdout + r.stderr).strip().splitlines()[0]
@@ -631,15 +705,21 @@ def run_cell(tmp, a, wl, srv, backend):
     port = backend.port if srv.family == "direct" else srv.port
     measured = backend if srv.family == "direct" else srv
     d = a.duration
-    args = ["-c", conns, "-s", size, "-d", d, "-n", a.sources, "-P", min(a.clients, conns),
-            "-t", 10000]
     spids = measured.pids()
-    bpids = backend.pids() if srv.family != "direct" else []
+    bpids = backend.pids() if srv.family != "direct" and backend else []
     cpu0, bcpu0 = cpu_seconds(spids), cpu_seconds(bpids)
-    # pingpong and bulk connect first, then run d seconds: sample the memory mid-run
-    lead = 0.3 + conns / 5000.0 if kind != "churn" else 0.0
-    counts, pss = run_pfload(tmp, kind, port, args, timeout=d + 40,
-                             sample=(lead + d * 0.5, lambda: pss_kib(measured.pids())))
+    if kind == "redis":
+        counts, pss = run_redis_benchmark(tmp, port, conns, max(5000, int(d * 15000)),
+                                          lambda: pss_kib(measured.pids()))
+    elif kind == "iperf3":
+        counts, pss = run_iperf3(tmp, port, conns, d, lambda: pss_kib(measured.pids()))
+    else:
+        args = ["-c", conns, "-s", size, "-d", d, "-n", a.sources,
+                "-P", min(a.clients, conns), "-t", 10000]
+        # pingpong and bulk connect first, then run d seconds: sample the memory mid-run
+        lead = 0.3 + conns / 5000.0 if kind != "churn" else 0.0
+        counts, pss = run_pfload(tmp, kind, port, args, timeout=d + 40,
+                                 sample=(lead + d * 0.5, lambda: pss_kib(measured.pids())))
     # processes may have been replaced (a respawned worker): count the ones there now too
     spids2 = list(dict.fromkeys(spids + measured.pids()))
     cpu = cpu_seconds(spids2) - cpu0
@@ -650,10 +730,70 @@ def run_cell(tmp, a, wl, srv, backend):
     cell = {"rate": rate, "cpu": cpu, "eff": work / cpu if cpu > 0 else None,
             "backend_cpu": bcpu, "pss_kib": pss, "errors": errors_of(counts),
             "first_error": counts.get("first_error", ""), "elapsed": elapsed}
-    if kind == "pingpong":
-        lat = counts.get("latency_us", {})
+    if "latency_us" in counts:
+        lat = counts["latency_us"]
         cell.update(p50=lat.get("p50"), p99=lat.get("p99"), p999=lat.get("p999"))
     return cell
+
+
+def run_tool(tmp, name, argv, timeout, sample_after, sample):
+    """Run a client tool to completion, sampling once after sample_after seconds;
+    returns (stdout, sampled)."""
+    p = Proc(name, argv, tmp, stdout_pipe=True)
+    sampled = None
+    try:
+        end = time.monotonic() + sample_after
+        while time.monotonic() < end and p.alive():
+            time.sleep(0.02)
+        if p.alive():
+            sampled = sample()
+        try:
+            out, _ = p.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BenchError("%s did not finish in %.0f s" % (name, timeout))
+        if p.proc.returncode != 0:
+            raise BenchError("%s failed (%d): %s" % (name, p.proc.returncode,
+                                                     (out.decode(errors="replace") +
+                                                      p.log()).strip()[-300:]))
+        return out.decode(errors="replace"), sampled
+    finally:
+        p.stop()
+
+
+def run_redis_benchmark(tmp, port, clients, n, sample):
+    """redis-benchmark SET then GET, n requests each: requests/s over both, latency
+    (the mean of the two tests' percentiles)."""
+    argv = [REDIS_BENCHMARK, "-h", HOST, "-p", str(port), "-c", str(clients), "-n", str(n),
+            "-t", "set,get", "--csv"]
+    t0 = time.monotonic()
+    out, pss = run_tool(tmp, "redis-benchmark", argv, 120, 0.5, sample)
+    rows = {}
+    for line in out.splitlines():
+        f = [x.strip('"') for x in line.split(",")]
+        if len(f) >= 7 and f[0] in ("SET", "GET"):
+            rows[f[0]] = [float(x) for x in f[1:7]]
+    if set(rows) != {"SET", "GET"} or not all(r[0] > 0 for r in rows.values()):
+        raise BenchError("redis-benchmark: no SET and GET rates in %r" % out[-300:])
+    busy = sum(n / r[0] for r in rows.values())
+    lat = {"p50": statistics.mean(r[3] for r in rows.values()) * 1000,
+           "p99": statistics.mean(r[5] for r in rows.values()) * 1000}
+    return {"rate": 2 * n / busy, "elapsed": busy, "latency_us": lat,
+            "wall": time.monotonic() - t0}, pss
+
+
+def run_iperf3(tmp, port, streams, d, sample):
+    """iperf3 client for d seconds: MB/s received (10^6 bytes)."""
+    argv = [IPERF3, "-c", HOST, "-p", str(port), "-t", str(max(1, int(round(d)))),
+            "-P", str(streams), "-J", "--connect-timeout", "5000"]
+    out, pss = run_tool(tmp, "iperf3", argv, d + 40, 0.3 + d * 0.5, sample)
+    try:
+        res = json.loads(out)
+        if res.get("error"):
+            raise BenchError("iperf3: %s" % res["error"])
+        end = res["end"]["sum_received"]
+        return {"rate": end["bits_per_second"] / 8e6, "elapsed": end["seconds"]}, pss
+    except (ValueError, KeyError, TypeError) as e:
+        raise BenchError("iperf3: unreadable JSON (%s): %r" % (e, out[-300:]))
 
 
 def run_memory(tmp, a, srv):
@@ -767,11 +907,11 @@ def fmt(x, nd=0, unit=""):
 
 
 def fmt_rate(x, kind):
-    return fmt(x, 1 if kind == "bulk" else 0)
+    return fmt(x, 1 if UNITS[kind] == "MB/s" else 0)
 
 
 def table(gname, systems, workloads, summary):
-    proxy = gname == "proxy"
+    proxy = gname != "echo"
     head = ["workload", "system", "rate", "ratio", "p50 µs", "p99 µs", "p99.9 µs",
             "CPU s", "efficiency (per CPU-s)", "eff. ratio", "PSS KiB"]
     if proxy:
@@ -788,7 +928,7 @@ def table(gname, systems, workloads, summary):
             eratio = "—" if srv.family == "direct" else fmt(s["eff_ratio"], 2, "x")
             row = [label, srv.name, "%s %s" % (fmt_rate(s["rate"], kind), UNITS[kind]), ratio,
                    fmt(s["p50"], 0), fmt(s["p99"], 0), fmt(s["p999"], 0),
-                   fmt(s["cpu"], 2), "%s %s" % (fmt(s["eff"], 1 if kind == "bulk" else 0),
+                   fmt(s["cpu"], 2), "%s %s" % (fmt_rate(s["eff"], kind),
                                                 EFF_UNITS[kind]) if s["eff"] else "—",
                    eratio, fmt(s["pss_kib"], 0)]
             if proxy:
@@ -800,7 +940,8 @@ def table(gname, systems, workloads, summary):
 
 
 def memory_table(mem, rounds):
-    out = ["| group | system | PSS before KiB | PSS after KiB | held | bytes per idle connection | errors |",
+    out = ["| group | system | PSS before KiB | PSS after KiB | held "
+           "| bytes per idle connection | errors |",
            "|---|---|---|---|---|---|---|"]
     for (gname, name), rows in mem.items():
         rows = [r for r in rows if r]
@@ -876,6 +1017,8 @@ def charts(outdir, tmp, groups, workloads, summary, mem, notes):
     made = []
     plots = []
     for gname, systems in groups:
+        if gname not in ("echo", "proxy"):
+            continue
         for metric in ("rate", "eff"):
             lines = []
             for srv in systems:
@@ -915,20 +1058,22 @@ def charts(outdir, tmp, groups, workloads, summary, mem, notes):
     script.append("unset multiplot")
     # memory per idle connection
     mdat = os.path.join(tmp, "mem.dat")
-    rows = []
+    rows, top = [], 0
     for (gname, name), rs in mem.items():
         v = median([r["bytes_per_conn"] for r in rs if r])
         if v is not None:
             rows.append('"%s\\n(%s)" %f' % (name, gname, v))
+            top = max(top, v)
     if rows:
         with open(mdat, "w") as f:
             f.write("\n".join(rows) + "\n")
         script += ["set terminal pngcairo size 900,500 font ',10'",
                    "set output '%s'" % os.path.join(outdir, "memory.png"),
-                   "unset logscale", "set autoscale", "set yrange [0:*]", "set xrange [*:*]",
+                   "unset logscale", "set autoscale", "set yrange [0:%g]" % (top * 1.12 or 1),
+                   "set xrange [-0.6:%g]" % (len(rows) - 0.4),
                    "set title 'memory per idle connection (PSS growth / connections held, median)'",
                    "set ylabel 'bytes'", "unset xlabel", "set style fill solid 0.6",
-                   "set boxwidth 0.6", "set key off", "set grid ytics",
+                   "set boxwidth 0.6", "set key off", "set grid ytics", "set bmargin 4",
                    "plot '%s' using 0:2:xtic(1) with boxes, '' using 0:2:(sprintf('%%.0f', $2)) "
                    "with labels offset 0,0.7" % mdat]
     gp = os.path.join(tmp, "charts.gp")
@@ -946,15 +1091,20 @@ def charts(outdir, tmp, groups, workloads, summary, mem, notes):
 def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, raw, began,
                  took):
     lines = ["# preforkd benchmark%s" % (" (quick run)" if a.quick else ""), "",
-             "Made by `tests/bench/bench.py%s` on %s UTC in %.0f s." % (
-                 " --quick" if a.quick else "", began.strftime("%Y-%m-%d %H:%M"), took), "",
+             "Made by `%s` on %s UTC in %.0f s." % (
+                 " ".join(["tests/bench/bench.py"] + sys.argv[1:]),
+                 began.strftime("%Y-%m-%d %H:%M"), took), "",
              "## Machine and versions", "",
-             "- machine: %d CPUs (`nproc`), %s, %s RAM, kernel %s; load average at start %s" % (
+             "- machine: %d CPUs (`nproc`), %s, %s RAM, kernel %s; "
+             "load average %s at the start, %s at the end" % (
                  info["machine"]["nproc"], info["machine"]["model"], info["machine"]["memory"],
-                 info["versions"]["kernel"], " ".join(info["machine"]["loadavg"])),
+                 info["versions"]["kernel"], " ".join(info["machine"]["loadavg"]),
+                 " ".join(info["machine"].get("loadavg_end", []))),
              "- preforkd: %s" % info["versions"]["preforkd"],
              "- HAProxy: %s" % info["versions"]["haproxy"],
              "- nginx: %s (stream module)" % info["versions"]["nginx"],
+             "- redis-benchmark / redis-server: %s; iperf3: %s" % (
+                 info["versions"]["redis-benchmark"], info["versions"]["iperf3"]),
              "- reference server: refecho (tests/tools/refecho.c); load client: pfload "
              "(tests/tools/pfload.c)",
              "- settings: %d workers/threads per server; %d client processes; %d source "
@@ -967,11 +1117,15 @@ def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, 
     lines += ["## Targets (issue 5)", "", targets(summary, mem, workloads), ""]
     for gname, systems in groups:
         title = {"echo": "Echo: preforkd against the reference server",
-                 "proxy": "Proxy (backend: refecho): preforkd, HAProxy, nginx, no proxy"}[gname]
+                 "proxy": "Proxy (backend: refecho): preforkd, HAProxy, nginx, no proxy",
+                 "redis": "redis-benchmark through each proxy (backend: redis-server)",
+                 "iperf3": "iperf3 through each proxy (backend: iperf3 -s)"}[gname]
         lines += ["## " + title, "", table(gname, systems, workloads, summary), ""]
-    lines += ["## Memory per idle connection", "", memory_table(mem, a.rounds), "",
-              "PSS of all the server's processes (kernel socket buffers are not in PSS); "
-              "a fresh instance, warmed up with 100 connections, then %d held." % a.hold, ""]
+    if any(r for rs in mem.values() for r in rs):
+        lines += ["## Memory per idle connection", "", memory_table(mem, a.rounds), "",
+                  "PSS of all the server's processes (kernel socket buffers are not in PSS); "
+                  "a fresh instance, warmed up with 100 connections, then %d held." % a.hold,
+                  ""]
     if made:
         lines += ["## Charts", ""]
         lines += ["![%s](%s)" % (m[:-4], m) for m in made]
@@ -981,7 +1135,9 @@ def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, 
               "server; proxy: the best other proxy), median over the rounds. eff. ratio: the "
               "same for efficiency.",
               "- rate: messages/s (pingpong, every echo checked), connections/s (connect, one "
-              "64-byte exchange each), MB/s of echoed bytes (bulk).",
+              "64-byte exchange each), MB/s of echoed bytes (bulk), requests/s over the SET and "
+              "GET tests (redis-benchmark; its latency columns are the mean of the two tests' "
+              "p50 and p99), MB/s received (iperf3).",
               "- CPU s: CPU time of the server under test during the cell, every process and "
               "thread (for \"direct\", the backend). efficiency: work done per CPU-second.",
               "- PSS KiB: the server's PSS sampled in the middle of the cell.",
@@ -1071,18 +1227,35 @@ def main():
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
+    signal.signal(signal.SIGINT, on_term)     # even where the shell left it ignored
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(int(a.time_limit))
-    echo, proxy, backend = build_systems(a)
+    all_groups = build_groups(a)
+    active = {g for w in workloads for g in wl_groups(w[1])}
     results = {}
     mem = {}
-    groups = []
+    groups = []         # [(group, [Server, ...])]: the systems that started
+    backends = {}
     ok = False
     try:
         log("temp dir %s; %d workload(s), %d round(s), %g s per cell" % (
             tmp, len(workloads), a.rounds, a.duration))
-        backend.start(tmp)
-        for gname, systems in (("echo", echo), ("proxy", proxy)):
+        for gname, backend, systems in all_groups:
+            if gname not in active:
+                continue
+            missing = [t for t, g in ((REDIS_BENCHMARK, "redis"), (REDIS_SERVER, "redis"),
+                                      (IPERF3, "iperf3")) if g == gname and
+                       not os.access(t, os.X_OK)]
+            if missing:
+                notes.append("group %s left out: %s not installed" % (gname, ", ".join(missing)))
+                continue
+            if backend is not None:
+                try:
+                    backend.start(tmp)
+                except (BenchError, OSError) as e:
+                    notes.append("group %s left out: its backend did not start: %s" % (gname, e))
+                    log("group %s left out: %s" % (gname, e))
+                    continue
             up = []
             for srv in systems:
                 if srv.family == "direct":
@@ -1096,18 +1269,23 @@ def main():
                     notes.append("%s (%s) left out: %s" % (srv.name, gname, e))
                     log("%s (%s) left out: %s" % (srv.name, gname, e))
             groups.append((gname, up))
+            backends[gname] = backend
 
         for rnd in range(a.rounds):
             for wi, wl in enumerate(workloads):
                 for gname, systems in groups:
-                    order = systems[(rnd + wi) % len(systems):] + \
-                        systems[:(rnd + wi) % len(systems)]
-                    for srv in order:
-                        if srv.family != "direct" and not srv.proc.alive():
-                            notes.append("%s (%s) died; restarted before %s round %d" % (
-                                srv.name, gname, wl[0], rnd + 1))
-                            srv.proc.stop()
-                            srv.start(tmp)
+                    if gname not in wl_groups(wl[1]):
+                        continue
+                    backend = backends[gname]
+                    k = (rnd + wi) % len(systems)
+                    for srv in systems[k:] + systems[:k]:
+                        for s_ in ([srv] if srv.family != "direct" else []) + \
+                                ([backend] if backend else []):
+                            if not s_.proc.alive():
+                                notes.append("%s (%s) died; restarted before %s round %d" % (
+                                    s_.name, gname, wl[0], rnd + 1))
+                                s_.proc.stop()
+                                s_.start(tmp)
                         try:
                             cell = run_cell(tmp, a, wl, srv, backend)
                         except BenchError as e:
@@ -1116,15 +1294,17 @@ def main():
                             log("%s %s/%s: %s" % (wl[0], gname, srv.name, e))
                             continue
                         results[(rnd, gname, wl[0], srv.name)] = cell
-                        log("round %d %-10s %-5s %-16s %12.1f %-6s cpu %5.2f s%s" % (
+                        log("round %d %-10s %-6s %-16s %12.1f %-6s cpu %5.2f s%s" % (
                             rnd + 1, wl[0], gname, srv.name, cell["rate"], UNITS[wl[1]],
                             cell["cpu"], "  errors %d" % cell["errors"]
                             if cell["errors"] else ""))
             if not a.no_memory:
                 for gname, systems in groups:
-                    order = [s for s in systems if s.family != "direct"]
-                    order = order[rnd % max(1, len(order)):] + order[:rnd % max(1, len(order))]
-                    for srv in order:
+                    if gname not in ("echo", "proxy"):
+                        continue
+                    order = [s_ for s_ in systems if s_.family != "direct"]
+                    k = rnd % max(1, len(order))
+                    for srv in order[k:] + order[:k]:
                         try:
                             m = run_memory(tmp, a, srv)
                         except (BenchError, OSError, ValueError) as e:
@@ -1134,10 +1314,11 @@ def main():
                             m = None
                         mem.setdefault((gname, srv.name), []).append(m)
                         if m:
-                            log("round %d memory %-5s %-16s %8.0f B/conn (%d held)%s" % (
+                            log("round %d memory %-6s %-16s %8.0f B/conn (%d held)%s" % (
                                 rnd + 1, gname, srv.name, m["bytes_per_conn"] or 0, m["held"],
                                 "  errors %d" % m["errors"] if m["errors"] else ""))
-        if not a.no_memory and any(s.family == "haproxy" for _, g in groups for s in g) \
+        if not a.no_memory and any(s_.family == "haproxy" for g, ss in groups
+                                   if g == "proxy" for s_ in ss) \
                 and haproxy_max_hold() < a.hold:
             notes.append("HAProxy runs its threads in one process, which the open-file limit "
                          "(%d) caps at about half as many proxied connections: its memory "
@@ -1189,7 +1370,7 @@ def main():
            "notes": notes}
     write_report(a, a.out, info, groups, workloads, summary, mem, notes, made, raw, began, took)
     log("done in %.0f s: %s" % (took, os.path.join(a.out, "LATEST.md")))
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

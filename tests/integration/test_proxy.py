@@ -9,7 +9,9 @@ import os
 import random
 import select
 import shutil
+import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -420,6 +422,99 @@ def test_halfclose_timeout(backends, preforkd):
     assert 0.4 <= took <= 0.5 + 1.5 * H.SLOW, "closed after %.2f s" % took
     f = H.wait_close_line(d, port)
     assert f["reason"] == "halfclose_timeout", f
+
+
+def test_idle_timeout_and_resets(backends, preforkd):
+    """idle_timeout = 1s closes a silent proxied connection (reason idle_timeout) while an
+    active one lives on; a backend's reset ends its connection with backend_reset, a
+    client's reset with client_reset."""
+    def resetter(s, rec):
+        data = s.recv(100)
+        rec["got"] = data
+        if data.startswith(b"reset"):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+            return
+        while data:
+            s.sendall(data)
+            data = s.recv(65536)
+        s.close()
+    b = backends.thread(resetter)
+    d = preforkd.start(daemon={"workers": 1},
+                       listeners={"px": H.proxy_listener([b], idle_timeout="1s")})
+    idle, active = H.connect(d.port), H.connect(d.port)
+    try:
+        assert H.exchange(idle, b"hello") == b"hello"
+        assert H.exchange(active, b"hello") == b"hello"
+        t0 = time.monotonic()
+        idle_port, active_port = idle.getsockname()[1], active.getsockname()[1]
+        # keep `active` busy every 300 ms while `idle` waits for its timeout
+        idle.settimeout(0.3)
+        closed = None
+        while closed is None and time.monotonic() - t0 < 3 * H.SLOW:
+            assert H.exchange(active, b"tick", timeout=2) == b"tick"
+            try:
+                if idle.recv(10) == b"":
+                    closed = time.monotonic() - t0
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed = time.monotonic() - t0
+        assert closed is not None, "the idle connection is still open after 3 s"
+        assert 0.9 <= closed <= 1.0 + 1.0 * H.SLOW, "closed after %.2f s" % closed
+        assert H.exchange(active, b"still here") == b"still here"
+        assert H.wait_close_line(d, idle_port)["reason"] == "idle_timeout"
+    finally:
+        idle.close()
+        active.close()
+    assert H.wait_close_line(d, active_port)["reason"] == "client_eof"
+    # the backend resets
+    with H.connect(d.port) as c:
+        port = c.getsockname()[1]
+        c.sendall(b"reset please")
+        H.wait_closed_by_peer(c, 5)
+    assert H.wait_close_line(d, port)["reason"] == "backend_reset"
+    # the client resets
+    c = H.connect(d.port)
+    port = c.getsockname()[1]
+    assert H.exchange(c, b"bye") == b"bye"
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    assert H.wait_close_line(d, port)["reason"] == "client_reset"
+    b.check_errors()
+
+
+def test_graceful_stop_and_drain_with_proxied_connections(backends, preforkd):
+    """A proxied connection held across a reload keeps working and is cut at
+    drain_timeout; one held at SIGTERM keeps working until shutdown_timeout cuts it; the
+    master exits 0."""
+    b = backends.echo()
+    d = preforkd.start(daemon={"workers": 1, "drain_timeout": "1s", "shutdown_timeout": "1s"},
+                       listeners={"px": H.proxy_listener([b])})
+    old = H.connect(d.port)
+    old_port = old.getsockname()[1]
+    assert H.exchange(old, b"before the reload") == b"before the reload"
+    d.reload()
+    assert H.exchange(old, b"after the reload") == b"after the reload"
+    took = H.wait_closed_by_peer(old, 5)
+    old.close()
+    assert took <= 1.0 + 1.0 * H.SLOW, "the old connection lasted %.2f s more" % took
+    f = H.wait_close_line(d, old_port)
+    assert f["gen"] == 1 and f["reason"] in ("drain_deadline", "shutdown"), f
+    c = H.connect(d.port)
+    port = c.getsockname()[1]
+    assert H.exchange(c, b"before the stop") == b"before the stop"
+    t0 = time.monotonic()
+    d.signal(signal.SIGTERM)
+    H.wait_for(lambda: H.port_refuses(d.port), 5, "the listener to close")
+    assert H.exchange(c, b"while stopping") == b"while stopping"
+    H.wait_closed_by_peer(c, 5)
+    c.close()
+    assert time.monotonic() - t0 >= 0.9, "cut before shutdown_timeout"
+    assert d.wait_exit(10) == 0
+    f = H.wait_close_line(d, port)
+    assert f["reason"] in ("shutdown", "drain_deadline"), f
+    H.wait_for(lambda: not b.open_conns(), 5, "the backend's connections to close")
 
 
 # --------------------------------------------------------------------------

@@ -279,6 +279,26 @@ def test_active_checks_down_and_up(backends, preforkd):
     assert not bad, bad[:5]
 
 
+def test_reload_restarts_health_state(backends, preforkd):
+    """Health state restarts on reload: a backend checked down before SIGHUP starts up
+    in the new generation and is checked down again; meanwhile the one that is up serves
+    every connection made after the new "is down"."""
+    a = backends.echo(b"A\n")
+    dead = H.free_port()
+    d = preforkd.start(daemon={"workers": 2}, listeners={"hs": H.proxy_listener(
+        [a, dead], retries=0, max_fails=0, check_interval="200ms", check_timeout="1s",
+        fall=2, rise=2)})
+    down = r"master: listener hs: backend 127\.0\.0\.1:%d is down" % dead
+    d.wait_log(down, timeout=5)
+    assert collections.Counter(reach(d.port) for _ in range(10)) == {"A": 10}
+    at = d.log_size()
+    d.reload()
+    d.wait_log(down, timeout=5, start=at)
+    assert len(re.findall(down, d.log())) == 2
+    assert collections.Counter(reach(d.port) for _ in range(10)) == {"A": 10}
+    assert "is up" not in d.log()
+
+
 def worker_sockets_to(d, port):
     """Sockets of d's workers connected to 127.0.0.1:port (pid, local port)."""
     rows = {inode: lport for lport, rport, state, inode in H.tcp_table()

@@ -307,8 +307,6 @@ def test_accept_proxy_bad_headers(preforkd):
         if reason == "proxy_timeout":
             assert 0.4 <= took <= 3.0, "%s: closed after %.2f s (proxy_timeout 500ms)" % (
                 name, took)
-        else:
-            assert took < 0.4, "%s: took %.2f s to be refused" % (name, took)
         msg = b"still here after %s" % name.encode()
         assert H.exchange(good, msg) == msg, name
     good.close()

@@ -24,6 +24,7 @@
 #include "net.h"
 #include "proxyproto.h"
 #include "upstream.h"
+#include "worker.h"
 
 enum { C2B, B2C };
 
@@ -275,6 +276,81 @@ relay_free(struct conn *c)
 	c->relay = NULL;
 }
 
+/* The close reason for a failed read (at_src) or write in direction d. */
+static enum conn_reason
+relay_reason(int d, int at_src, int err)
+{
+	if (err == ECONNRESET || (!at_src && err == EPIPE))
+		return (d == C2B) == at_src ? CONN_CLIENT_RESET : CONN_BACKEND_RESET;
+	return CONN_ERROR;
+}
+
+/* The source finished and everything went through: pass the FIN on. */
+static void
+relay_pass_fin(struct conn *c, int d, int dst)
+{
+	struct relay *r = c->relay;
+
+	if (!r->eof[d] || r->buf[d] != NULL || r->shut[d] || (d == C2B && !r->connected))
+		return;
+	shutdown(dst, SHUT_WR);
+	r->shut[d] = 1;
+	if (!r->shut[!d] && c->wl->conf->halfclose_ms > 0) {
+		ev_timer_set(&r->timer, c->wl->conf->halfclose_ms / 1000.0, 0.);
+		ev_timer_start(c->wl->worker->loop, &r->timer);
+	}
+}
+
+/*
+ * Nothing pending in direction d and its sink is open: read into the
+ * worker's scratch buffer and write straight on; only what the sink does
+ * not take now is kept, in a buffer of the connection's own.  Returns 0,
+ * or -1 when the connection was closed.
+ */
+static int
+relay_through(struct conn *c, int d, int src, int dst)
+{
+	struct relay *r = c->relay;
+	struct worker *w = c->wl->worker;
+	size_t size = c->wl->conf->buffer_size;
+	ssize_t n, sent;
+
+	n = read(src, w->scratch, size);
+	if (n == 0) {
+		r->eof[d] = 1;
+		if (r->first_eof < 0)
+			r->first_eof = d;
+		relay_pass_fin(c, d, dst);
+		return 0;
+	}
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		conn_close(c, relay_reason(d, 1, errno));
+		return -1;
+	}
+	if (d == C2B)
+		c->in += n;
+	conn_touch(c);
+	if ((sent = write(dst, w->scratch, n)) == -1) {
+		if (errno != EAGAIN && errno != EINTR) {
+			conn_close(c, relay_reason(d, 0, errno));
+			return -1;
+		}
+		sent = 0;
+	}
+	if (d == B2C)
+		c->out += sent;
+	if (sent < n) {
+		if ((r->buf[d] = buf_new(size)) == NULL) {
+			conn_close(c, CONN_ERROR);
+			return -1;
+		}
+		buf_append(r->buf[d], w->scratch + sent, n - sent);
+	}
+	return 0;
+}
+
 /*
  * Move bytes in direction d: read from its source into its buffer, write
  * from the buffer to its sink.  Returns 0, or -1 when the connection was
@@ -290,6 +366,8 @@ relay_move(struct conn *c, int d, int can_read)
 	struct buf *b;
 	ssize_t n;
 
+	if (can_read && !r->eof[d] && r->buf[d] == NULL && (d == B2C || r->connected))
+		return relay_through(c, d, src, dst);
 	if (can_read && !r->eof[d]) {
 		if (r->buf[d] == NULL && (r->buf[d] = buf_new(size)) == NULL) {
 			conn_close(c, CONN_ERROR);
@@ -308,8 +386,7 @@ relay_move(struct conn *c, int d, int can_read)
 				if (r->first_eof < 0)
 					r->first_eof = d;
 			} else if (errno != EAGAIN && errno != EINTR) {
-				conn_close(c, errno != ECONNRESET ? CONN_ERROR :
-				    d == C2B ? CONN_CLIENT_RESET : CONN_BACKEND_RESET);
+				conn_close(c, relay_reason(d, 1, errno));
 				return -1;
 			}
 		}
@@ -322,8 +399,7 @@ relay_move(struct conn *c, int d, int can_read)
 				c->out += n;
 			conn_touch(c);
 		} else if (n == -1 && errno != EAGAIN && errno != EINTR) {
-			conn_close(c, errno == EPIPE || errno == ECONNRESET ?
-			    (d == C2B ? CONN_BACKEND_RESET : CONN_CLIENT_RESET) : CONN_ERROR);
+			conn_close(c, relay_reason(d, 0, errno));
 			return -1;
 		}
 	}
@@ -331,15 +407,7 @@ relay_move(struct conn *c, int d, int can_read)
 		buf_free(b);
 		r->buf[d] = NULL;
 	}
-	/* Source finished and everything passed on: pass the FIN on too. */
-	if (r->eof[d] && r->buf[d] == NULL && !r->shut[d] && (d == B2C || r->connected)) {
-		shutdown(dst, SHUT_WR);
-		r->shut[d] = 1;
-		if (!r->shut[!d] && c->wl->conf->halfclose_ms > 0) {
-			ev_timer_set(&r->timer, c->wl->conf->halfclose_ms / 1000.0, 0.);
-			ev_timer_start(c->wl->worker->loop, &r->timer);
-		}
-	}
+	relay_pass_fin(c, d, dst);
 	return 0;
 }
 

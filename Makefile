@@ -70,9 +70,9 @@ build/obj build-asan/obj build/unit build-asan/unit build/tools:
 
 # Unit tests: build/unit/test_X from tests/unit/test_X.c and its modules.
 define unit_rule
-build/unit/test_$(1): tests/unit/test_$(1).c tests/unit/tap.h $(UNIT_deps_$(1):%=src/%.c) | build/unit
+build/unit/test_$(1): tests/unit/test_$(1).c $(wildcard tests/unit/*.h) $(UNIT_deps_$(1):%=src/%.c) | build/unit
 	$$(CC) $$(WARN) $$(CPPFLAGS) $$(INIH_CFLAGS) $$(CFLAGS) -Itests/unit -o $$@ $$< $(UNIT_deps_$(1):%=src/%.c) $$(LIBS)
-build-asan/unit/test_$(1): tests/unit/test_$(1).c tests/unit/tap.h $(UNIT_deps_$(1):%=src/%.c) | build-asan/unit
+build-asan/unit/test_$(1): tests/unit/test_$(1).c $(wildcard tests/unit/*.h) $(UNIT_deps_$(1):%=src/%.c) | build-asan/unit
 	$$(CC) $$(WARN) $$(CPPFLAGS) $$(INIH_CFLAGS) $$(ASAN_FLAGS) -Itests/unit -o $$@ $$< $(UNIT_deps_$(1):%=src/%.c) $$(LIBS)
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_rule,$(t))))

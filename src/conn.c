@@ -98,6 +98,14 @@ queue_insert(struct ev_loop *loop, struct connq *q, ev_timer *t,
 	}
 }
 
+static void
+queue_remove(struct ev_loop *loop, struct connq *q, ev_timer *t, struct conn *c)
+{
+	TAILQ_REMOVE(q, c, q);
+	if (TAILQ_EMPTY(q))
+		ev_timer_stop(loop, t);
+}
+
 /* The connection is the client's now: echo, or connect to a backend. */
 static void
 conn_begin(struct conn *c)
@@ -162,9 +170,7 @@ conn_header_cb(struct ev_loop *loop, ev_io *io, int revents)
 	    sizeof(h.src) >= sizeof(c->peer))
 		memcpy(&c->peer, &h.src, sizeof(c->peer));
 	ev_io_stop(loop, io);
-	TAILQ_REMOVE(&wl->hdrq, c, q);
-	if (TAILQ_EMPTY(&wl->hdrq))
-		ev_timer_stop(loop, &wl->hdr_timer);
+	queue_remove(loop, &wl->hdrq, &wl->hdr_timer, c);
 	c->in_hdrq = 0;
 	conn_begin(c);
 }
@@ -231,15 +237,10 @@ conn_close(struct conn *c, enum conn_reason why)
 	close(c->io.fd);
 	if (c->relay != NULL)
 		relay_free(c);
-	if (c->in_hdrq) {
-		TAILQ_REMOVE(&wl->hdrq, c, q);
-		if (TAILQ_EMPTY(&wl->hdrq))
-			ev_timer_stop(w->loop, &wl->hdr_timer);
-	} else {
-		TAILQ_REMOVE(&wl->conns, c, q);
-		if (TAILQ_EMPTY(&wl->conns))
-			ev_timer_stop(w->loop, &wl->idle);
-	}
+	if (c->in_hdrq)
+		queue_remove(w->loop, &wl->hdrq, &wl->hdr_timer, c);
+	else
+		queue_remove(w->loop, &wl->conns, &wl->idle, c);
 	buf_free(c->buf);
 	free(c);
 	w->nconns--;

@@ -102,16 +102,13 @@ main(int argc, char *argv[])
 	struct config_errors errs = { NULL, 0 };
 	const char **listen = NULL, **backends = NULL;
 	const char *file = NULL, *signame = NULL;
-	char *abs_file = NULL;
-	struct config *cfg;
-	int ch, test = 0, rc, signo = 0, file_given = 0;
+	char *abs_file = NULL, err[256];
+	struct config *cfg = NULL;
+	int ch, test = 0, rc = 1, signo = 0, file_given = 0;
 
 	if ((listen = calloc(argc, sizeof(*listen))) == NULL ||
-	    (backends = calloc(argc, sizeof(*backends))) == NULL) {
-		free(listen);
-	free(backends);
-		return 1;
-	}
+	    (backends = calloc(argc, sizeof(*backends))) == NULL)
+		goto out;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":c:tl:m:b:w:L:dp:s:Vh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -162,14 +159,12 @@ main(int argc, char *argv[])
 			break;
 		case 'V':
 			printf("preforkd " PREFORKD_VERSION "\n");
-			free(listen);
-	free(backends);
-			return 0;
+			rc = 0;
+			goto out;
 		case 'h':
 			usage(stdout);
-			free(listen);
-	free(backends);
-			return 0;
+			rc = 0;
+			goto out;
 		case ':':
 			bad_usage("%s: missing argument", argv[optind - 1]);
 			break;
@@ -189,56 +184,42 @@ main(int argc, char *argv[])
 	if (signame != NULL && ov.pidfile != NULL && !file_given) {
 		/* -s with -p needs no configuration file. */
 		rc = send_signal(ov.pidfile, signo, signame);
-		free(listen);
-		free(backends);
-		return rc;
+		goto out;
 	}
 	cfg = config_load(file, &ov, &errs);
 	for (size_t i = 0; i < errs.n; i++)
 		fprintf(stderr, "%s\n", errs.msg[i]);
 	config_errors_fini(&errs);
 	if (signame != NULL) {
-		rc = cfg != NULL ? send_signal(cfg->pidfile, signo, signame) : 1;
-		config_free(cfg);
-		free(listen);
-	free(backends);
-		return rc;
+		if (cfg != NULL)
+			rc = send_signal(cfg->pidfile, signo, signame);
+		goto out;
 	}
 	if (test) {
-		if (cfg != NULL)
+		if (cfg != NULL) {
 			printf("%s: configuration ok\n", file != NULL ? file : "(command line)");
-		config_free(cfg);
-		free(listen);
-	free(backends);
-		return cfg != NULL ? 0 : 1;
+			rc = 0;
+		}
+		goto out;
 	}
-	if (cfg == NULL) {
-		free(listen);
-	free(backends);
-		return 1;
-	}
+	if (cfg == NULL)
+		goto out;
 	if (ov.daemonize) {
-		char err[256];
-
 		/* Detaching moves to "/": reloads must still find the file. */
 		if (file != NULL && file[0] != '/' &&
 		    (file = abs_file = realpath(file, NULL)) == NULL) {
 			fprintf(stderr, "preforkd: %s: %s\n", cfg->file, strerror(errno));
-			config_free(cfg);
-			free(listen);
-	free(backends);
-			return 1;
+			goto out;
 		}
-
 		if (daemon_detach(err, sizeof(err)) == -1) {
 			fprintf(stderr, "preforkd: %s\n", err);
-			config_free(cfg);
-			free(listen);
-	free(backends);
-			return 1;
+			goto out;
 		}
 	}
 	rc = master_run(cfg, file, &ov);
+	cfg = NULL;		/* master_run took it */
+out:
+	config_free(cfg);
 	free(abs_file);
 	free(listen);
 	free(backends);

@@ -1280,7 +1280,45 @@ class BackendConn:
         self.out = bytearray()
 
 
-class EchoBackend:
+class _Server:
+    """What the threaded test backends share: a listening socket on a fixed
+    port (kept across stop() and start()), a wake-up socketpair and one
+    thread that serves until stop() wakes it."""
+
+    def __init__(self, host, port):
+        self.host = host
+        self.port = port or free_port()
+        self._thread = None
+        self._stop = False
+
+    @property
+    def spec(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def _start_thread(self, target, backlog, name):
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((self.host, self.port))
+        ls.listen(backlog)
+        self._lsock = ls
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._stop = False
+        self._thread = threading.Thread(target=target, daemon=True, name=name)
+        self._thread.start()
+        return self
+
+    def _wake_and_join(self, timeout):
+        """Tell the serving thread to stop and wait for it; True if it ended."""
+        self._stop = True
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        self._thread.join(timeout * SLOW)
+        return not self._thread.is_alive()
+
+
+class EchoBackend(_Server):
     """An echo server in a thread of the test process (selectors, non-blocking).
 
     ident: bytes sent first on every connection (e.g. b"B1\\n"), so a client
@@ -1292,17 +1330,10 @@ class EchoBackend:
     """
 
     def __init__(self, ident=None, host="127.0.0.1", port=None, max_pending=1 << 20):
+        super().__init__(host, port)
         self.ident = ident
-        self.host = host
-        self.port = port or free_port()
         self.max_pending = max_pending
         self.conns = []
-        self._thread = None
-        self._stop = False
-
-    @property
-    def spec(self):
-        return "%s:%d" % (self.host, self.port)
 
     @property
     def accepted(self):
@@ -1315,30 +1346,15 @@ class EchoBackend:
         return self._thread is not None
 
     def start(self):
-        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind((self.host, self.port))
-        ls.listen(1024)
-        ls.setblocking(False)
-        self._lsock = ls
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name="echo-backend-%d" % self.port)
-        self._thread.start()
+        self._start_thread(self._run, 1024, "echo-backend-%d" % self.port)
+        self._lsock.setblocking(False)
         return self
 
     def stop(self, timeout=5.0):
         """Close the listening socket and every connection; returns when done."""
         if self._thread is None:
             return
-        self._stop = True
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
-        self._thread.join(timeout * SLOW)
-        if self._thread.is_alive():
+        if not self._wake_and_join(timeout):
             raise HarnessError("echo backend on port %d did not stop" % self.port)
         self._thread = None
         self._wake_w.close()
@@ -1419,7 +1435,7 @@ class EchoBackend:
         sel.modify(c.sock, want, c)
 
 
-class ThreadBackend:
+class ThreadBackend(_Server):
     """A server that runs handler(sock, rec) in a thread per connection.
 
     rec is a dict (peer, t_accept, and whatever the handler records), also
@@ -1429,33 +1445,16 @@ class ThreadBackend:
     """
 
     def __init__(self, handler, host="127.0.0.1", port=None, backlog=128):
+        super().__init__(host, port)
         self.handler = handler
-        self.host = host
-        self.port = port or free_port()
         self.backlog = backlog
         self.records = []
         self.errors = []
         self._socks = []
         self._threads = []
-        self._thread = None
-        self._stop = False
-
-    @property
-    def spec(self):
-        return "%s:%d" % (self.host, self.port)
 
     def start(self):
-        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind((self.host, self.port))
-        ls.listen(self.backlog)
-        self._lsock = ls
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._stop = False
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True,
-                                        name="backend-%d" % self.port)
-        self._thread.start()
-        return self
+        return self._start_thread(self._accept_loop, self.backlog, "backend-%d" % self.port)
 
     def _accept_loop(self):
         try:
@@ -1495,12 +1494,7 @@ class ThreadBackend:
     def stop(self, timeout=5.0):
         if self._thread is None:
             return
-        self._stop = True
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
-        self._thread.join(timeout * SLOW)
+        self._wake_and_join(timeout)    # then the handlers, which may be blocked
         for s in self._socks:
             try:
                 s.shutdown(socket.SHUT_RDWR)

@@ -835,6 +835,27 @@ slot_event(struct slot *sl, uint32_t ev)
 		slot_write(sl);
 }
 
+/*
+ * Wait up to timeout_ms for events (signals stay deliverable: the mask is
+ * empty) and hand each to its slot.  EINTR is not an error: the caller's
+ * loop looks at its flags again.
+ */
+static void
+poll_slots(struct epoll_event *evs, int maxev, int timeout_ms,
+    const sigset_t *empty)
+{
+	int n = epoll_pwait(epfd, evs, maxev, timeout_ms, empty);
+
+	if (n == -1 && errno != EINTR)
+		die("epoll_wait: %s", strerror(errno));
+	for (int i = 0; i < n; i++) {
+		struct slot *sl = evs[i].data.ptr;
+
+		if (sl->state != S_FREE)
+			slot_event(sl, evs[i].events);
+	}
+}
+
 static const char *
 mode_name(void)
 {
@@ -933,7 +954,7 @@ run_classic(double *elapsed, int *heldp)
 		(void)slot_connect(&slots[i], t0);
 
 	for (;;) {
-		int n, timeout_ms;
+		int timeout_ms;
 
 		t = now();
 		if (stop_signal || t >= end) {
@@ -995,19 +1016,7 @@ run_classic(double *elapsed, int *heldp)
 		timeout_ms = 50;
 		if (starting && end - t < 0.05)
 			timeout_ms = (int)((end - t) * 1000) + 1;
-		n = epoll_pwait(epfd, evs, maxev, timeout_ms, &empty);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			die("epoll_wait: %s", strerror(errno));
-		}
-		for (i = 0; i < n; i++) {
-			struct slot *sl = evs[i].data.ptr;
-
-			if (sl->state == S_FREE)
-				continue;
-			slot_event(sl, evs[i].events);
-		}
+		poll_slots(evs, maxev, timeout_ms, &empty);
 	}
 	t = now();
 	for (i = 0; i < opt.conc; i++)
@@ -1055,7 +1064,7 @@ run_stream(void)
 		(void)slot_connect(&slots[i], t);
 
 	for (;;) {
-		int n, timeout_ms = 50, connecting = 0;
+		int timeout_ms = 50, connecting = 0;
 
 		t = now();
 		if (t - last_scan >= 0.05 || phase == P_CONNECT) {
@@ -1132,19 +1141,7 @@ run_stream(void)
 			timeout_ms = 20;
 		else if (phase == P_RUN && end - t < 0.05)
 			timeout_ms = (int)((end - t) * 1000) + 1;
-		n = epoll_pwait(epfd, evs, maxev, timeout_ms, &empty);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			die("epoll_wait: %s", strerror(errno));
-		}
-		for (i = 0; i < n; i++) {
-			struct slot *sl = evs[i].data.ptr;
-
-			if (sl->state == S_FREE)
-				continue;
-			slot_event(sl, evs[i].events);
-		}
+		poll_slots(evs, maxev, timeout_ms, &empty);
 	}
 	for (i = 0; i < opt.conc; i++)
 		if (slots[i].state != S_FREE) {

@@ -18,6 +18,7 @@
 #include "net.h"
 #include "proxyproto.h"
 #include "tap.h"
+#include "sockaddr_make.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -50,24 +51,6 @@ static const char *
 sa_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
 	return net_addr_str((const struct sockaddr *)ss, buf, len);
-}
-
-/* A sockaddr from a numeric host (either family) and a port. */
-static void
-sa_make(struct sockaddr_storage *ss, const char *host, unsigned port)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((in_port_t)port);
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((in_port_t)port);
-	} else
-		bail_out("sa_make: bad host %s", host);
 }
 
 /* ---- valid headers ----------------------------------------------------- */

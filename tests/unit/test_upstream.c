@@ -15,6 +15,7 @@
 #include "net.h"
 #include "upstream.h"
 #include "tap.h"
+#include "sockaddr_make.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define NB		UPSTREAM_MAX
@@ -64,23 +65,6 @@ static void
 fixture_fini(struct fixture *f)
 {
 	upstream_fini(&f->s);
-}
-
-static void
-sin_make(struct sockaddr_storage *ss, const char *host, unsigned port)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((in_port_t)port);
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((in_port_t)port);
-	} else
-		bail_out("sin_make: bad host %s", host);
 }
 
 static int
@@ -247,7 +231,7 @@ test_tried(void)
 	size_t m;
 	int i, r, bad;
 
-	sin_make(&cl, "192.0.2.7", 5555);
+	sa_make(&cl, "192.0.2.7", 5555);
 	for (m = 0; m < NELEM(methods); m++) {
 		fixture_init(&f, methods[m], w, 3, 0, 0);
 		for (bad = 0, i = 0; i < 30; i++) {
@@ -350,19 +334,19 @@ test_source(void)
 	unsigned count[4] = { 0, 0, 0, 0 };
 
 	fixture_init(&f, BAL_SOURCE, w4, 4, 0, 0);
-	sin_make(&cl, "198.51.100.77", 1024);
+	sa_make(&cl, "198.51.100.77", 1024);
 	first = upstream_pick(&f.s, (struct sockaddr *)&cl, 0, 0, NULL, NULL);
 	for (diff = 0, i = 0; i < 100; i++) {
-		sin_make(&cl, "198.51.100.77", 1024 + (unsigned)i * 7);
+		sa_make(&cl, "198.51.100.77", 1024 + (unsigned)i * 7);
 		if (upstream_pick(&f.s, (struct sockaddr *)&cl, 0, 0, NULL,
 		    NULL) != first)
 			diff++;
 	}
 	is_int(diff, 0, "source: one IPv4 client, 100 ports: one backend");
-	sin_make(&cl, "2001:db8::77", 1024);
+	sa_make(&cl, "2001:db8::77", 1024);
 	first = upstream_pick(&f.s, (struct sockaddr *)&cl, 0, 0, NULL, NULL);
 	for (diff = 0, i = 0; i < 100; i++) {
-		sin_make(&cl, "2001:db8::77", 1024 + (unsigned)i * 7);
+		sa_make(&cl, "2001:db8::77", 1024 + (unsigned)i * 7);
 		if (upstream_pick(&f.s, (struct sockaddr *)&cl, 0, 0, NULL,
 		    NULL) != first)
 			diff++;
@@ -371,7 +355,7 @@ test_source(void)
 
 	for (i = 0; i < 256; i++) {
 		snprintf(host, sizeof(host), "203.0.113.%d", i);
-		sin_make(&cl, host, 40000);
+		sa_make(&cl, host, 40000);
 		map[i] = upstream_pick(&f.s, (struct sockaddr *)&cl, 0, 0, NULL,
 		    NULL);
 		if (map[i] >= 0 && map[i] < 4)
@@ -385,13 +369,13 @@ test_source(void)
 	f.s.u[3].conns = 7;
 	for (diff = 0, i = 0; i < 256; i++) {
 		snprintf(host, sizeof(host), "203.0.113.%d", i);
-		sin_make(&cl, host, 40001);
+		sa_make(&cl, host, 40001);
 		if (upstream_pick(&f.s, (struct sockaddr *)&cl, 0, 0, NULL,
 		    NULL) != map[i])
 			diff++;
 	}
 	is_int(diff, 0, "source: mapping ignores the backends' conns");
-	sin_make(&cl, "::ffff:203.0.113.9", 1);
+	sa_make(&cl, "::ffff:203.0.113.9", 1);
 	is_int(upstream_pick(&f.s, (struct sockaddr *)&cl, 0, 0, NULL, NULL),
 	    map[9], "source: IPv4-mapped IPv6 maps like the IPv4 address");
 	/* A client whose backend is down moves; the rest stay put. */
@@ -406,7 +390,7 @@ test_source(void)
 	for (i = 0; i < 256; i++) {
 		snprintf(host, sizeof(host), "10.%d.0.%d", i & 0xf0,
 		    (i & 0x0f) << 4);
-		sin_make(&cl, host, 1);
+		sa_make(&cl, host, 1);
 		map2[i] = upstream_pick(&f.s, (struct sockaddr *)&cl, 0, 0, NULL,
 		    NULL);
 		if (map2[i] >= 0 && map2[i] < 2)
@@ -577,7 +561,7 @@ test_nothing_usable(void)
 	struct fixture f;
 	size_t m;
 
-	sin_make(&cl, "192.0.2.1", 1);
+	sa_make(&cl, "192.0.2.1", 1);
 	for (m = 0; m < NELEM(methods); m++) {
 		fixture_init(&f, methods[m], w, 3, 0, 0);
 		f.s.u[0].checked_down = 1;

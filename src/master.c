@@ -539,8 +539,11 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		w->flags = msg.flags & (CHAN_F_FULL | CHAN_F_PAUSED);
 		switch (msg.type) {
 		case CHAN_HELLO:
-			if (w->state == W_STARTING)
+			if (w->state == W_STARTING) {
 				w->state = W_READY;
+				log_info("worker %d gen %u ready, pid %d", w->slot, w->gen,
+				    (int)w->pid);
+			}
 			checks_each_down(&m->checks, master_tell_down, w);
 			master_check_ready(m);
 			break;

@@ -775,6 +775,11 @@ class Daemon:
             raise HarnessError("%s (have %r); log tail:\n%s" % (e, self.worker_pids(),
                                                                  self.log_tail()))
 
+    def wait_worker_ready(self, pid, timeout=10.0, start=0):
+        """Wait until the master logs that worker pid said hello: from then on
+        it is offered connections (needs log_level info or debug)."""
+        self.wait_log(r"worker \d+ gen \d+ ready, pid %d\b" % pid, timeout, start)
+
     def started_workers(self):
         """{pid: (slot, gen)} of every worker the log says was started."""
         out = {}

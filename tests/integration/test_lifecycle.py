@@ -52,8 +52,9 @@ def test_killed_worker_is_replaced(preforkd):
                 data = H.payload(50000)
                 assert H.digest(H.exchange(s, data)) == H.digest(data), \
                     "connection on surviving worker %d broke" % owner[port]
-        # new connections are served, by the new worker too
+        # new connections are served, by the new worker too, once it has said hello
         (fresh_pid,) = set(new) - set(old)
+        d.wait_worker_ready(fresh_pid, start=log_at)
         for i in range(6):
             s = H.connect(d.port)
             socks.append(s)

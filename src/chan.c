@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chan.h"
 
@@ -94,7 +95,7 @@ chan_type_name(int type)
 		[CHAN_ACCEPTED] = "ACCEPTED", [CHAN_STATE] = "STATE",
 		[CHAN_HEARTBEAT] = "HEARTBEAT", [CHAN_DRAIN] = "DRAIN",
 		[CHAN_STOP] = "STOP", [CHAN_REOPEN] = "REOPEN",
-		[CHAN_BACKEND] = "BACKEND",
+		[CHAN_BACKEND] = "BACKEND", [CHAN_CONN] = "CONN",
 	};
 
 	if (type <= 0 || type > CHAN_TYPE_MAX)
@@ -102,33 +103,109 @@ chan_type_name(int type)
 	return names[type];
 }
 
-int
-chan_send(int fd, const struct chan_msg *m)
+/* One message, with pass attached when it is not -1. */
+static int
+chan_sendmsg(int fd, const struct chan_msg *m, int pass)
 {
 	uint8_t wire[CHAN_WIRE_SIZE];
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { .iov_base = wire, .iov_len = sizeof(wire) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
 	ssize_t n;
 
 	chan_encode(m, wire);
+	if (pass != -1) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pass, sizeof(int));
+	}
 	do
-		n = send(fd, wire, sizeof(wire), MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n == -1 && errno == EINTR);
 	return n == (ssize_t)sizeof(wire) ? 0 : -1;
 }
 
 int
+chan_send(int fd, const struct chan_msg *m)
+{
+	return chan_sendmsg(fd, m, -1);
+}
+
+int
+chan_send_fd(int fd, const struct chan_msg *m, int pass)
+{
+	return chan_sendmsg(fd, m, pass);
+}
+
+int
 chan_recv(int fd, struct chan_msg *m)
 {
+	int passed, rc;
+
+	if ((rc = chan_recv_fd(fd, m, &passed)) == 1 && passed != -1)
+		close(passed);
+	return rc;
+}
+
+/* Every descriptor in mh's control data; the first to *first, the rest closed. */
+static void
+chan_take_fds(struct msghdr *mh, int *first)
+{
+	struct cmsghdr *c;
+	int v;
+
+	*first = -1;
+	for (c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t off = 0; CMSG_LEN(off + sizeof(int)) <= c->cmsg_len;
+		    off += sizeof(int)) {
+			memcpy(&v, CMSG_DATA(c) + off, sizeof(int));
+			if (*first == -1)
+				*first = v;
+			else
+				close(v);
+		}
+	}
+}
+
+int
+chan_recv_fd(int fd, struct chan_msg *m, int *passed)
+{
 	uint8_t wire[CHAN_WIRE_SIZE + 1];	/* one more: detect oversize */
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(4 * sizeof(int))];
+	} cm;
+	struct iovec iov = { .iov_base = wire, .iov_len = sizeof(wire) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cm.buf, .msg_controllen = sizeof(cm.buf),
+	};
 	ssize_t n;
 
+	*passed = -1;
 	do
-		n = recv(fd, wire, sizeof(wire), MSG_DONTWAIT);
+		n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;
-	if (n == 0)
+	chan_take_fds(&mh, passed);
+	if (n == 0 && *passed == -1)
 		return 0;
-	if (chan_decode(wire, n, m) == -1) {
+	if (chan_decode(wire, n, m) == -1 || (m->type == CHAN_CONN) != (*passed != -1)) {
+		if (*passed != -1)
+			close(*passed);
+		*passed = -1;
 		errno = EBADMSG;
 		return -1;
 	}

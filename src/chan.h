@@ -6,7 +6,9 @@
  * little-endian layout; chan_decode() rejects anything of the wrong size or
  * with an unknown type, so a confused peer cannot be misread.
  *
- * Master to worker:  ACCEPT (go accept on listen socket `lsock`), DRAIN
+ * Master to worker:  ACCEPT (go accept on listen socket `lsock`), CONN (a
+ * connection the master accepted on `lsock`, its descriptor attached with
+ * SCM_RIGHTS: dispatch = handoff), DRAIN
  * (stop accepting, finish connections within `timeout_ms`, exit), STOP
  * (close everything now and exit), REOPEN (reopen the log file), BACKEND
  * (health checks say backend `count` of listen socket `lsock` is up when
@@ -32,7 +34,8 @@ enum chan_type {
 	CHAN_STOP,
 	CHAN_REOPEN,
 	CHAN_BACKEND,
-	CHAN_TYPE_MAX = CHAN_BACKEND
+	CHAN_CONN,
+	CHAN_TYPE_MAX = CHAN_CONN
 };
 
 /* Worker state flags, carried by ACCEPTED, STATE and HEARTBEAT. */
@@ -73,11 +76,20 @@ const char *chan_type_name(int type);
  * errno set (EAGAIN when the peer is not keeping up).
  */
 int	chan_send(int fd, const struct chan_msg *m);
+/* As chan_send(), with descriptor pass attached (CONN). */
+int	chan_send_fd(int fd, const struct chan_msg *m, int pass);
 /*
  * Receive one message.  Returns 1 with m filled, 0 at end of file (the
  * peer is gone), or -1 with errno set (EAGAIN: nothing pending; EBADMSG:
- * a malformed message, which was consumed).
+ * a malformed message, which was consumed).  A descriptor that came with
+ * the message is closed.
  */
 int	chan_recv(int fd, struct chan_msg *m);
+/*
+ * As chan_recv(); a CONN's descriptor goes to *passed (it must come with
+ * one, and no other type may: either is EBADMSG, the stray closed).
+ * *passed is -1 for every other message.
+ */
+int	chan_recv_fd(int fd, struct chan_msg *m, int *passed);
 
 #endif

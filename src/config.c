@@ -37,7 +37,7 @@ enum sect { S_NONE, S_DAEMON, S_LISTENER, S_UNKNOWN };
 enum ktype {
 	K_WORKERS, K_UINT, K_DURATION, K_SIZE, K_LEVEL, K_TARGET, K_ADDR, K_MODE,
 	K_USER, K_GROUP, K_PATH, K_BACKEND, K_BALANCE, K_SENDPROXY, K_ONOFF,
-	K_BYTES
+	K_BYTES, K_DISPATCH
 };
 
 struct keydef {
@@ -84,6 +84,9 @@ static const struct keydef keys[] = {
 	{ { "daemon", "pidfile", "path", NULL,
 	    "write the master's pid here; refuse to start if it names a live process" },
 	  S_DAEMON, K_PATH, D(pidfile), 0, 0, 0 },
+	{ { "daemon", "dispatch", "method", "notify",
+	    "who accepts: notify (the master hands out accepts), reuseport or handoff" },
+	  S_DAEMON, K_DISPATCH, D(dispatch), 0, 0, 0 },
 	{ { "listener", "listen", "address", NULL,
 	    "host:port, [v6addr]:port or :port to accept on (required)" },
 	  S_LISTENER, K_ADDR, L(listen), 0, 0, 0 },
@@ -149,7 +152,7 @@ static const struct keydef keys[] = {
 	  S_LISTENER, K_DURATION, L(proxy_timeout_ms), 1, MS(3600), 0 },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
-_Static_assert(NKEYS <= 32, "struct parse's seen bitmask holds 32 keys");
+_Static_assert(NKEYS <= 64, "struct parse's seen bitmask holds 64 keys");
 
 struct parse {
 	const char	*name;		/* file name for messages */
@@ -157,7 +160,7 @@ struct parse {
 	int		 line;		/* line just handed to inih */
 	enum sect	 sect;
 	struct listener_conf *cur;	/* S_LISTENER: the section's listener */
-	unsigned	 seen;		/* bit per key index: set in this section */
+	uint64_t	 seen;		/* bit per key index: set in this section */
 	unsigned	 daemon_seen;	/* [daemon] may appear once */
 	int		 daemon_line;
 	int		 group_line;	/* where group was set */
@@ -461,6 +464,11 @@ key_set(const struct keydef *k, void *obj, const char *value, char *msg,
 			return "expected roundrobin, leastconn, source or random";
 		*(int *)p = n;
 		return NULL;
+	case K_DISPATCH:
+		if ((n = word_index(value, "notify", "reuseport", "handoff", NULL)) == -1)
+			return "expected notify, reuseport or handoff";
+		*(int *)p = n;
+		return NULL;
 	case K_SENDPROXY:
 		if ((n = word_index(value, "off", "v1", "v2", NULL)) == -1)
 			return "expected off, v1 or v2";
@@ -670,7 +678,7 @@ config_handler(void *user, const char *section, const char *name,
 	const char *why;
 	char msg[256];
 	const struct keydef *k;
-	unsigned bit;
+	uint64_t bit;
 	void *obj;
 
 	(void)section;		/* the reader tracks sections itself */
@@ -686,7 +694,7 @@ config_handler(void *user, const char *section, const char *name,
 		    ps->line, name, ps->sect == S_DAEMON ? "daemon" : "listener");
 		return 1;
 	}
-	bit = 1u << (k - keys);
+	bit = (uint64_t)1 << (k - keys);
 	if ((ps->seen & bit) && k->type != K_BACKEND) {
 		err_add(ps->errs, "%s:%d: %s: duplicate key", ps->name, ps->line, name);
 		return 1;

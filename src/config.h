@@ -28,6 +28,13 @@ enum balance {
 	BAL_RANDOM
 };
 
+/* Who calls accept(): see master.c. */
+enum dispatch {
+	DISPATCH_NOTIFY,	/* workers, when the master says so */
+	DISPATCH_REUSEPORT,	/* workers, each on its own SO_REUSEPORT socket */
+	DISPATCH_HANDOFF	/* the master, passing the fd to a worker */
+};
+
 enum send_proxy {
 	SEND_PROXY_OFF,
 	SEND_PROXY_V1,
@@ -83,6 +90,7 @@ struct config {
 	unsigned	 shutdown_ms;	/* graceful stop deadline */
 	unsigned	 drain_ms;	/* old generation's deadline on reload */
 	unsigned	 max_draining;	/* draining generations kept at most */
+	int		 dispatch;	/* enum dispatch */
 	char		*user;		/* owned; NULL: stay who we are */
 	char		*group;		/* owned; NULL: the user's primary group */
 	uid_t		 uid;		/* resolved from user */

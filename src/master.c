@@ -15,6 +15,19 @@
  * backlog does not wake every worker.  A worker that does not give a lease
  * back within ANSWER_SECS of its last word loses it and is skipped until it
  * speaks again.
+ *
+ * That is dispatch = notify, the default.  Two others, for comparison and
+ * for loads where they do better (README, "Dispatch"):
+ *   reuseport: each slot has its own SO_REUSEPORT socket on the address,
+ *     bound by the master; its worker accepts whenever it is readable and
+ *     the master takes no part.  The kernel spreads connections by a hash
+ *     of their addresses, so a busy or full worker still gets its share,
+ *     and connections queued on a socket whose worker died wait for the
+ *     respawn (or are reset, when SIGTTOU or a reload removes the slot).
+ *   handoff: the master accepts and passes each descriptor to the next
+ *     worker in round-robin order over the channel (SCM_RIGHTS).  Exact
+ *     spread, but every connection costs the master an accept and a
+ *     sendmsg.
  */
 #include <sys/queue.h>
 #include <sys/resource.h>
@@ -56,6 +69,8 @@
 #define BACKOFF_MAX_MS	10000
 #define KILL_GRACE	2.0	/* after a stop deadline, before SIGKILL */
 #define EXTEND_GRACE	5	/* seconds asked of systemd beyond shutdown_timeout */
+#define HANDOFF_BATCH	16	/* connections passed per readiness at most */
+#define PAUSE_SECS	0.5	/* handoff: accepting paused after EMFILE/ENFILE */
 
 struct master;
 
@@ -71,6 +86,8 @@ struct lsock {
 	unsigned	 allowed;	/* leases at once: +1 per full lease, -1 per other */
 	int		 busy;		/* the last lease given back took several */
 	struct sd_socket *passed;	/* borrowed from m->passed; NULL: bound here */
+	int		*rfd;		/* owned; reuseport: slot i's socket, rfd[0] = fd */
+	int		 nrfd;
 	LIST_ENTRY(lsock) entry;
 };
 
@@ -119,6 +136,8 @@ struct master {
 	int		 rr;		/* next slot to offer an ACCEPT */
 	ev_io		 sig_io;
 	ev_timer	 tick, answer, stop_timer, watchdog;
+	ev_timer	 accept_pause;	/* handoff: after EMFILE in the master */
+	ev_tstamp	 last_handoff_log;
 	ev_tstamp	 stop_at;	/* graceful stop: when stragglers are killed */
 	struct sd_socket *passed;	/* owned; sockets from systemd, npassed */
 	int		 npassed;
@@ -138,6 +157,7 @@ static void	master_resume(struct master *m);
 static int	master_spawn(struct master *m, struct slot *s);
 static void	master_reload(struct master *m);
 static void	master_stop(struct master *m, int immediate);
+static void	lsock_release(struct lsock *ls);
 
 /* ---- listen sockets and dispatch ---- */
 
@@ -200,13 +220,68 @@ master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
 	ev_io_stop(loop, io);
 }
 
+/* dispatch = handoff: accept here and pass each connection on. */
+static void
+master_handoff_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct lsock *ls = io->data;
+	struct master *m = ls->m;
+	struct chan_msg msg = { .type = CHAN_CONN, .lsock = ls->id };
+	struct wproc *w;
+	int fd;
+
+	(void)revents;
+	for (int n = 0; n < HANDOFF_BATCH; n++) {
+		int rr = m->rr;
+
+		if ((w = master_pick(m)) == NULL) {
+			ev_io_stop(loop, io);	/* nobody can take one: the backlog waits */
+			return;
+		}
+		if ((fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
+			m->rr = rr;	/* w's turn is not over */
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				log_warn("accept on %s; pausing accepts", ls->conf->name);
+				ev_io_stop(loop, io);
+				ev_timer_start(loop, &m->accept_pause);
+			}
+			return;		/* EAGAIN and the rest: wait for the next readiness */
+		}
+		while (chan_send_fd(w->chan, &msg, fd) == -1) {
+			/* Its channel is full or gone: skip it until it speaks. */
+			w->unresponsive = 1;
+			if ((w = master_pick(m)) == NULL)
+				break;
+		}
+		close(fd);
+		if (w == NULL) {
+			if (ev_now(loop) - m->last_handoff_log >= 1.0) {
+				m->last_handoff_log = ev_now(loop);
+				log_warnx("%s: no worker took a connection; closed it",
+				    ls->conf->name);
+			}
+			ev_io_stop(loop, io);
+			return;
+		}
+	}
+}
+
+static void
+master_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop, (void)revents;
+	master_resume(t->data);
+}
+
 /* Watch every listen socket that may hand out another notification. */
 static void
 master_resume(struct master *m)
 {
 	struct lsock *ls;
 
-	if (m->stopping)
+	if (m->stopping || m->cfg->dispatch == DISPATCH_REUSEPORT ||
+	    ev_is_active(&m->accept_pause))
 		return;
 	LIST_FOREACH(ls, &m->lsocks, entry)
 		if (ls->conf != NULL && ls->inflight < lsock_allowed(m, ls))
@@ -272,6 +347,11 @@ lsock_open(struct master *m, const struct listener_conf *lc, char *err,
 	struct lsock *ls;
 	int fd;
 
+	if (m->npassed > 0 && m->cfg->dispatch == DISPATCH_REUSEPORT) {
+		snprintf(err, errlen, "listener %s: dispatch = reuseport needs a socket "
+		    "per worker, and systemd passes one; use notify or handoff", lc->name);
+		return NULL;
+	}
 	if (m->npassed > 0) {
 		if ((p = passed_find(m, lc)) == NULL) {
 			snprintf(err, errlen, "listener %s: no socket passed by systemd "
@@ -286,7 +366,8 @@ lsock_open(struct master *m, const struct listener_conf *lc, char *err,
 			    lc->name, strerror(errno));
 			return NULL;
 		}
-	} else if ((fd = net_listen(&lc->addr, lc->backlog)) == -1) {
+	} else if ((fd = net_listen(&lc->addr, lc->backlog,
+	    m->cfg->dispatch == DISPATCH_REUSEPORT)) == -1) {
 		snprintf(err, errlen, "listener %s: bind %s: %s", lc->name,
 		    net_addr_str((const struct sockaddr *)&lc->addr.ss, a, sizeof(a)),
 		    strerror(errno));
@@ -307,9 +388,54 @@ lsock_open(struct master *m, const struct listener_conf *lc, char *err,
 	ls->m = m;
 	ls->allowed = 1;
 	ls->passed = p;
-	ev_io_init(&ls->io, master_listen_cb, fd, EV_READ);
+	ev_io_init(&ls->io, m->cfg->dispatch == DISPATCH_HANDOFF ?
+	    master_handoff_cb : master_listen_cb, fd, EV_READ);
 	ls->io.data = ls;
+	if (m->cfg->dispatch == DISPATCH_REUSEPORT) {
+		if ((ls->rfd = malloc(sizeof(*ls->rfd))) == NULL) {
+			snprintf(err, errlen, "listener %s: out of memory", lc->name);
+			lsock_release(ls);
+			return NULL;
+		}
+		ls->rfd[0] = fd;
+		ls->nrfd = 1;
+	}
 	return ls;
+}
+
+/*
+ * dispatch = reuseport: give ls a socket for each of n slots, binding the
+ * missing ones, or close those past n.  0, or -1 with the reason in err
+ * (the sockets bound so far are kept: shrink back to undo).
+ */
+static int
+lsock_slots(struct lsock *ls, int n, char *err, size_t errlen)
+{
+	char a[NET_ADDRSTRLEN];
+	int *v, fd;
+
+	if (ls->rfd == NULL)
+		return 0;
+	while (ls->nrfd > n && ls->nrfd > 1)
+		close(ls->rfd[--ls->nrfd]);
+	if (n <= ls->nrfd)
+		return 0;
+	if ((v = realloc(ls->rfd, n * sizeof(*v))) == NULL) {
+		snprintf(err, errlen, "listener %s: out of memory", ls->conf->name);
+		return -1;
+	}
+	ls->rfd = v;
+	while (ls->nrfd < n) {
+		if ((fd = net_listen(&ls->addr, ls->conf->backlog, 1)) == -1) {
+			snprintf(err, errlen, "listener %s: bind %s for worker %d: %s",
+			    ls->conf->name,
+			    net_addr_str((const struct sockaddr *)&ls->addr.ss, a, sizeof(a)),
+			    ls->nrfd, strerror(errno));
+			return -1;
+		}
+		ls->rfd[ls->nrfd++] = fd;
+	}
+	return 0;
 }
 
 /* Close a socket we bound; park one systemd passed (never closed). */
@@ -320,6 +446,9 @@ lsock_release(struct lsock *ls)
 		ls->passed->used = 0;
 	else
 		close(ls->fd);
+	for (int i = 1; i < ls->nrfd; i++)
+		close(ls->rfd[i]);
+	free(ls->rfd);
 	free(ls);
 }
 
@@ -607,12 +736,23 @@ master_child(struct master *m, struct slot *s, int chan)
 		close(w->chan);		/* siblings' channels are not ours */
 	memset(&sp, 0, sizeof(sp));
 	LIST_FOREACH(ls, &m->lsocks, entry) {
-		if (ls->conf == NULL || sp.nls == sizeof(sp.fds) / sizeof(sp.fds[0])) {
-			close(ls->fd);	/* being removed */
+		/* reuseport: only our slot's socket; handoff: none at all. */
+		int mine = ls->rfd != NULL ? (s->idx < ls->nrfd ? ls->rfd[s->idx] : -1) :
+		    m->cfg->dispatch == DISPATCH_HANDOFF ? -1 : ls->fd;
+
+		for (int i = 0; i < ls->nrfd; i++)
+			if (ls->rfd[i] != mine)
+				close(ls->rfd[i]);
+		if (ls->rfd == NULL && mine == -1)
+			close(ls->fd);
+		if (ls->conf == NULL || sp.nls == sizeof(sp.fds) / sizeof(sp.fds[0]) ||
+		    (mine == -1 && ls->rfd != NULL)) {
+			if (mine != -1)
+				close(mine);	/* being removed */
 			continue;
 		}
 		sp.ids[sp.nls] = ls->id;
-		sp.fds[sp.nls] = ls->fd;
+		sp.fds[sp.nls] = mine;
 		sp.confs[sp.nls] = ls->conf;
 		sp.nls++;
 	}
@@ -888,25 +1028,30 @@ master_reload(struct master *m)
 		goto fail;
 	}
 
-	/* Open what is new; nothing changes until all of it is open. */
+	if (nc->dispatch != m->cfg->dispatch) {
+		log_warnx("dispatch needs a restart; keeping the running one");
+		nc->dispatch = m->cfg->dispatch;
+	}
+
+	/*
+	 * Open what is new, and with reuseport a socket for every new slot;
+	 * nothing changes until all of it is open.
+	 */
 	if ((fresh = calloc(nc->nlisteners, sizeof(*fresh))) == NULL)
 		fatal("reload");
 	for (size_t i = 0; i < nc->nlisteners; i++) {
 		const struct listener_conf *lc = &nc->listeners[i];
 
-		if (lsock_find(m, &lc->addr) != NULL)
+		if ((ls = lsock_find(m, &lc->addr)) != NULL) {
+			if (lsock_slots(ls, nc->workers, why, sizeof(why)) == -1)
+				goto undo;
 			continue;
-		if ((fresh[nfresh] = lsock_open(m, lc, why, sizeof(why))) == NULL) {
-			snprintf(m->reload_result, sizeof(m->reload_result),
-			    "failed: %s", why);
-			log_errorx("%s", why);
-			while (nfresh > 0)
-				lsock_release(fresh[--nfresh]);
-			free(fresh);
-			config_free(nc);
-			goto fail;
 		}
+		if ((fresh[nfresh] = lsock_open(m, lc, why, sizeof(why))) == NULL)
+			goto undo;
 		nfresh++;
+		if (lsock_slots(fresh[nfresh - 1], nc->workers, why, sizeof(why)) == -1)
+			goto undo;
 	}
 
 	/* Commit. */
@@ -916,9 +1061,11 @@ master_reload(struct master *m)
 		for (size_t i = 0; i < nc->nlisteners && lc == NULL; i++)
 			if (net_addr_equal(&nc->listeners[i].addr, &ls->addr))
 				lc = &nc->listeners[i];
-		if (lc != NULL && lc->backlog != ls->conf->backlog &&
-		    listen(ls->fd, lc->backlog) == -1)
-			log_warn("listener %s: new backlog", lc->name);
+		if (lc != NULL && lc->backlog != ls->conf->backlog)
+			for (int i = 0; i < (ls->rfd != NULL ? ls->nrfd : 1); i++)
+				if (listen(ls->rfd != NULL ? ls->rfd[i] : ls->fd,
+				    lc->backlog) == -1)
+					log_warn("listener %s: new backlog", lc->name);
 		ls->conf = lc;		/* NULL: closed once the new workers forked */
 	}
 	for (size_t i = 0; i < nfresh; i++)
@@ -946,12 +1093,23 @@ master_reload(struct master *m)
 		if (ls->conf == NULL) {
 			log_notice("closing listen socket %d (no longer configured)", ls->fd);
 			lsock_close(m, ls);
-		}
+		} else
+			lsock_slots(ls, nc->workers, why, sizeof(why)); /* only closes */
 	config_free(old);
 	master_limit_draining(m);
 	master_resume(m);
 	return;
 
+undo:
+	snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s", why);
+	log_errorx("%s", why);
+	while (nfresh > 0)
+		lsock_release(fresh[--nfresh]);
+	free(fresh);
+	LIST_FOREACH(ls, &m->lsocks, entry)
+		if (ls->conf != NULL)
+			lsock_slots(ls, m->nslots, why, sizeof(why));
+	config_free(nc);
 fail:
 	log_errorx("reload failed, keeping generation %u", m->gen);
 	config_errors_fini(&errs);
@@ -1013,6 +1171,18 @@ master_stop(struct master *m, int immediate)
 
 /* ---- signals ---- */
 
+/* reuseport: a socket for each slot, after SIGTTIN or SIGTTOU. */
+static void
+master_lsock_slots(struct master *m)
+{
+	struct lsock *ls;
+	char why[256];
+
+	LIST_FOREACH(ls, &m->lsocks, entry)
+		if (ls->conf != NULL && lsock_slots(ls, m->nslots, why, sizeof(why)) == -1)
+			log_warnx("%s; that worker does not accept on it", why);
+}
+
 static void
 master_workers_delta(struct master *m, int more)
 {
@@ -1030,6 +1200,7 @@ master_workers_delta(struct master *m, int more)
 		s = m->slots[m->nslots] = slot_new(m, m->nslots);
 		m->nslots++;
 		log_notice("SIGTTIN: %d workers", m->nslots);
+		master_lsock_slots(m);
 		master_spawn(m, s);
 		return;
 	}
@@ -1040,6 +1211,7 @@ master_workers_delta(struct master *m, int more)
 	if (s->w != NULL)
 		master_drain_worker(s->w, m->cfg->drain_ms);
 	slot_free(m, s);
+	master_lsock_slots(m);
 	m->rr %= m->nslots;
 	master_check_ready(m);
 }
@@ -1121,6 +1293,10 @@ master_open(struct master *m)
 			return -1;
 		}
 		LIST_INSERT_HEAD(&m->lsocks, ls, entry);
+		if (lsock_slots(ls, cfg->workers, err, sizeof(err)) == -1) {
+			fprintf(stderr, "preforkd: %s\n", err);
+			return -1;
+		}
 	}
 	for (int i = 0; i < m->npassed; i++)
 		if (!m->passed[i].used) {
@@ -1205,6 +1381,8 @@ master_run(struct config *cfg, const char *file, const struct config_overrides *
 	m.answer.data = &m;
 	ev_timer_init(&m.stop_timer, master_stop_cb, 0., 0.);
 	m.stop_timer.data = &m;
+	ev_timer_init(&m.accept_pause, master_pause_cb, PAUSE_SECS, 0.);
+	m.accept_pause.data = &m;
 	if ((wd_usec = sd_watchdog_usec()) > 0) {
 		ev_timer_init(&m.watchdog, master_watchdog_cb, 0., wd_usec / 2e6);
 		m.watchdog.data = &m;

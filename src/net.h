@@ -39,9 +39,9 @@ const char *net_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 
 /*
  * Open a non-blocking, close-on-exec listening TCP socket bound to a with
- * SO_REUSEADDR (and IPV6_V6ONLY for IPv6).  Returns the fd, or -1 with
- * errno set.
+ * SO_REUSEADDR (and IPV6_V6ONLY for IPv6), and SO_REUSEPORT when
+ * reuseport is set.  Returns the fd, or -1 with errno set.
  */
-int	net_listen(const struct addr *a, int backlog);
+int	net_listen(const struct addr *a, int backlog, int reuseport);
 
 #endif

@@ -16,6 +16,11 @@
  * that hit LEASE_MAX says so (CHAN_F_MORE) and the master lets one more
  * worker hold a lease at the same time.
  *
+ * With dispatch = reuseport the worker has a socket of its own for each
+ * listener and accepts whenever it is readable and there is room; with
+ * handoff it has no listen socket at all and serves the connections the
+ * master passes it (CONN).  master.c compares the three.
+ *
  * It never blocks and never spins: EMFILE pauses accepting for a while and
  * the master is told, so it offers this worker nothing meanwhile.
  */
@@ -42,6 +47,7 @@
 #define HEARTBEAT_SECS	1.0
 
 static void	worker_lease_end(struct worker *w);
+static void	worker_own_start(struct worker *w);
 
 static uint8_t
 worker_flags(const struct worker *w)
@@ -72,6 +78,7 @@ worker_close_listeners(struct worker *w)
 {
 	for (size_t i = 0; i < w->nls; i++)
 		if (w->ls[i].fd != -1) {
+			ev_io_stop(w->loop, &w->ls[i].lease_io);
 			close(w->ls[i].fd);
 			w->ls[i].fd = -1;
 		}
@@ -131,9 +138,11 @@ worker_conn_closed(struct worker *w)
 		ev_timer_stop(w->loop, &w->pause);
 		w->paused = 0;
 		worker_send_state(w);
+		worker_own_start(w);
 	} else if (w->full && w->nconns < w->cfg->max_connections) {
 		w->full = 0;
 		worker_send_state(w);
+		worker_own_start(w);
 	}
 }
 
@@ -145,6 +154,7 @@ worker_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop, (void)revents;
 	w->paused = 0;
 	worker_send_state(w);
+	worker_own_start(w);
 }
 
 static void
@@ -162,18 +172,16 @@ worker_pause(struct worker *w, int err)
 	ev_timer_start(w->loop, &w->pause);
 }
 
-/* Accept what is waiting on the leased socket, ACCEPT_BATCH at most. */
-static void
-worker_lease_take(struct worker *w)
+/* Accept up to max connections waiting on wl, while there is room. */
+static unsigned
+worker_take(struct worker *w, struct wlisten *wl, unsigned max)
 {
-	struct wlisten *wl = w->lease;
 	struct sockaddr_storage ss;
 	unsigned n = 0;
 	socklen_t len;
 	int fd;
 
-	while (n < ACCEPT_BATCH && w->lease_count < LEASE_MAX &&
-	    w->nconns < w->cfg->max_connections && !w->paused) {
+	while (n < max && w->nconns < w->cfg->max_connections && !w->paused) {
 		len = sizeof(ss);
 		fd = accept4(wl->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -195,15 +203,25 @@ worker_lease_take(struct worker *w)
 			continue;
 		}
 		n++;
-		w->lease_count++;
 	}
+	w->full = w->nconns >= w->cfg->max_connections;
+	return n;
+}
+
+/* Accept what is waiting on the leased socket, ACCEPT_BATCH at most. */
+static void
+worker_lease_take(struct worker *w)
+{
+	unsigned room = LEASE_MAX - w->lease_count;
+	unsigned n = worker_take(w, w->lease, room < ACCEPT_BATCH ? room : ACCEPT_BATCH);
+
+	w->lease_count += n;
 	if (n > 0) {
 		w->lease_progress = 1;
 		/* A busy lease, or one that became busy: restart its idle timer. */
 		if (w->lease_count > 1 || ev_is_active(&w->lease_timer))
 			ev_timer_again(w->loop, &w->lease_timer);
 	}
-	w->full = w->nconns >= w->cfg->max_connections;
 }
 
 /* Give the lease back: ACCEPTED with what it took. */
@@ -310,6 +328,64 @@ worker_accept(struct worker *w, uint32_t id, int busy)
 	}
 }
 
+/* reuseport: watch our own sockets while there is room. */
+static void
+worker_own_start(struct worker *w)
+{
+	if (w->cfg->dispatch != DISPATCH_REUSEPORT || w->draining || w->full || w->paused)
+		return;
+	for (size_t i = 0; i < w->nls; i++)
+		if (w->ls[i].fd != -1)
+			ev_io_start(w->loop, &w->ls[i].lease_io);
+}
+
+static void
+worker_own_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct wlisten *wl = io->data;
+	struct worker *w = wl->worker;
+
+	(void)revents;
+	worker_take(w, wl, ACCEPT_BATCH);
+	if (w->full || w->paused) {
+		for (size_t i = 0; i < w->nls; i++)
+			ev_io_stop(loop, &w->ls[i].lease_io);
+		worker_send_state(w);
+	}
+}
+
+/* handoff: serve a connection the master accepted on listener id. */
+static void
+worker_handed(struct worker *w, uint32_t id, int fd)
+{
+	struct sockaddr_storage ss;
+	struct wlisten *wl = NULL;
+	socklen_t len = sizeof(ss);
+
+	for (size_t i = 0; i < w->nls; i++)
+		if (w->ls[i].id == id)
+			wl = &w->ls[i];
+	if (wl == NULL || w->nconns >= w->cfg->max_connections ||
+	    getpeername(fd, (struct sockaddr *)&ss, &len) == -1) {
+		/* The master sent it before it read our last STATE. */
+		log_debug("connection on listener %u refused: %s", id,
+		    wl == NULL ? "no such listener" : w->nconns >= w->cfg->max_connections ?
+		    "max_connections reached" : strerror(errno));
+		w->errors++;
+		close(fd);
+		return;
+	}
+	if (conn_new(wl, fd, (struct sockaddr *)&ss, len) == NULL) {
+		w->errors++;
+		log_warn("connection on %s", wl->conf->name);
+		return;
+	}
+	if (!w->full && w->nconns >= w->cfg->max_connections) {
+		w->full = 1;
+		worker_send_state(w);
+	}
+}
+
 /* The master's health checks changed a backend's state. */
 static void
 worker_backend_state(struct worker *w, const struct chan_msg *m)
@@ -327,11 +403,11 @@ worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct worker *w = io->data;
 	struct chan_msg m;
-	int rc;
+	int rc, fd;
 
 	(void)revents;
 	for (int i = 0; i < 64; i++) {
-		if ((rc = chan_recv(w->chan, &m)) == 0 ||
+		if ((rc = chan_recv_fd(w->chan, &m, &fd)) == 0 ||
 		    (rc == -1 && errno != EAGAIN && errno != EBADMSG)) {
 			/* The master is gone: finish what we have and go. */
 			log_notice("master gone, draining");
@@ -348,6 +424,9 @@ worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		switch (m.type) {
 		case CHAN_ACCEPT:
 			worker_accept(w, m.lsock, (m.flags & CHAN_F_MORE) != 0);
+			break;
+		case CHAN_CONN:
+			worker_handed(w, m.lsock, fd);
 			break;
 		case CHAN_DRAIN:
 			worker_drain(w, m.timeout_ms);
@@ -436,7 +515,8 @@ worker_main(const struct worker_spawn *sp)
 		conn_idle_init(wl);
 		if (wl->conf->mode == MODE_PROXY && upstream_init(&wl->ups, wl->conf) == -1)
 			fatal("backends of %s", wl->conf->name);
-		ev_io_init(&wl->lease_io, worker_lease_io_cb, wl->fd, EV_READ);
+		ev_io_init(&wl->lease_io, w.cfg->dispatch == DISPATCH_REUSEPORT ?
+		    worker_own_cb : worker_lease_io_cb, wl->fd, EV_READ);
 		wl->lease_io.data = wl;
 		if (wl->conf->buffer_size > w.scratch_size)
 			w.scratch_size = wl->conf->buffer_size;
@@ -466,6 +546,7 @@ worker_main(const struct worker_spawn *sp)
 
 	log_debug("started");
 	worker_send(&w, &hello);
+	worker_own_start(&w);
 	ev_run(w.loop, 0);
 
 	/* Drained, stopped or told to go: everything is closed by now. */

@@ -1,29 +1,63 @@
-"""Dispatch: connections are spread round-robin over the workers."""
+"""Dispatch: who accepts (dispatch = notify | reuseport | handoff), and how the
+connections spread over the workers."""
 
 import collections
+import signal
+
+import pytest
 
 import pfharness as H
 
+MODES = ("notify", "reuseport", "handoff")
 
-def test_round_robin_spreads_sequential_connections(preforkd):
+
+def listening(port):
+    """Inodes of the listening sockets on port."""
+    return {ino for lport, _, state, ino in H.tcp_table()
+            if lport == port and state == H.TCP_LISTEN}
+
+
+def listen_holders(d, port):
+    """{pid: number of port's listening sockets it holds} over master and workers."""
+    inodes = listening(port)
+    out = {}
+    for pid in [d.pid] + d.worker_pids():
+        out[pid] = len(inodes & set(H.socket_inodes(pid)))
+    return out
+
+
+def open_echoed(d, n):
+    """n connections, opened one after another, each echoed before the next."""
+    socks = []
+    for i in range(n):
+        s = H.connect(d.port)
+        socks.append(s)
+        assert H.exchange(s, b"%c" % (65 + i % 26)) == b"%c" % (65 + i % 26)
+    return socks
+
+
+def spread(d, socks, workers):
+    """{worker pid: connections it holds} for socks; every one must be found."""
+    ports = [s.getsockname()[1] for s in socks]
+    owner = H.worker_of_connections(d, d.port, ports)
+    missing = [p for p in ports if p not in owner]
+    assert not missing, "no worker found for %d connections (e.g. client port %d)" % (
+        len(missing), missing[0])
+    count = collections.Counter(owner.values())
+    assert set(count) <= set(workers), "connections held by non-workers: %r" % count
+    return {w: count.get(w, 0) for w in workers}
+
+
+@pytest.mark.parametrize("dispatch", ["notify", "handoff"])
+def test_round_robin_spreads_sequential_connections(preforkd, dispatch):
     """100 connections opened one after another (each echoed before the next
     opens) land 25 +- 2 on each of 4 workers."""
-    d = preforkd.start(daemon={"workers": 4, "log_level": "notice"})
+    d = preforkd.start(daemon={"workers": 4, "log_level": "notice", "dispatch": dispatch})
     workers = d.wait_workers(4)
     socks = []
     try:
-        for i in range(100):
-            s = H.connect(d.port)
-            socks.append(s)
-            assert H.exchange(s, b"%c" % (65 + i % 26)) == b"%c" % (65 + i % 26)
-        ports = [s.getsockname()[1] for s in socks]
-        owner = H.worker_of_connections(d, d.port, ports)
-        missing = [p for p in ports if p not in owner]
-        assert not missing, "no worker found for %d connections (e.g. client port %d)" % (
-            len(missing), missing[0])
-        count = collections.Counter(owner.values())
-        assert set(count) <= set(workers), "connections held by non-workers: %r" % count
-        per_worker = {w: count.get(w, 0) for w in workers}
+        socks = open_echoed(d, 100)
+        per_worker = spread(d, socks, workers)
         print("connections per worker: %r" % per_worker)
         assert all(23 <= n <= 27 for n in per_worker.values()), \
             "uneven spread over 4 workers: %r" % per_worker
@@ -33,3 +67,130 @@ def test_round_robin_spreads_sequential_connections(preforkd):
     finally:
         for s in socks:
             s.close()
+
+
+def test_reuseport_gives_each_worker_its_own_socket(preforkd):
+    """reuseport: one listening socket per worker, held by the master and by that
+    worker alone; the kernel's hash spreads 300 connections over all of them."""
+    d = preforkd.start(daemon={"workers": 3, "log_level": "notice", "dispatch": "reuseport"})
+    workers = d.wait_workers(3)
+    assert len(listening(d.port)) == 3, listening(d.port)
+    held = listen_holders(d, d.port)
+    assert held[d.pid] == 3, held
+    assert all(held[w] == 1 for w in workers), held
+    socks = []
+    try:
+        socks = open_echoed(d, 300)
+        per_worker = spread(d, socks, workers)
+        print("connections per worker: %r" % per_worker)
+        assert all(n > 0 for n in per_worker.values()), per_worker
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_handoff_workers_hold_no_listen_socket(preforkd):
+    """handoff: only the master holds the listening socket; workers get each
+    connection's descriptor from it."""
+    d = preforkd.start(daemon={"workers": 2, "log_level": "notice", "dispatch": "handoff"})
+    workers = d.wait_workers(2)
+    held = listen_holders(d, d.port)
+    assert held[d.pid] == 1 and all(held[w] == 0 for w in workers), held
+    for _ in range(4):
+        assert H.echo_ok(d.port, H.payload(30000))
+
+
+@pytest.mark.parametrize("dispatch", MODES)
+def test_churn_loses_nothing(preforkd, dispatch):
+    """16 clients connecting, exchanging 64 bytes and closing for 1 s: no failed
+    connect, reset or mismatch, in every dispatch mode."""
+    d = preforkd.start(daemon={"workers": 2, "log_level": "notice", "dispatch": dispatch})
+    r = H.run_pfload("churn", d.port, "-c", 16, "-s", 64, "-d", 1)
+    assert r["completed"] > 100, r
+    assert (r["failed_connects"], r["resets"], r["mismatches"], r["timeouts"],
+            r["early_eofs"]) == (0, 0, 0, 0, 0), r
+
+
+@pytest.mark.parametrize("dispatch", ["reuseport", "handoff"])
+def test_max_connections_holds_the_next_one_back(preforkd, dispatch):
+    """One worker with max_connections = 2: a third client waits in the backlog
+    (not refused, not closed) and is served once one of the two closes."""
+    d = preforkd.start(daemon={"workers": 1, "max_connections": 2, "log_level": "notice",
+                               "dispatch": dispatch})
+    a, b = open_echoed(d, 2)
+    c = H.connect(d.port)
+    try:
+        c.sendall(b"third")
+        c.settimeout(0.5)
+        with pytest.raises(OSError):
+            data = c.recv(10)
+            pytest.fail("the third connection was answered %r at max_connections" % data)
+        a.close()
+        c.settimeout(5)
+        got = b""
+        while len(got) < 5:
+            chunk = c.recv(10)
+            assert chunk, "the third connection was closed instead of served"
+            got += chunk
+        assert got == b"third"
+        assert H.exchange(b, b"still") == b"still"
+    finally:
+        for s in (a, b, c):
+            s.close()
+
+
+def test_reuseport_reload_follows_worker_count(preforkd):
+    """reuseport: a reload to 3 workers binds a third socket, back to 2 closes
+    it; a connection held across both reloads keeps working."""
+    d = preforkd.start(daemon={"workers": 2, "log_level": "info", "dispatch": "reuseport"})
+    d.wait_workers(2)
+    held = H.connect(d.port)
+    try:
+        assert H.exchange(held, b"before") == b"before"
+        for n in (3, 2):
+            d.daemon_keys["workers"] = n
+            d.write_config()
+            status = d.reload()
+            assert "reload failed" not in (status or ""), status
+            # READY came once the new generation's workers all said hello
+            assert len(listening(d.port)) == n, listening(d.port)
+            for _ in range(3 * n):
+                assert H.echo_ok(d.port, H.payload(2000))
+            assert H.exchange(held, b"across %d" % n) == b"across %d" % n
+    finally:
+        held.close()
+
+
+def test_reload_keeps_the_running_dispatch(preforkd):
+    """dispatch needs a restart: a reload that changes it says so and keeps the
+    running one (reuseport's sockets stay)."""
+    d = preforkd.start(daemon={"workers": 2, "log_level": "notice", "dispatch": "reuseport"})
+    d.wait_workers(2)
+    log_at = d.log_size()
+    d.daemon_keys["dispatch"] = "notify"
+    d.write_config()
+    status = d.reload()
+    assert "reload failed" not in (status or ""), status
+    d.wait_log(r"dispatch needs a restart; keeping the running one", start=log_at)
+    assert len(listening(d.port)) == 2
+    for _ in range(4):
+        assert H.echo_ok(d.port, H.payload(2000))
+
+
+def test_reuseport_ttin_ttou(preforkd):
+    """reuseport: SIGTTIN adds a worker and its socket, SIGTTOU takes both away."""
+
+    d = preforkd.start(daemon={"workers": 2, "log_level": "info", "dispatch": "reuseport"})
+    d.wait_workers(2)
+    d.signal(signal.SIGTTIN)
+    three = d.wait_workers(3)
+    H.wait_for(lambda: len(listening(d.port)) == 3, 10, "3 listening sockets")
+    for pid in three:
+        d.wait_worker_ready(pid)
+    held = listen_holders(d, d.port)
+    assert all(held[w] == 1 for w in three), held
+    d.signal(signal.SIGTTOU)
+    d.wait_workers(2)
+    H.wait_for(lambda: len(listening(d.port)) == 2, 10, "2 listening sockets")
+    for _ in range(6):
+        assert H.echo_ok(d.port, H.payload(2000))

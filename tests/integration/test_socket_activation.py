@@ -73,11 +73,12 @@ def test_unknown_name_is_matched_by_address(preforkd):
     assert H.echo_ok(port, H.payload(40000))
 
 
-def activation_failure(tmp_dir, passed, listeners, timeout=10):
+def activation_failure(tmp_dir, passed, listeners, timeout=10, daemon=None):
     """Launch a socket-activated preforkd that must fail at start: return (exit
     status, its stderr).  Not in the session: a failed start may log [crit]."""
     os.makedirs(tmp_dir, exist_ok=True)
-    d = H.ActivatedDaemon(tmp_dir, passed=passed, listeners=listeners, daemon={"workers": 2})
+    d = H.ActivatedDaemon(tmp_dir, passed=passed, listeners=listeners,
+                          daemon=dict({"workers": 2}, **(daemon or {})))
     try:
         d.launch()
         rc = d.wait_exit(timeout)
@@ -113,6 +114,25 @@ def test_listener_without_passed_socket_fails(binaries, tmp_dir):
     rc, log = activation_failure(tmp_dir, ["alpha"], {"alpha": {}, "beta": {}})
     assert rc == 1, "exit status %r; log:\n%s" % (rc, log)
     assert "preforkd: listener beta: no socket passed by systemd" in log, log
+
+
+def test_reuseport_refuses_passed_sockets(binaries, tmp_dir):
+    """dispatch = reuseport needs a socket per worker; systemd passes one: exit 1,
+    saying so."""
+    rc, log = activation_failure(tmp_dir, ["alpha"], {"alpha": {}},
+                                 daemon={"dispatch": "reuseport"})
+    assert rc == 1, "exit status %r; log:\n%s" % (rc, log)
+    assert "listener alpha: dispatch = reuseport needs a socket per worker" in log, log
+
+
+def test_handoff_serves_passed_socket(preforkd):
+    """dispatch = handoff works with a passed socket: the master accepts on it."""
+    d = preforkd.start(cls=H.ActivatedDaemon, passed=["alpha"], listeners={"alpha": {}},
+                       daemon={"workers": 2, "dispatch": "handoff"})
+    data = H.payload(30000)
+    assert H.digest(H.exchange(d.trigger, data)) == H.digest(data)
+    for _ in range(6):
+        assert H.echo_ok(d.ports["alpha"], H.payload(20000))
 
 
 def test_removed_listener_parks_passed_socket(preforkd):

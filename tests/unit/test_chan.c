@@ -8,8 +8,10 @@
  * SOCK_SEQPACKET socketpair, as the daemon uses them.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +33,7 @@ static const char *const type_names[CHAN_TYPE_MAX + 1] = {
 	[CHAN_STOP] = "STOP",
 	[CHAN_REOPEN] = "REOPEN",
 	[CHAN_BACKEND] = "BACKEND",
+	[CHAN_CONN] = "CONN",
 };
 
 /* Compare every field; report the first that differs. */
@@ -346,6 +349,8 @@ test_send_recv(void)
 
 	pair(sv);
 	for (type = 1; type <= CHAN_TYPE_MAX; type++) {
+		if (type == CHAN_CONN)
+			continue;	/* needs a descriptor: test_pass_fd */
 		p = type % PAT_N;
 		fill(&m, type, p);
 		is_int(chan_send(sv[0], &m), 0, "chan_send %s", type_names[type]);
@@ -479,6 +484,92 @@ test_eof(void)
 	close(sv[0]);
 }
 
+/*
+ * Whether the write end of pipe p is closed everywhere: the read end sees
+ * EOF (0) rather than EAGAIN.  The caller has closed its own copy.
+ */
+static int
+writer_gone(int rfd)
+{
+	char c;
+
+	return read(rfd, &c, 1) == 0;
+}
+
+static void
+pipe_nb(int p[2])
+{
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == -1)
+		bail_out("pipe2: %s", strerror(errno));
+}
+
+static void
+test_pass_fd(void)
+{
+	struct chan_msg m, d;
+	struct stat a, b;
+	int sv[2], p[2], r, fd, saved;
+
+	/* CONN carries a descriptor: the same open file arrives */
+	pair(sv);
+	pipe_nb(p);
+	fill(&m, CHAN_CONN, PAT_MAX);
+	is_int(chan_send_fd(sv[0], &m, p[1]), 0, "chan_send_fd CONN");
+	fd = -2;
+	r = chan_recv_fd(sv[1], &d, &fd);
+	is_int(r, 1, "chan_recv_fd CONN returns 1");
+	ok(r == 1 && msg_equal(&d, &m), "chan_recv_fd CONN: same message");
+	ok(fd >= 0 && fstat(fd, &a) == 0 && fstat(p[1], &b) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev, "... with the pipe's write end");
+	ok(fd >= 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC), "... close-on-exec");
+	close(p[1]);
+	ok(!writer_gone(p[0]), "the received copy keeps the pipe open");
+	if (fd >= 0)
+		close(fd);
+	ok(writer_gone(p[0]), "closing it closes the pipe");
+	close(p[0]);
+
+	/* other messages report no descriptor */
+	fill(&m, CHAN_ACCEPT, PAT_ZERO);
+	chan_send(sv[0], &m);
+	fd = -2;
+	ok(chan_recv_fd(sv[1], &d, &fd) == 1 && fd == -1, "ACCEPT: *passed = -1");
+
+	/* chan_recv closes a CONN's descriptor */
+	pipe_nb(p);
+	fill(&m, CHAN_CONN, PAT_ZERO);
+	chan_send_fd(sv[0], &m, p[1]);
+	close(p[1]);
+	ok(chan_recv(sv[1], &d) == 1 && d.type == CHAN_CONN, "chan_recv takes a CONN");
+	ok(writer_gone(p[0]), "... and closes its descriptor");
+	close(p[0]);
+
+	/* a descriptor on another type: EBADMSG, the descriptor closed */
+	pipe_nb(p);
+	fill(&m, CHAN_HEARTBEAT, PAT_ZERO);
+	chan_send_fd(sv[0], &m, p[1]);
+	close(p[1]);
+	fd = -2;
+	r = chan_recv_fd(sv[1], &d, &fd);
+	saved = errno;
+	ok(r == -1 && saved == EBADMSG && fd == -1, "HEARTBEAT with a descriptor: EBADMSG");
+	ok(writer_gone(p[0]), "... and the stray descriptor is closed");
+	close(p[0]);
+
+	/* CONN without one: EBADMSG */
+	fill(&m, CHAN_CONN, PAT_ZERO);
+	chan_send(sv[0], &m);
+	fd = -2;
+	r = chan_recv_fd(sv[1], &d, &fd);
+	saved = errno;
+	ok(r == -1 && saved == EBADMSG && fd == -1, "CONN without a descriptor: EBADMSG");
+	r = chan_recv_fd(sv[1], &d, &fd);
+	saved = errno;
+	ok(r == -1 && saved == EAGAIN, "nothing left over");
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void
 test_full(void)
 {
@@ -535,6 +626,7 @@ main(void)
 	test_send_recv();
 	test_malformed();
 	test_eof();
+	test_pass_fd();
 	test_full();
 	return done_testing();
 }

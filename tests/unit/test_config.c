@@ -231,6 +231,7 @@ test_defaults(void)
 		is_uint(c->shutdown_ms, 30000, "defaults (%s): shutdown_timeout 30s", n);
 		is_uint(c->drain_ms, 60000, "defaults (%s): drain_timeout 60s", n);
 		is_uint(c->max_draining, 4, "defaults (%s): max_draining", n);
+		is_int(c->dispatch, DISPATCH_NOTIFY, "defaults (%s): dispatch notify", n);
 		if (is_int(c->nlisteners, 1, "defaults (%s): one listener", n)) {
 			l = &c->listeners[0];
 			is_str(l->name, "a", "defaults (%s): listener name", n);
@@ -298,6 +299,12 @@ static const struct {
 	{ "daemon", "max_draining",	"64",		64 },
 	{ "daemon", "max_draining",	"0",		BAD },
 	{ "daemon", "max_draining",	"65",		BAD },
+	{ "daemon", "dispatch",		"notify",	DISPATCH_NOTIFY },
+	{ "daemon", "dispatch",		"reuseport",	DISPATCH_REUSEPORT },
+	{ "daemon", "dispatch",		"handoff",	DISPATCH_HANDOFF },
+	{ "daemon", "dispatch",		"Notify",	BAD },
+	{ "daemon", "dispatch",		"accept",	BAD },
+	{ "daemon", "dispatch",		"",		BAD },
 	{ "listener", "mode",		"echo",		MODE_ECHO },
 	{ "listener", "mode",		"bogus",	BAD },
 	{ "listener", "mode",		"",		BAD },
@@ -354,6 +361,8 @@ key_value(const struct config *c, const char *key)
 		return c->drain_ms;
 	if (strcmp(key, "max_draining") == 0)
 		return c->max_draining;
+	if (strcmp(key, "dispatch") == 0)
+		return c->dispatch;
 	if (l == NULL)
 		return -3;
 	if (strcmp(key, "mode") == 0)
@@ -1060,6 +1069,7 @@ test_key_table(void)
 		{ "daemon", "user",		NULL },
 		{ "daemon", "group",		NULL },
 		{ "daemon", "pidfile",		NULL },
+		{ "daemon", "dispatch",		"notify" },
 		{ "listener", "listen",		NULL },
 		{ "listener", "mode",		"echo" },
 		{ "listener", "backlog",	"1024" },

@@ -351,7 +351,7 @@ test_listen(void)
 		sin->sin_port = 0;
 		a.len = sizeof(*sin);
 	}
-	fd = net_listen(&a, 16);
+	fd = net_listen(&a, 16, 0);
 	if (!ok(fd >= 0, "net_listen 127.0.0.1:0 (%s)", fd < 0 ? strerror(errno) : "ok")) {
 		skip(13, "no listener");
 	} else {
@@ -363,7 +363,7 @@ test_listen(void)
 		bound.len = sizeof(bound.ss);
 		getsockname(fd, (struct sockaddr *)&bound.ss, &bound.len);
 		errno = 0;
-		fd2 = net_listen(&bound, 16);
+		fd2 = net_listen(&bound, 16, 0);
 		saved = errno;
 		is_int(fd2, -1, "net_listen on a port in use fails");
 		is_int(saved, EADDRINUSE, "... with errno EADDRINUSE");
@@ -385,7 +385,7 @@ test_listen(void)
 	if (s6 == -1 || bind(s6, (struct sockaddr *)&a.ss, a.len) == -1) {
 		skip(13, "no IPv6 loopback here");
 	} else {
-		fd = net_listen(&a, 16);
+		fd = net_listen(&a, 16, 0);
 		if (!ok(fd >= 0, "net_listen [::1]:0 (%s)",
 		    fd < 0 ? strerror(errno) : "ok")) {
 			skip(12, "no listener");
@@ -412,7 +412,7 @@ test_listen(void)
 	if (fd2 >= 0)
 		close(fd2);
 	errno = 0;
-	fd = net_listen(&a, 16);
+	fd = net_listen(&a, 16, 0);
 	saved = errno;
 	is_int(fd, -1, "net_listen on an address not on this host fails");
 	is_int(saved, EADDRNOTAVAIL, "... with errno EADDRNOTAVAIL");

@@ -4,6 +4,7 @@
 #   make check        build and run every test (unit, then integration)
 #   make check-asan   the same suite against an ASan+UBSan build
 #   make bench        side-by-side benchmark with HAProxy and nginx (make bench-quick: < 2 min)
+#   make bench-scale  100,000 idle echo connections held: memory and spread
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
 
 PREFIX	?= /usr/local
@@ -49,7 +50,7 @@ UNIT_deps_upstream = upstream net
 TOOLS	= pfload refecho
 
 .PHONY: all run check check-unit check-integration check-asan deps deps-test \
-	deps-bench bench bench-quick install uninstall clean
+	deps-bench bench bench-quick bench-scale install uninstall clean
 
 all: build/preforkd
 
@@ -135,6 +136,12 @@ bench: deps-bench
 bench-quick: deps-bench
 	$(MAKE) --no-print-directory build/preforkd $(TOOLS:%=build/tools/%)
 	$(PYTHON) tests/bench/bench.py --quick
+
+# 100,000 idle echo connections held and verified: tests/bench/results/SCALE.md.
+bench-scale:
+	@$(call ensure_pkgs,$(BUILD_DEPS) python3 iproute2)
+	$(MAKE) --no-print-directory build/preforkd build/tools/pfload
+	$(PYTHON) tests/bench/scale.py
 
 install: build/preforkd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

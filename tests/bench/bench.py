@@ -368,7 +368,11 @@ def start_refecho(tmp, port, workers, name):
     return p
 
 
-def start_preforkd(tmp, port, workers, name, backend=None, daemon_extra=(), listener_extra=()):
+def start_preforkd(tmp, port, workers, name, backend=None, daemon_extra=(), listener_extra=(),
+                   keep_notify=False):
+    """Start preforkd and wait for READY=1.  keep_notify: leave its NOTIFY_SOCKET open as
+    the Proc's .notify (a bound datagram socket; the caller closes it) for the STATUS= lines
+    that follow."""
     name = unique(name)
     conf = os.path.join(tmp, "%s.conf" % name)
     lines = ["[daemon]", "workers = %d" % workers, "log_level = notice",
@@ -400,10 +404,14 @@ def start_preforkd(tmp, port, workers, name, backend=None, daemon_extra=(), list
             raise BenchError("%s: no READY=1 in 15 s: %s" % (name, p.log().strip()[-300:]))
     except BaseException:
         p.stop()
+        keep_notify = False
         raise
     finally:
-        ns.close()
-        os.unlink(sockpath)
+        if keep_notify:
+            p.notify = ns
+        else:
+            ns.close()
+            os.unlink(sockpath)
     return p
 
 
@@ -796,44 +804,74 @@ def run_iperf3(tmp, port, streams, d, sample):
         raise BenchError("iperf3: unreadable JSON (%s): %r" % (e, out[-300:]))
 
 
+def warm_pss(tmp, port, sources, pids):
+    """Warm a fresh server up (first allocations, pages of code and libraries touched
+    once: 100 connections held briefly), then return its PSS in KiB."""
+    run_pfload(tmp, "hold", port, ["-c", 100, "-d", 0.3, "-n", sources, "-t", 10000],
+               timeout=30)
+    time.sleep(0.3)
+    return pss_kib(pids())
+
+
+def hold_connections(tmp, port, count, sources, clients, while_held, settle=45.0,
+                     conn_timeout=20.0, tick=None):
+    """pfload hold of count connections (each checked by a one-byte exchange), spread
+    over clients processes and sources - 1 source addresses.  Once pfload says every
+    connection is settled, call while_held(held) and stop pfload.
+
+    settle: seconds allowed to settle; conn_timeout: pfload -t, per connection.
+    tick: called about every 2 s while waiting to settle (progress), if given.
+    Returns {"held", "settle_s", "counts" (pfload's JSON), "sampled" (while_held's)}.
+    """
+    argv = [PFLOAD, "hold", "-a", "%s:%d" % (HOST, port), "-c", str(count),
+            "-d", "%g" % (settle + 60), "-n", str(sources), "-P", str(clients),
+            "-t", str(int(conn_timeout * 1000)), "-s", "1"]
+    t0 = time.monotonic()
+    p = Proc("pfload-hold", argv, tmp, stdout_pipe=True, stderr_pipe=True)
+    try:
+        err = b""
+        end = t0 + settle
+        next_tick = t0 + 2
+        m = None
+        while time.monotonic() < end and m is None:
+            r, _, _ = select.select([p.proc.stderr], [], [], 0.2)
+            if r:
+                chunk = os.read(p.proc.stderr.fileno(), 4096)
+                if not chunk:
+                    break
+                err += chunk
+                m = re.search(rb"holding (\d+) connections", err)
+            if tick is not None and time.monotonic() >= next_tick:
+                next_tick += 2
+                tick()
+        if m is None:
+            raise BenchError("pfload hold did not settle in %.0f s: %r" % (settle, err[-300:]))
+        settled = time.monotonic() - t0
+        held = int(m.group(1))
+        sampled = while_held(held)
+        os.kill(p.pid, signal.SIGTERM)
+        out, _ = p.proc.communicate(timeout=30 + conn_timeout)
+        counts = json.loads(out.decode().strip().splitlines()[-1])
+    finally:
+        p.stop(timeout=5 + count / 10000)   # closing many takes the client a while
+    return {"held": held, "settle_s": settled, "counts": counts, "sampled": sampled}
+
+
 def run_memory(tmp, a, srv):
     """Per idle connection: a fresh instance, PSS before and after holding a.hold."""
     fresh = Server(srv.name, srv.family, srv.group, srv._start).start(tmp)
     try:
-        port = fresh.port
-        # warm up: first allocations, pages of code and libraries touched once
-        run_pfload(tmp, "hold", port, ["-c", 100, "-d", 0.3, "-n", a.sources, "-t", 10000],
-                   timeout=30)
-        time.sleep(0.3)
-        before = pss_kib(fresh.pids())
+        before = warm_pss(tmp, fresh.port, a.sources, fresh.pids)
         count = a.hold
         if srv.family == "haproxy":
             count = min(count, haproxy_max_hold())
-        argv = [PFLOAD, "hold", "-a", "%s:%d" % (HOST, port), "-c", str(count), "-d", "60",
-                "-n", str(a.sources), "-P", str(a.clients), "-t", "20000", "-s", "1"]
-        p = Proc("pfload-hold", argv, tmp, stdout_pipe=True, stderr_pipe=True)
-        try:
-            err = b""
-            end = time.monotonic() + 45
-            m = None
-            while time.monotonic() < end and m is None:
-                r, _, _ = select.select([p.proc.stderr], [], [], 0.2)
-                if r:
-                    chunk = os.read(p.proc.stderr.fileno(), 4096)
-                    if not chunk:
-                        break
-                    err += chunk
-                    m = re.search(rb"holding (\d+) connections", err)
-            if m is None:
-                raise BenchError("pfload hold did not settle: %r" % err[-300:])
-            held = int(m.group(1))
+
+        def after(held):
             time.sleep(0.5)
-            after = pss_kib(fresh.pids())
-            os.kill(p.pid, signal.SIGTERM)
-            out, _ = p.proc.communicate(timeout=30)
-            counts = json.loads(out.decode().strip().splitlines()[-1])
-        finally:
-            p.stop()
+            return pss_kib(fresh.pids())
+
+        h = hold_connections(tmp, fresh.port, count, a.sources, a.clients, after)
+        held, after, counts = h["held"], h["sampled"], h["counts"]
         return {"before_kib": before, "after_kib": after, "held": held,
                 "bytes_per_conn": (after - before) * 1024.0 / held if held else None,
                 "errors": errors_of(counts) + counts.get("peer_closed", 0),
@@ -1088,6 +1126,22 @@ def charts(outdir, tmp, groups, workloads, summary, mem, notes):
     return made
 
 
+def scale_note(outdir):
+    """A line on the scale run (tests/bench/scale.py) whose SCALE.md is in outdir, or None."""
+    try:
+        with open(os.path.join(outdir, "SCALE.json")) as f:
+            r = json.load(f)
+    except (OSError, ValueError):
+        return None
+    ok = not r.get("problems") and not r.get("error")
+    return ("At scale (`make bench-scale`, [SCALE.md](SCALE.md), %s): %s idle echo connections "
+            "%s over %s workers, %s B of PSS each." % (
+                r.get("info", {}).get("versions", {}).get("preforkd", "?"),
+                fmt(r.get("args", {}).get("conns")),
+                "held and verified" if ok else "asked, NOT all held (see there)",
+                r.get("args", {}).get("workers", "?"), fmt(r.get("pss_per_conn_bytes"))))
+
+
 def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, raw, began,
                  took):
     lines = ["# preforkd benchmark%s" % (" (quick run)" if a.quick else ""), "",
@@ -1126,6 +1180,9 @@ def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, 
                   "PSS of all the server's processes (kernel socket buffers are not in PSS); "
                   "a fresh instance, warmed up with 100 connections, then %d held." % a.hold,
                   ""]
+    scale = scale_note(outdir)
+    if scale:
+        lines += [scale, ""]
     if made:
         lines += ["## Charts", ""]
         lines += ["![%s](%s)" % (m[:-4], m) for m in made]

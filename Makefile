@@ -5,6 +5,7 @@
 #   make check-asan   the same suite against an ASan+UBSan build
 #   make bench        side-by-side benchmark with HAProxy and nginx (make bench-quick: < 2 min)
 #   make bench-scale  100,000 idle echo connections held: memory and spread
+#   make bench-dispatch  dispatch = notify, reuseport, handoff side by side
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
 
 PREFIX	?= /usr/local
@@ -50,7 +51,7 @@ UNIT_deps_upstream = upstream net
 TOOLS	= pfload refecho
 
 .PHONY: all run check check-unit check-integration check-asan deps deps-test \
-	deps-bench bench bench-quick bench-scale install uninstall clean
+	deps-bench bench bench-quick bench-scale bench-dispatch install uninstall clean
 
 all: build/preforkd
 
@@ -142,6 +143,12 @@ bench-scale:
 	@$(call ensure_pkgs,$(BUILD_DEPS) python3 iproute2)
 	$(MAKE) --no-print-directory build/preforkd build/tools/pfload
 	$(PYTHON) tests/bench/scale.py
+
+# dispatch = notify, reuseport, handoff side by side: tests/bench/results/DISPATCH.md.
+bench-dispatch:
+	@$(call ensure_pkgs,$(BUILD_DEPS) python3)
+	$(MAKE) --no-print-directory build/preforkd build/tools/pfload
+	$(PYTHON) tests/bench/dispatch.py
 
 install: build/preforkd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

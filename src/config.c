@@ -9,6 +9,8 @@
  * recorded as "FILE:LINE: key: message" and parsing goes on, so one run
  * reports them all; a config with any error is freed, never returned.
  */
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +39,7 @@ enum sect { S_NONE, S_DAEMON, S_LISTENER, S_UNKNOWN };
 enum ktype {
 	K_WORKERS, K_UINT, K_DURATION, K_SIZE, K_LEVEL, K_TARGET, K_ADDR, K_MODE,
 	K_USER, K_GROUP, K_PATH, K_BACKEND, K_BALANCE, K_SENDPROXY, K_ONOFF,
-	K_BYTES, K_DISPATCH
+	K_BYTES, K_DISPATCH, K_SOURCE
 };
 
 struct keydef {
@@ -150,6 +152,10 @@ static const struct keydef keys[] = {
 	{ { "listener", "proxy_timeout", "duration", "5s",
 	    "time allowed to receive that header" },
 	  S_LISTENER, K_DURATION, L(proxy_timeout_ms), 1, MS(3600), 0 },
+	{ { "listener", "source", "addresses", NULL,
+	    "local addresses for backend connections, taken in turn: IPv4 or IPv6 "
+	    "addresses and A.B.C.D-A.B.C.E ranges" },
+	  S_LISTENER, K_SOURCE, L(source), 0, 0, 0 },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 _Static_assert(NKEYS <= 64, "struct parse's seen bitmask holds 64 keys");
@@ -364,6 +370,93 @@ backend_add(struct listener_conf *l, const char *value, char *msg, size_t msglen
 	return NULL;
 }
 
+/* a appended to l's source addresses, unless it is there already. */
+static const char *
+source_append(struct listener_conf *l, const struct addr *a, const char *tok,
+    char *msg, size_t msglen)
+{
+	struct addr *v;
+
+	for (size_t i = 0; i < l->nsource; i++)
+		if (net_addr_equal(&l->source[i], a)) {
+			snprintf(msg, msglen, "\"%s\": address listed twice", tok);
+			return msg;
+		}
+	if (l->nsource >= CONFIG_MAX_SOURCES) {
+		snprintf(msg, msglen, "more than %d addresses", CONFIG_MAX_SOURCES);
+		return msg;
+	}
+	if ((v = realloc(l->source, (l->nsource + 1) * sizeof(*v))) == NULL)
+		return "out of memory";
+	l->source = v;
+	l->source[l->nsource++] = *a;
+	return NULL;
+}
+
+/* "FIRST-LAST", two IPv4 addresses, FIRST <= LAST: each appended. */
+static const char *
+source_range(struct listener_conf *l, char *tok, char *dash, char *msg,
+    size_t msglen)
+{
+	struct addr first, last, a;
+	uint32_t lo, hi;
+	const char *why;
+
+	*dash = '\0';
+	if (net_parse_ip(tok, &first) == -1 || net_parse_ip(dash + 1, &last) == -1 ||
+	    first.ss.ss_family != AF_INET || last.ss.ss_family != AF_INET) {
+		*dash = '-';
+		snprintf(msg, msglen, "\"%s\": expected an IPv4 range A.B.C.D-A.B.C.E", tok);
+		return msg;
+	}
+	*dash = '-';
+	lo = ntohl(((struct sockaddr_in *)&first.ss)->sin_addr.s_addr);
+	hi = ntohl(((struct sockaddr_in *)&last.ss)->sin_addr.s_addr);
+	if (hi < lo) {
+		snprintf(msg, msglen, "\"%s\": the range ends before it starts", tok);
+		return msg;
+	}
+	if (hi - lo >= CONFIG_MAX_SOURCES) {
+		snprintf(msg, msglen, "\"%s\": more than %d addresses", tok,
+		    CONFIG_MAX_SOURCES);
+		return msg;
+	}
+	a = first;
+	for (uint64_t i = lo; i <= hi; i++) {
+		((struct sockaddr_in *)&a.ss)->sin_addr.s_addr = htonl((uint32_t)i);
+		if ((why = source_append(l, &a, tok, msg, msglen)) != NULL)
+			return why;
+	}
+	return NULL;
+}
+
+/* "ADDR|FIRST-LAST ...": l's source addresses; none after an error. */
+static const char *
+source_set(struct listener_conf *l, const char *value, char *msg, size_t msglen)
+{
+	char buf[LINE_MAX_LEN + 1], *tok, *save = NULL, *dash;
+	struct addr a;
+	const char *why = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (tok = strtok_r(buf, " \t", &save); tok != NULL && why == NULL;
+	    tok = strtok_r(NULL, " \t", &save)) {
+		if ((dash = strchr(tok, '-')) != NULL)
+			why = source_range(l, tok, dash, msg, msglen);
+		else if (net_parse_ip(tok, &a) == -1) {
+			snprintf(msg, msglen, "\"%s\": not an IPv4 or IPv6 address", tok);
+			why = msg;
+		} else
+			why = source_append(l, &a, tok, msg, msglen);
+	}
+	if (why != NULL) {
+		free(l->source);
+		l->source = NULL;
+		l->nsource = 0;
+	}
+	return why;
+}
+
 /*
  * Set key k in obj from value.  Returns NULL, or a message saying what
  * was wrong.  listen also resolves the address.
@@ -481,6 +574,8 @@ key_set(const struct keydef *k, void *obj, const char *value, char *msg,
 		return NULL;
 	case K_BACKEND:
 		return backend_add(obj, value, msg, msglen);
+	case K_SOURCE:
+		return source_set(obj, value, msg, msglen);
 	case K_BYTES: {
 		char *dec;
 		size_t len;
@@ -707,6 +802,8 @@ config_handler(void *user, const char *section, const char *name,
 		ps->cur->backend_keys++;
 	if (k->type == K_GROUP)
 		ps->group_line = ps->line;
+	if (k->type == K_SOURCE)
+		ps->cur->source_line = ps->line;
 	if (*value == '\0')
 		why = "empty value";
 	else
@@ -785,6 +882,9 @@ validate_mode(struct parse *ps, const struct listener_conf *l)
 	if (l->mode == MODE_ECHO && l->send_proxy != SEND_PROXY_OFF)
 		err_add(ps->errs, "%ssend_proxy: [listener %s] has mode = echo",
 		    where, l->name);
+	if (l->mode == MODE_ECHO && l->nsource > 0)
+		err_add(ps->errs, "%s:%d: source: [listener %s] has mode = echo",
+		    ps->name, l->source_line, l->name);
 	if ((l->check_send != NULL || l->check_expect != NULL) &&
 	    l->check_interval_ms == 0)
 		err_add(ps->errs, "%scheck_send/check_expect: [listener %s] needs check_interval",
@@ -941,6 +1041,7 @@ config_free(struct config *c)
 		free(l->backends);
 		free(l->check_send);
 		free(l->check_expect);
+		free(l->source);
 	}
 	free(c->listeners);
 	free(c->log_target);

@@ -79,6 +79,9 @@ struct listener_conf {
 	int		 send_proxy;	/* enum send_proxy */
 	int		 accept_proxy;	/* expect a PROXY header first */
 	unsigned	 proxy_timeout_ms; /* to read that header */
+	struct addr	*source;	/* owned, nsource of them, port 0; NULL: none */
+	size_t		 nsource;	/* CONFIG_MAX_SOURCES at most */
+	int		 source_line;	/* line of the source key; 0: none */
 };
 
 struct config {
@@ -149,6 +152,7 @@ int	config_parse_size(const char *s, size_t *bytes);
 int	config_parse_workers(const char *s);
 
 #define CONFIG_MAX_WORKERS	256
+#define CONFIG_MAX_SOURCES	256	/* source addresses per listener */
 
 /* One entry of the key table, for the documentation check and --help. */
 struct config_key {

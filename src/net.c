@@ -110,6 +110,33 @@ net_parse_addr(const char *spec, int resolve, struct addr *out, char *err,
 }
 
 int
+net_parse_ip(const char *s, struct addr *out)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+	struct addrinfo hints, *res;
+
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		out->len = sizeof(*sin);
+		return 0;
+	}
+	if (strchr(s, ':') == NULL)
+		return -1;
+	/* getaddrinfo() rather than inet_pton() for the %scope of link-local addresses. */
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_INET6;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST;
+	if (getaddrinfo(s, NULL, &hints, &res) != 0)
+		return -1;
+	memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+	out->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int
 net_addr_equal(const struct addr *a, const struct addr *b)
 {
 	if (a->ss.ss_family != b->ss.ss_family)
@@ -170,4 +197,14 @@ net_listen(const struct addr *a, int backlog, int reuseport)
 		return -1;
 	}
 	return fd;
+}
+
+int
+net_bind_source(int fd, const struct addr *a)
+{
+	int on = 1;
+
+	if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof(on)) == -1)
+		return -1;
+	return bind(fd, (const struct sockaddr *)&a->ss, a->len);
 }

@@ -28,6 +28,13 @@ struct addr {
 int	net_parse_addr(const char *spec, int resolve, struct addr *out,
 	    char *err, size_t errlen);
 
+/*
+ * Parse a numeric IPv4 address (dotted quad, exactly) or IPv6 address
+ * (with an optional %scope) without a port; the port in out is 0.
+ * Returns 0, or -1 when s is neither.
+ */
+int	net_parse_ip(const char *s, struct addr *out);
+
 /* 1 when both hold the same family, address and port, 0 otherwise. */
 int	net_addr_equal(const struct addr *a, const struct addr *b);
 
@@ -43,5 +50,14 @@ const char *net_addr_str(const struct sockaddr *sa, char *buf, size_t len);
  * reuseport is set.  Returns the fd, or -1 with errno set.
  */
 int	net_listen(const struct addr *a, int backlog, int reuseport);
+
+/*
+ * Bind fd, a TCP socket not yet connected, to the address of a with
+ * IP_BIND_ADDRESS_NO_PORT set first: the kernel picks the port at
+ * connect(), so one local address serves as many connections as there
+ * are distinct remote addresses and ports times the port range, not just
+ * the port range.  Returns 0, or -1 with errno set.
+ */
+int	net_bind_source(int fd, const struct addr *a);
 
 #endif

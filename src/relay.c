@@ -156,6 +156,32 @@ relay_retry(struct conn *c, int err)
 	conn_close(c, err == ETIMEDOUT ? CONN_CONNECT_TIMEOUT : CONN_CONNECT_FAILED);
 }
 
+/*
+ * Bind fd to the listener's next source address of the backend's family,
+ * if it has any.  A failure is the backend's failed connect: logged (once
+ * a second at most: every connection would fail alike), then retried.
+ */
+static int
+relay_bind(struct conn *c, int fd, const struct addr *to)
+{
+	struct wlisten *wl = c->wl;
+	const struct addr *src;
+	static ev_tstamp last_log;
+	char a[NET_ADDRSTRLEN], b[NET_ADDRSTRLEN];
+
+	if ((src = upstream_source(&wl->ups, to->ss.ss_family)) == NULL ||
+	    net_bind_source(fd, src) == 0)
+		return 0;
+	if (ev_now(wl->worker->loop) - last_log >= 1.0) {
+		last_log = ev_now(wl->worker->loop);
+		log_warn("listener %s: bind to source %s for backend %s",
+		    wl->conf->name,
+		    net_addr_str((const struct sockaddr *)&src->ss, a, sizeof(a)),
+		    net_addr_str((const struct sockaddr *)&to->ss, b, sizeof(b)));
+	}
+	return -1;
+}
+
 /* Choose a backend not tried yet and start connecting to it. */
 static void
 relay_connect(struct conn *c)
@@ -195,6 +221,10 @@ relay_connect(struct conn *c)
 	r->io.fd = fd;
 	ev_io_init(&r->io, relay_backend_cb, fd, EV_WRITE);
 	r->io.data = c;
+	if (relay_bind(c, fd, a) == -1) {
+		relay_retry(c, errno);
+		return;
+	}
 	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == -1 &&
 	    errno != EINPROGRESS) {
 		relay_retry(c, errno);

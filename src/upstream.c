@@ -56,6 +56,8 @@ upstream_init(struct upstream_set *s, const struct listener_conf *lc)
 	s->last = lc->nbackends;	/* no pick yet */
 	s->max_fails = lc->max_fails;
 	s->fail_timeout = lc->fail_ms / 1000.0;
+	s->src = lc->source;
+	s->nsrc = lc->nsource;
 	return 0;
 }
 
@@ -212,6 +214,22 @@ upstream_pick(struct upstream_set *s, const struct sockaddr *client,
 		break;		/* no randomness given: round-robin spreads too */
 	}
 	return (int)pick_roundrobin(s, cand, nc);
+}
+
+/* O(1) unless the families are mixed; O(nsrc) at worst, nsrc <= 256. */
+const struct addr *
+upstream_source(struct upstream_set *s, int af)
+{
+	size_t *next = &s->src_next[af == AF_INET6], i, k;
+
+	for (i = 0; i < s->nsrc; i++) {
+		k = (*next + i) % s->nsrc;
+		if (s->src[k].ss.ss_family == af) {
+			*next = k + 1;
+			return &s->src[k];
+		}
+	}
+	return NULL;
 }
 
 int

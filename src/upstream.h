@@ -31,6 +31,9 @@ struct upstream_set {
 	size_t		 last;		/* leastconn: previous pick (ties rotate); n: none */
 	unsigned	 max_fails;	/* 0 = passive marking off */
 	double		 fail_timeout;	/* seconds */
+	const struct addr *src;		/* borrowed from the config: source addresses */
+	size_t		 nsrc;
+	size_t		 src_next[2];	/* [0] IPv4, [1] IPv6: where the next search starts */
 };
 
 /* Fill s from a listener's configuration (calloc'd array).  0 or -1. */
@@ -53,6 +56,14 @@ int	upstream_usable(const struct upstream *u, double now);
  */
 int	upstream_pick(struct upstream_set *s, const struct sockaddr *client,
 	    uint64_t tried, double now, unsigned (*rnd)(void *), void *rndarg);
+
+/*
+ * The local address for the next connection to a backend of family af:
+ * the listener's source addresses of that family in turn (round robin
+ * per family, the others skipped).  NULL when it has none of that family: connect
+ * from whatever address the kernel chooses.
+ */
+const struct addr *upstream_source(struct upstream_set *s, int af);
 
 /*
  * A connect to u[i] failed at now.  Counts failures in a window of

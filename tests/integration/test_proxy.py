@@ -730,6 +730,63 @@ def test_backpressure_download_to_silent_client(backends, preforkd):
 
 
 # --------------------------------------------------------------------------
+# 8. source addresses
+
+def test_source_addresses_in_turn(backends, preforkd):
+    """source = ::1 127.0.0.2-127.0.0.4: the backend's connections come from 127.0.0.2,
+    .3, .4, .2, ... (::1 skipped: the backend is IPv4); after a reload to 127.0.0.5 new
+    connections come from there while one held across the reload keeps its address."""
+    b = backends.echo()
+    d = preforkd.start(daemon={"workers": 1}, listeners={
+        "px": H.proxy_listener([b], source="::1 127.0.0.2-127.0.0.4")})
+    held = H.connect(d.port)
+    assert H.exchange(held, b"held") == b"held"
+    for i in range(6):
+        with H.connect(d.port) as c:
+            assert H.exchange(c, b"hello %d" % i) == b"hello %d" % i
+    H.wait_for(lambda: b.accepted == 7, 5, "7 connections at the backend")
+    peers = [c.peer for c in b.conns]
+    assert [p[0] for p in peers] == ["127.0.0.2", "127.0.0.3", "127.0.0.4"] * 2 + \
+        ["127.0.0.2"], peers
+    assert all(p[1] != 0 for p in peers), peers
+    d.listeners["px"]["source"] = "127.0.0.5"
+    d.write_config()
+    d.reload()
+    for i in range(2):
+        with H.connect(d.port) as c:
+            assert H.exchange(c, b"after %d" % i) == b"after %d" % i
+    H.wait_for(lambda: b.accepted == 9, 5, "2 more connections at the backend")
+    assert [c.peer[0] for c in b.conns[7:]] == ["127.0.0.5"] * 2
+    assert H.exchange(held, b"still held") == b"still held"
+    assert b.conns[0].peer[0] == "127.0.0.2" and not b.conns[0].closed
+    held.close()
+
+
+def test_source_bind_failure_moves_on(backends, preforkd):
+    """A source address not on this host (192.0.2.1) fails its connect like a refused
+    one: the connection moves on to the next backend and address, and the worker warns
+    (once a second at most).  With no other address left the client is closed with
+    connect_failed."""
+    b1, b2 = backends.echo(), backends.echo()
+    d = preforkd.start(daemon={"workers": 1}, listeners={
+        "px": H.proxy_listener([b1, b2], source="127.0.0.2 192.0.2.1", retries=1,
+                               max_fails=0),
+        "bad": H.proxy_listener([b1], source="192.0.2.1", retries=0)})
+    for i in range(4):
+        with H.connect(d.ports["px"]) as c:
+            assert H.exchange(c, b"x%d" % i) == b"x%d" % i
+    H.wait_for(lambda: b1.accepted + b2.accepted == 4, 5, "4 backend connections")
+    assert {c.peer[0] for c in b1.conns + b2.conns} == {"127.0.0.2"}
+    d.wait_log(r"\[warning\] .*listener px: bind to source 192\.0\.2\.1:0 for backend "
+               r"127\.0\.0\.1:\d+: Cannot assign requested address")
+    with H.connect(d.ports["bad"]) as c:
+        port = c.getsockname()[1]
+        H.wait_closed_by_peer(c, 5)
+    f = H.wait_close_line(d, port)
+    assert f["reason"] == "connect_failed" and f["backend"] == b1.spec, f
+
+
+# --------------------------------------------------------------------------
 # 10. -l / -m / -b
 
 def run_cli(args, timeout=10):

@@ -703,6 +703,125 @@ test_proxy(void)
 	errs_reset(&errs);
 }
 
+/* ---- source addresses -------------------------------------------------- */
+
+#define PROXY_P	"[listener p]\nlisten = 127.0.0.1:7002\nmode = proxy\n" \
+		"backend = 127.0.0.1:9000\n"
+
+static const struct {
+	const char	*value;
+	size_t		 n;		/* addresses; 0: an error */
+	const char	*first;		/* valid: the first and the last address */
+	const char	*last;		/* errors: text the message holds */
+} source_cases[] = {
+	{ "127.0.0.2",				1, "127.0.0.2", "127.0.0.2" },
+	{ "127.0.0.2 127.0.0.5\t10.1.2.3",	3, "127.0.0.2", "10.1.2.3" },
+	{ "127.0.0.2-127.0.0.9",		8, "127.0.0.2", "127.0.0.9" },
+	{ "127.0.0.7-127.0.0.7",		1, "127.0.0.7", "127.0.0.7" },
+	{ "10.0.0.250-10.0.1.4",		11, "10.0.0.250", "10.0.1.4" },
+	{ "10.0.0.0-10.0.0.255",		256, "10.0.0.0", "10.0.0.255" },
+	{ "::1",				1, "::1", "::1" },
+	{ "127.0.0.2-127.0.0.3 2001:db8::1 127.0.0.9", 4, "127.0.0.2", "127.0.0.9" },
+	{ "2001:db8::1 127.0.0.2",		2, "2001:db8::1", "127.0.0.2" },
+	{ "10.0.0.0-10.0.1.0",			0, NULL, "more than 256" },
+	{ "10.0.0.0-10.0.0.200 10.0.1.0-10.0.1.100", 0, NULL, "more than 256" },
+	{ "127.0.0.9-127.0.0.2",		0, NULL, "ends before it starts" },
+	{ "127.0.0.2-",				0, NULL, "IPv4 range" },
+	{ "-127.0.0.2",				0, NULL, "IPv4 range" },
+	{ "127.0.0.2-127.0.0.3-127.0.0.4",	0, NULL, "IPv4 range" },
+	{ "127.0.0.2-9",			0, NULL, "IPv4 range" },
+	{ "::1-::2",				0, NULL, "IPv4 range" },
+	{ "127.0.0.2-::1",			0, NULL, "IPv4 range" },
+	{ "127.1",				0, NULL, "not an IPv4 or IPv6 address" },
+	{ "127.0.0.2:80",			0, NULL, "not an IPv4 or IPv6 address" },
+	{ "localhost",				0, NULL, "not an IPv4 or IPv6 address" },
+	{ "127.0.0.2 bogus",			0, NULL, "\"bogus\"" },
+	{ "127.0.0.2 127.0.0.2",		0, NULL, "listed twice" },
+	{ "127.0.0.1-127.0.0.3 127.0.0.2",	0, NULL, "listed twice" },
+};
+
+static int
+source_is(const struct addr *a, const char *ip)
+{
+	struct addr want;
+
+	return net_parse_ip(ip, &want) == 0 && net_addr_equal(a, &want);
+}
+
+static void
+test_source(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0 };
+	const struct listener_conf *l;
+	struct config *c;
+	char text[512];
+	size_t i;
+
+	ov_init(&ov);
+	for (i = 0; i < NELEM(source_cases); i++) {
+		const char *v = source_cases[i].value;
+		size_t n = source_cases[i].n;
+
+		snprintf(text, sizeof(text), PROXY_P "source = %s\n", v);
+		c = config_parse_string(NAME, text, &ov, &errs);
+		if (n == 0) {
+			ok(c == NULL, "source = %s: rejected", v);
+			if (!ok(errs.n == 1 && find_error(&errs, NAME ":5: source: ",
+			    source_cases[i].last) == 0,
+			    "source = %s: \"" NAME ":5: source: ...%s...\"", v,
+			    source_cases[i].last))
+				dump_errors(&errs);
+		} else if (!ok(c != NULL, "source = %s: accepted", v)) {
+			dump_errors(&errs);
+		} else {
+			l = &c->listeners[0];
+			is_int(l->nsource, n, "source = %s: %zu addresses", v, n);
+			ok(source_is(&l->source[0], source_cases[i].first) &&
+			    source_is(&l->source[l->nsource - 1], source_cases[i].last),
+			    "source = %s: from %s to %s, port 0", v,
+			    source_cases[i].first, source_cases[i].last);
+			is_int(l->source_line, 5, "source = %s: its line", v);
+		}
+		cfree(c);
+		errs_reset(&errs);
+	}
+
+	/* none by default; the key may come before mode */
+	c = config_parse_string(NAME, "[listener p]\nlisten = 127.0.0.1:7002\n"
+	    "source = 127.0.0.2-127.0.0.4\nmode = proxy\nbackend = 127.0.0.1:9000\n"
+	    "[listener q]\nlisten = 127.0.0.1:7003\nmode = proxy\n"
+	    "backend = 127.0.0.1:9000\n", &ov, &errs);
+	if (ok(c != NULL, "source before mode = proxy")) {
+		l = config_listener(c, "p");
+		ok(l->nsource == 3 && source_is(&l->source[1], "127.0.0.3"),
+		    "source before mode: 3 addresses in order");
+		l = config_listener(c, "q");
+		ok(l->nsource == 0 && l->source == NULL, "no source by default");
+	} else
+		dump_errors(&errs);
+	cfree(c);
+	errs_reset(&errs);
+
+	/* in an echo listener: an error at the line of the key */
+	c = config_parse_string(NAME, PROXY_P "\n[listener e]\nlisten = 127.0.0.1:7003\n"
+	    "backlog = 8\nsource = 127.0.0.2\n", &ov, &errs);
+	ok(c == NULL, "source in an echo listener: rejected");
+	if (!ok(errs.n == 1 && find_error(&errs, NAME ":9: source: ", "mode = echo") == 0,
+	    "source in an echo listener: \"" NAME ":9: source: ...mode = echo\""))
+		dump_errors(&errs);
+	cfree(c);
+	errs_reset(&errs);
+
+	/* twice in a section */
+	c = config_parse_string(NAME, PROXY_P "source = 127.0.0.2\nsource = 127.0.0.3\n",
+	    &ov, &errs);
+	ok(c == NULL && errs.n == 1 && find_error(&errs, NAME ":6: source: ",
+	    "duplicate") == 0, "source twice: \"" NAME ":6: source: duplicate key\"");
+	cfree(c);
+	errs_reset(&errs);
+}
+
 /* ---- several errors in one text --------------------------------------------------------- */
 
 static void
@@ -1091,6 +1210,7 @@ test_key_table(void)
 		{ "listener", "send_proxy",	"off" },
 		{ "listener", "accept_proxy",	"off" },
 		{ "listener", "proxy_timeout",	"5s" },
+		{ "listener", "source",		NULL },
 	};
 	struct config_overrides ov;
 	struct config_errors errs = { NULL, 0 };
@@ -1318,5 +1438,6 @@ main(void)
 	test_key_table();
 	test_user_group();
 	test_proxy();
+	test_source();
 	return done_testing();
 }

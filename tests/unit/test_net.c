@@ -422,6 +422,98 @@ test_listen(void)
 		close(fd);
 }
 
+/* ---- net_parse_ip and net_bind_source -------------------------------------------- */
+
+static const struct {
+	const char	*s;
+	int		 family;	/* 0: must fail */
+	const char	*host;		/* as inet_ntop writes it */
+} ip_cases[] = {
+	{ "127.0.0.2",		AF_INET,  "127.0.0.2" },
+	{ "0.0.0.0",		AF_INET,  "0.0.0.0" },
+	{ "255.255.255.255",	AF_INET,  "255.255.255.255" },
+	{ "::1",		AF_INET6, "::1" },
+	{ "2001:db8::7",	AF_INET6, "2001:db8::7" },
+	{ "::ffff:10.0.0.1",	AF_INET6, "::ffff:10.0.0.1" },
+	{ "127.1",		0, NULL },	/* inet_aton's short forms: no */
+	{ "0x7f.0.0.1",		0, NULL },
+	{ "127.0.0.256",	0, NULL },
+	{ "127.0.0.1:80",	0, NULL },
+	{ "[::1]",		0, NULL },
+	{ "localhost",		0, NULL },
+	{ "zz::1",		0, NULL },
+	{ "",			0, NULL },
+};
+
+static void
+test_parse_ip(void)
+{
+	struct addr a;
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < NELEM(ip_cases); i++) {
+		int rc = net_parse_ip(ip_cases[i].s, &a);
+
+		if (ip_cases[i].family == 0) {
+			is_int(rc, -1, "net_parse_ip(\"%s\") fails", ip_cases[i].s);
+			continue;
+		}
+		if (!is_int(rc, 0, "net_parse_ip(\"%s\")", ip_cases[i].s))
+			continue;
+		ok(a.ss.ss_family == ip_cases[i].family && addr_port(&a) == 0 &&
+		    strcmp(addr_host(&a, buf, sizeof(buf)), ip_cases[i].host) == 0,
+		    "net_parse_ip(\"%s\"): %s, port 0", ip_cases[i].s, buf);
+	}
+}
+
+/* A connection from a socket bound with net_bind_source arrives from there. */
+static void
+test_bind_source(void)
+{
+	struct sockaddr_storage ss, peer;
+	socklen_t len = sizeof(ss), plen = sizeof(peer);
+	struct addr any, src;
+	int lfd, c = -1, s = -1, i;
+	char buf[NET_ADDRSTRLEN];
+
+	memset(&any, 0, sizeof(any));
+	((struct sockaddr_in *)&any.ss)->sin_family = AF_INET;
+	((struct sockaddr_in *)&any.ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	any.len = sizeof(struct sockaddr_in);
+	if ((lfd = net_listen(&any, 16)) == -1 ||
+	    getsockname(lfd, (struct sockaddr *)&ss, &len) == -1 ||
+	    net_parse_ip("127.0.0.3", &src) == -1 ||
+	    (c = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		bail_out("test_bind_source: set-up: %s", strerror(errno));
+	ok(net_bind_source(c, &src) == 0, "net_bind_source 127.0.0.3");
+	len = sizeof(peer);
+	ok(getsockname(c, (struct sockaddr *)&peer, &len) == 0 &&
+	    ((struct sockaddr_in *)&peer)->sin_port == 0,
+	    "no port chosen before connect() (IP_BIND_ADDRESS_NO_PORT)");
+	ok(connect(c, (struct sockaddr *)&ss, sizeof(struct sockaddr_in)) == 0,
+	    "connect");
+	for (i = 0; i < 100 && s == -1; i++)
+		if ((s = accept(lfd, (struct sockaddr *)&peer, &plen)) == -1)
+			usleep(10000);
+	net_addr_str((struct sockaddr *)&peer, buf, sizeof(buf));
+	ok(s >= 0 && ((struct sockaddr_in *)&peer)->sin_addr.s_addr ==
+	    htonl(0x7f000003) && ((struct sockaddr_in *)&peer)->sin_port != 0,
+	    "accepted from 127.0.0.3 and a port (%s)", buf);
+	if (s >= 0)
+		close(s);
+	close(c);
+
+	/* an address not on this host: -1 with errno */
+	net_parse_ip("192.0.2.1", &src);		/* TEST-NET-1 */
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	errno = 0;
+	ok(net_bind_source(c, &src) == -1 && errno == EADDRNOTAVAIL,
+	    "net_bind_source 192.0.2.1: EADDRNOTAVAIL");
+	close(c);
+	close(lfd);
+}
+
 int
 main(void)
 {
@@ -431,5 +523,7 @@ main(void)
 	test_addr_str();
 	test_addr_equal();
 	test_listen();
+	test_parse_ip();
+	test_bind_source();
 	return done_testing();
 }

@@ -577,6 +577,53 @@ test_nothing_usable(void)
 	}
 }
 
+/* ---- source addresses ---------------------------------------------------------------- */
+
+static void
+test_source_addrs(void)
+{
+	static const char *const src[] = {
+		"127.0.0.2", "::1", "127.0.0.3", "127.0.0.4", "2001:db8::2"
+	};
+	static const int w1[] = { 1 };
+	/* the picks, in order: family, then the index in src expected */
+	static const struct { int af; int want; } seq[] = {
+		{ AF_INET, 0 }, { AF_INET, 2 }, { AF_INET6, 1 }, { AF_INET, 3 },
+		{ AF_INET6, 4 }, { AF_INET, 0 }, { AF_INET6, 1 }, { AF_INET, 2 },
+	};
+	struct addr a[NELEM(src)];
+	struct fixture f;
+	const struct addr *got;
+	size_t i;
+
+	for (i = 0; i < NELEM(src); i++) {
+		if (net_parse_ip(src[i], &a[i]) == -1)
+			bail_out("test_source_addrs: %s", src[i]);
+	}
+	fixture_init(&f, BAL_ROUNDROBIN, w1, 1, 0, 0);
+	ok(upstream_source(&f.s, AF_INET) == NULL &&
+	    upstream_source(&f.s, AF_INET6) == NULL, "no source: NULL");
+	fixture_fini(&f);
+
+	f.lc.source = a;
+	f.lc.nsource = NELEM(a);
+	upstream_init(&f.s, &f.lc);
+	ok(f.s.src == a && f.s.nsrc == NELEM(a), "init: the source addresses, borrowed");
+	for (i = 0; i < NELEM(seq); i++) {
+		got = upstream_source(&f.s, seq[i].af);
+		ok(got == &a[seq[i].want], "pick %zu (%s): %s", i + 1,
+		    seq[i].af == AF_INET ? "IPv4" : "IPv6", src[seq[i].want]);
+	}
+	upstream_fini(&f.s);
+
+	f.lc.nsource = 1;		/* 127.0.0.2 alone */
+	upstream_init(&f.s, &f.lc);
+	ok(upstream_source(&f.s, AF_INET) == &a[0] &&
+	    upstream_source(&f.s, AF_INET) == &a[0], "one address: always it");
+	ok(upstream_source(&f.s, AF_INET6) == NULL, "no IPv6 address: NULL");
+	upstream_fini(&f.s);
+}
+
 int
 main(void)
 {
@@ -589,5 +636,6 @@ main(void)
 	test_random();
 	test_passive();
 	test_nothing_usable();
+	test_source_addrs();
 	return done_testing();
 }

@@ -6,6 +6,7 @@
 #   make bench        side-by-side benchmark with HAProxy and nginx (make bench-quick: < 2 min)
 #   make bench-scale  100,000 idle echo connections held: memory and spread
 #   make bench-dispatch  dispatch = notify, reuseport, handoff side by side
+#   make bench-source    proxy connect rate from one source address and from eight
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
 
 PREFIX	?= /usr/local
@@ -51,7 +52,7 @@ UNIT_deps_upstream = upstream net
 TOOLS	= pfload refecho
 
 .PHONY: all run check check-unit check-integration check-asan deps deps-test \
-	deps-bench bench bench-quick bench-scale bench-dispatch install uninstall clean
+	deps-bench bench bench-quick bench-scale bench-dispatch bench-source install uninstall clean
 
 all: build/preforkd
 
@@ -149,6 +150,12 @@ bench-dispatch:
 	@$(call ensure_pkgs,$(BUILD_DEPS) python3)
 	$(MAKE) --no-print-directory build/preforkd build/tools/pfload
 	$(PYTHON) tests/bench/dispatch.py
+
+# Proxy connect rate with one source address and with eight: tests/bench/results/SOURCE.md.
+bench-source:
+	@$(call ensure_pkgs,$(BUILD_DEPS) python3)
+	$(MAKE) --no-print-directory build/preforkd $(TOOLS:%=build/tools/%)
+	$(PYTHON) tests/bench/source.py
 
 install: build/preforkd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

@@ -39,7 +39,7 @@ enum sect { S_NONE, S_DAEMON, S_LISTENER, S_UNKNOWN };
 enum ktype {
 	K_WORKERS, K_UINT, K_DURATION, K_SIZE, K_LEVEL, K_TARGET, K_ADDR, K_MODE,
 	K_USER, K_GROUP, K_PATH, K_BACKEND, K_BALANCE, K_SENDPROXY, K_ONOFF,
-	K_BYTES, K_SOURCE
+	K_BYTES, K_SOURCE, K_SPLICE
 };
 
 struct keydef {
@@ -153,9 +153,13 @@ static const struct keydef keys[] = {
 	    "local addresses for backend connections, taken in turn: IPv4 or IPv6 "
 	    "addresses and A.B.C.D-A.B.C.E ranges" },
 	  S_LISTENER, K_SOURCE, L(source), 0, 0, 0 },
+	{ { "listener", "splice", "auto|on|off", "auto",
+	    "relay through kernel pipes with splice(2): auto = a direction once it "
+	    "reads a full buffer_size, on = always, off = never" },
+	  S_LISTENER, K_SPLICE, L(splice), 0, 0, 0 },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
-_Static_assert(NKEYS <= 32, "struct parse's seen bitmask holds 32 keys");
+_Static_assert(NKEYS <= 64, "struct parse's seen bitmask holds 64 keys");
 
 struct parse {
 	const char	*name;		/* file name for messages */
@@ -163,7 +167,7 @@ struct parse {
 	int		 line;		/* line just handed to inih */
 	enum sect	 sect;
 	struct listener_conf *cur;	/* S_LISTENER: the section's listener */
-	unsigned	 seen;		/* bit per key index: set in this section */
+	uint64_t	 seen;		/* bit per key index: set in this section */
 	unsigned	 daemon_seen;	/* [daemon] may appear once */
 	int		 daemon_line;
 	int		 group_line;	/* where group was set */
@@ -564,6 +568,11 @@ key_set(const struct keydef *k, void *obj, const char *value, char *msg,
 			return "expected off or on";
 		*(int *)p = n;
 		return NULL;
+	case K_SPLICE:
+		if ((n = word_index(value, "auto", "on", "off", NULL)) == -1)
+			return "expected auto, on or off";
+		*(int *)p = n;
+		return NULL;
 	case K_BACKEND:
 		return backend_add(obj, value, msg, msglen);
 	case K_SOURCE:
@@ -765,7 +774,7 @@ config_handler(void *user, const char *section, const char *name,
 	const char *why;
 	char msg[256];
 	const struct keydef *k;
-	unsigned bit;
+	uint64_t bit;
 	void *obj;
 
 	(void)section;		/* the reader tracks sections itself */
@@ -781,7 +790,7 @@ config_handler(void *user, const char *section, const char *name,
 		    ps->line, name, ps->sect == S_DAEMON ? "daemon" : "listener");
 		return 1;
 	}
-	bit = 1u << (k - keys);
+	bit = UINT64_C(1) << (k - keys);
 	if ((ps->seen & bit) && k->type != K_BACKEND) {
 		err_add(ps->errs, "%s:%d: %s: duplicate key", ps->name, ps->line, name);
 		return 1;
@@ -873,6 +882,9 @@ validate_mode(struct parse *ps, const struct listener_conf *l)
 		    where, l->name);
 	if (l->mode == MODE_ECHO && l->send_proxy != SEND_PROXY_OFF)
 		err_add(ps->errs, "%ssend_proxy: [listener %s] has mode = echo",
+		    where, l->name);
+	if (l->mode == MODE_ECHO && l->splice == SPLICE_ON)
+		err_add(ps->errs, "%ssplice: [listener %s] has mode = echo",
 		    where, l->name);
 	if (l->mode == MODE_ECHO && l->nsource > 0)
 		err_add(ps->errs, "%s:%d: source: [listener %s] has mode = echo",

@@ -39,7 +39,7 @@ enum sect { S_NONE, S_DAEMON, S_LISTENER, S_UNKNOWN };
 enum ktype {
 	K_WORKERS, K_UINT, K_DURATION, K_SIZE, K_LEVEL, K_TARGET, K_ADDR, K_MODE,
 	K_USER, K_GROUP, K_PATH, K_BACKEND, K_BALANCE, K_SENDPROXY, K_ONOFF,
-	K_BYTES, K_DISPATCH, K_SOURCE
+	K_BYTES, K_DISPATCH, K_SOURCE, K_SPLICE
 };
 
 struct keydef {
@@ -156,6 +156,10 @@ static const struct keydef keys[] = {
 	    "local addresses for backend connections, taken in turn: IPv4 or IPv6 "
 	    "addresses and A.B.C.D-A.B.C.E ranges" },
 	  S_LISTENER, K_SOURCE, L(source), 0, 0, 0 },
+	{ { "listener", "splice", "auto|on|off", "auto",
+	    "relay through kernel pipes with splice(2): auto = a direction once it "
+	    "reads a full buffer_size, on = always, off = never" },
+	  S_LISTENER, K_SPLICE, L(splice), 0, 0, 0 },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 _Static_assert(NKEYS <= 64, "struct parse's seen bitmask holds 64 keys");
@@ -572,6 +576,11 @@ key_set(const struct keydef *k, void *obj, const char *value, char *msg,
 			return "expected off or on";
 		*(int *)p = n;
 		return NULL;
+	case K_SPLICE:
+		if ((n = word_index(value, "auto", "on", "off", NULL)) == -1)
+			return "expected auto, on or off";
+		*(int *)p = n;
+		return NULL;
 	case K_BACKEND:
 		return backend_add(obj, value, msg, msglen);
 	case K_SOURCE:
@@ -789,7 +798,7 @@ config_handler(void *user, const char *section, const char *name,
 		    ps->line, name, ps->sect == S_DAEMON ? "daemon" : "listener");
 		return 1;
 	}
-	bit = (uint64_t)1 << (k - keys);
+	bit = UINT64_C(1) << (k - keys);
 	if ((ps->seen & bit) && k->type != K_BACKEND) {
 		err_add(ps->errs, "%s:%d: %s: duplicate key", ps->name, ps->line, name);
 		return 1;
@@ -881,6 +890,9 @@ validate_mode(struct parse *ps, const struct listener_conf *l)
 		    where, l->name);
 	if (l->mode == MODE_ECHO && l->send_proxy != SEND_PROXY_OFF)
 		err_add(ps->errs, "%ssend_proxy: [listener %s] has mode = echo",
+		    where, l->name);
+	if (l->mode == MODE_ECHO && l->splice == SPLICE_ON)
+		err_add(ps->errs, "%ssplice: [listener %s] has mode = echo",
 		    where, l->name);
 	if (l->mode == MODE_ECHO && l->nsource > 0)
 		err_add(ps->errs, "%s:%d: source: [listener %s] has mode = echo",

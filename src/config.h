@@ -41,6 +41,12 @@ enum send_proxy {
 	SEND_PROXY_V2
 };
 
+enum splice_mode {
+	SPLICE_AUTO,		/* once a direction reads a full buffer_size */
+	SPLICE_ON,
+	SPLICE_OFF
+};
+
 struct backend_conf {
 	char		*spec;		/* owned; "host:port" as written */
 	struct addr	 addr;		/* resolved when the config was built */
@@ -82,6 +88,7 @@ struct listener_conf {
 	struct addr	*source;	/* owned, nsource of them, port 0; NULL: none */
 	size_t		 nsource;	/* CONFIG_MAX_SOURCES at most */
 	int		 source_line;	/* line of the source key; 0: none */
+	int		 splice;	/* enum splice_mode */
 };
 
 struct config {

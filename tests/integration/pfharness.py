@@ -11,6 +11,8 @@ Environment:
   PREFORKD_ASAN=1 the binary is an ASan build: memory thresholds compare growth
                   over a baseline, CPU ratios may loosen, waits get longer
   PREFORKD_KEEP=1 keep each test's temporary directory (its path is printed)
+  PREFORKD_SPLICE auto, on or off: the splice key of every proxy listener that
+                  does not set its own (the proxy tests, run with each)
 
 Nothing here sleeps in the hope that something happened: every wait polls a
 condition against a deadline and fails with what it saw.
@@ -38,6 +40,7 @@ PREFORKD = os.environ.get("PREFORKD", os.path.join(REPO, "build", "preforkd"))
 PFLOAD = os.environ.get("PFLOAD", os.path.join(REPO, "build", "tools", "pfload"))
 ASAN = os.environ.get("PREFORKD_ASAN", "") == "1"
 KEEP = os.environ.get("PREFORKD_KEEP", "") == "1"
+SPLICE = os.environ.get("PREFORKD_SPLICE") or None
 
 # ASan builds start and run slower: stretch deadlines, not assertions.
 SLOW = 3.0 if ASAN else 1.0
@@ -1231,8 +1234,11 @@ def backend_spec(b):
 
 def proxy_listener(backends, **keys):
     """Keys of a mode = proxy listener relaying to `backends` (see backend_spec;
-    a string may carry " weight=N" / " backup")."""
+    a string may carry " weight=N" / " backup"); splice is $PREFORKD_SPLICE's unless
+    given."""
     out = {"mode": "proxy", "backend": [backend_spec(b) for b in backends]}
+    if SPLICE:
+        out["splice"] = SPLICE
     out.update({k: v for k, v in keys.items() if v is not None})
     return out
 

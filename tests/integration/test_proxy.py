@@ -1,12 +1,14 @@
 """Proxy mode: real servers behind it (redis, iperf3), bulk transfers checked by
 digest, half-close, connect_timeout, backpressure both ways, and -l/-m/-b."""
 
+import collections
 import csv
 import hashlib
 import io
 import json
 import os
 import random
+import resource
 import select
 import shutil
 import signal
@@ -244,12 +246,17 @@ def test_redis_benchmark_through_proxy(backends, preforkd):
 # --------------------------------------------------------------------------
 # 2. bulk: 1 GiB each way, iperf3
 
+SPLICE_MODES = ["auto", "on", "off"]
+
+
 @pytest.mark.timeout_s(90)
-def test_bulk_1gib_each_way(backends, preforkd):
+@pytest.mark.parametrize("splice", SPLICE_MODES)
+def test_bulk_1gib_each_way(backends, preforkd, splice):
     """1 GiB client->backend and 1 GiB backend->client at the same time through one
-    proxied connection, each checked by length and SHA-256.  Under ASan 256 MiB each
-    way: every byte crosses the worker's instrumented buffers twice and the point (no
-    loss, no corruption, no stall) is made as well at a quarter of the time."""
+    proxied connection, each checked by length and SHA-256, spliced (auto, on) or copied
+    (off).  Under ASan 256 MiB each way: every byte crosses the worker's instrumented
+    buffers twice and the point (no loss, no corruption, no stall) is made as well at a
+    quarter of the time."""
     total = (256 * MiB) if H.ASAN else GiB
     up, down = Stream(1), Stream(2)
 
@@ -261,7 +268,7 @@ def test_bulk_1gib_each_way(backends, preforkd):
         s.close()
     b = backends.thread(handler)
     d = preforkd.start(daemon={"workers": 2, "log_level": "info"},
-                       listeners={"bulk": H.proxy_listener([b])})
+                       listeners={"bulk": H.proxy_listener([b], splice=splice)})
     crec = {}
     t0 = time.monotonic()
     c = H.connect(d.port)
@@ -334,7 +341,8 @@ def test_iperf3_through_proxy(backends, preforkd):
 # --------------------------------------------------------------------------
 # 3. half-close
 
-def test_half_close_client_first(backends, preforkd):
+@pytest.mark.parametrize("splice", SPLICE_MODES)
+def test_half_close_client_first(backends, preforkd, splice):
     """Client sends, then SHUT_WR; the backend reads to EOF, then answers (digest + 1 MiB)
     and closes; the client gets all of it, then EOF.  reason=client_eof."""
     tail = Stream(7)
@@ -348,7 +356,7 @@ def test_half_close_client_first(backends, preforkd):
         s.close()
     b = backends.thread(handler)
     d = preforkd.start(daemon={"workers": 1},
-                       listeners={"px": H.proxy_listener([b])})
+                       listeners={"px": H.proxy_listener([b], splice=splice)})
     data = H.payload(3 * MiB + 5)
     with H.connect(d.port) as c:
         port = c.getsockname()[1]
@@ -366,7 +374,8 @@ def test_half_close_client_first(backends, preforkd):
     assert (int(f["in"]), int(f["out"])) == (len(data), len(back)), f
 
 
-def test_half_close_backend_first(backends, preforkd):
+@pytest.mark.parametrize("splice", SPLICE_MODES)
+def test_half_close_backend_first(backends, preforkd, splice):
     """The backend sends 1 MiB and SHUT_WRs first; the client reads to EOF, then still
     sends 2 MiB, which the backend receives in full.  reason=backend_eof."""
     hello = Stream(8)
@@ -379,7 +388,7 @@ def test_half_close_backend_first(backends, preforkd):
         s.close()
     b = backends.thread(handler)
     d = preforkd.start(daemon={"workers": 1},
-                       listeners={"px": H.proxy_listener([b])})
+                       listeners={"px": H.proxy_listener([b], splice=splice)})
     data = H.payload(2 * MiB)
     with H.connect(d.port) as c:
         port = c.getsockname()[1]
@@ -784,6 +793,81 @@ def test_source_bind_failure_moves_on(backends, preforkd):
         H.wait_closed_by_peer(c, 5)
     f = H.wait_close_line(d, port)
     assert f["reason"] == "connect_failed" and f["backend"] == b1.spec, f
+
+
+# --------------------------------------------------------------------------
+# 9. splice: pipes only while bytes move
+
+def fd_kinds(pid):
+    """{"socket": n, "pipe": n, ...}: what the open fds of pid are."""
+    kinds = collections.Counter()
+    path = "/proc/%d/fd" % pid
+    for fd in os.listdir(path):
+        try:
+            kinds[os.readlink(os.path.join(path, fd)).split(":", 1)[0]] += 1
+        except FileNotFoundError:       # closed meanwhile (listdir's own fd)
+            pass
+    return kinds
+
+
+@pytest.mark.parametrize("splice", ["auto", "on"])
+def test_idle_connections_hold_no_pipes(backends, preforkd, splice):
+    """Four proxied connections: small exchanges never open a pipe under auto; 1 MiB
+    each way opens them (auto: a bulk transfer; on: any), and once the connections are
+    idle for a second the worker holds their 2 sockets each and no pipe.  Then they
+    still relay byte for byte."""
+    b = backends.echo()
+    d = preforkd.start(daemon={"workers": 1},
+                       listeners={"px": H.proxy_listener([b], splice=splice)})
+    (w,) = d.worker_pids()
+    base = fd_kinds(w)
+    n = 4
+    idle = base + collections.Counter(socket=2 * n)
+    conns = [H.connect(d.port) for _ in range(n)]
+    try:
+        for c in conns:
+            assert H.exchange(c, b"small talk") == b"small talk"
+        if splice == "auto":
+            assert fd_kinds(w) == idle, (base, fd_kinds(w))
+        data = H.payload(MiB)
+        for c in conns:
+            assert H.digest(H.exchange(c, data)) == H.digest(data)
+        # within a second of its last byte the last connection keeps its pipes
+        busy = fd_kinds(w)
+        assert busy["pipe"] > base["pipe"], (base, busy)
+        H.wait_for(lambda: fd_kinds(w) == idle, 5 * H.SLOW, "the idle connections' pipes to close")
+        for c in conns:
+            assert H.digest(H.exchange(c, data)) == H.digest(data)
+    finally:
+        for c in conns:
+            c.close()
+    H.wait_for(lambda: fd_kinds(w) == base, 5 * H.SLOW, "the connections to close")
+
+
+def test_splice_without_fds_copies(backends, preforkd):
+    """A worker with room for exactly two more fds (RLIMIT_NOFILE lowered from outside):
+    a connection with splice = on gets its two sockets but no pipe, and relays 4 MiB
+    each way by copying, byte for byte; the reason is logged at debug level."""
+    b = backends.echo()
+    d = preforkd.start(daemon={"workers": 1, "log_level": "debug"},
+                       listeners={"px": H.proxy_listener([b], splice="on")})
+    (w,) = d.worker_pids()
+    used = {int(fd) for fd in os.listdir("/proc/%d/fd" % w)}
+    limit, free = 0, 0
+    while free < 2:
+        if limit not in used:
+            free += 1
+        limit += 1
+    _, hard = resource.prlimit(w, resource.RLIMIT_NOFILE)
+    resource.prlimit(w, resource.RLIMIT_NOFILE, (limit, hard))
+    data = H.payload(4 * MiB)
+    with H.connect(d.port) as c:
+        port = c.getsockname()[1]
+        assert H.digest(H.exchange(c, data, timeout=20)) == H.digest(data)
+    f = H.wait_close_line(d, port)
+    assert (int(f["in"]), int(f["out"])) == (len(data), len(data)), f
+    d.wait_log(r"\[debug\] .*listener px: no pipe to splice with: Too many open files; "
+               r"copying")
 
 
 # --------------------------------------------------------------------------

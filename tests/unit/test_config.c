@@ -330,6 +330,11 @@ static const struct {
 	{ "listener", "buffer_size",	"17m",		BAD },
 	{ "listener", "buffer_size",	"big",		BAD },
 	{ "listener", "buffer_size",	"0",		BAD },
+	{ "listener", "splice",		"auto",		SPLICE_AUTO },
+	{ "listener", "splice",		"off",		SPLICE_OFF },
+	{ "listener", "splice",		"yes",		BAD },
+	{ "listener", "splice",		"On",		BAD },
+	{ "listener", "splice",		"",		BAD },
 	{ "listen",   "listen",		"127.0.0.1:7001", 0 },
 	{ "listen",   "listen",		"[::1]:7001",	0 },
 	{ "listen",   "listen",		"*:7001",	0 },
@@ -373,6 +378,8 @@ key_value(const struct config *c, const char *key)
 		return l->idle_ms;
 	if (strcmp(key, "buffer_size") == 0)
 		return (long long)l->buffer_size;
+	if (strcmp(key, "splice") == 0)
+		return l->splice;
 	return 0;
 }
 
@@ -559,6 +566,16 @@ static const struct {
 	{ "send_proxy in echo mode",
 	    LISTENER_A "send_proxy = v1\n",
 	    1, "send_proxy", "echo", 1 },
+	{ "splice = on in echo mode",
+	    LISTENER_A "splice = on\n",
+	    1, "splice", "echo", 1 },
+	{ "bad splice in a proxy listener",
+	    "[listener p]\nlisten = 127.0.0.1:7002\nmode = proxy\nbackend = 127.0.0.1:9000\n"
+	    "splice = sometimes\n",
+	    5, "splice", "auto, on or off", 1 },
+	{ "duplicate splice (past the 32nd key)",
+	    LISTENER_A "splice = off\nsplice = off\n",
+	    4, "splice", "duplicate", 1 },
 	{ "relative pidfile",
 	    "[daemon]\npidfile = run/preforkd.pid\n" LISTENER_A,
 	    2, "pidfile", "absolute path", 1 },
@@ -653,7 +670,8 @@ test_proxy(void)
 	    "backend = 127.0.0.1:9000 weight=5\nbackend = localhost:9001 backup\n"
 	    "backend = 127.0.0.1:9002 backup weight=2\nbalance = leastconn\n"
 	    "check_interval = 250ms\ncheck_send = PING\\r\\n\ncheck_expect = \\x2bPONG\n"
-	    "send_proxy = v2\naccept_proxy = on\n", &ov, &errs);
+	    "send_proxy = v2\naccept_proxy = on\n[listener s]\nlisten = 127.0.0.1:7003\n"
+	    "mode = proxy\nbackend = 127.0.0.1:9000\nsplice = on\n", &ov, &errs);
 	if (!ok(c != NULL, "proxy listener parses")) {
 		dump_errors(&errs);
 		errs_reset(&errs);
@@ -677,6 +695,8 @@ test_proxy(void)
 	is_int(l->accept_proxy, 1, "accept_proxy = on");
 	is_int(l->connect_ms, 5000, "connect_timeout default");
 	is_int(l->retries, 2, "retries default");
+	is_int(l->splice, SPLICE_AUTO, "splice default");
+	is_int(config_listener(c, "s")->splice, SPLICE_ON, "splice = on");
 	cfree(c);
 	errs_reset(&errs);
 
@@ -1211,6 +1231,7 @@ test_key_table(void)
 		{ "listener", "accept_proxy",	"off" },
 		{ "listener", "proxy_timeout",	"5s" },
 		{ "listener", "source",		NULL },
+		{ "listener", "splice",		"auto" },
 	};
 	struct config_overrides ov;
 	struct config_errors errs = { NULL, 0 };

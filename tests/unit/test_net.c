@@ -481,7 +481,7 @@ test_bind_source(void)
 	((struct sockaddr_in *)&any.ss)->sin_family = AF_INET;
 	((struct sockaddr_in *)&any.ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	any.len = sizeof(struct sockaddr_in);
-	if ((lfd = net_listen(&any, 16)) == -1 ||
+	if ((lfd = net_listen(&any, 16, 0)) == -1 ||
 	    getsockname(lfd, (struct sockaddr *)&ss, &len) == -1 ||
 	    net_parse_ip("127.0.0.3", &src) == -1 ||
 	    (c = socket(AF_INET, SOCK_STREAM, 0)) == -1)

@@ -192,6 +192,7 @@ chan_recv_fd(int fd, struct chan_msg *m, int *passed)
 		.msg_control = cm.buf, .msg_controllen = sizeof(cm.buf),
 	};
 	ssize_t n;
+	int bad;
 
 	*passed = -1;
 	do
@@ -202,7 +203,13 @@ chan_recv_fd(int fd, struct chan_msg *m, int *passed)
 	chan_take_fds(&mh, passed);
 	if (n == 0 && *passed == -1)
 		return 0;
-	if (chan_decode(wire, n, m) == -1 || (m->type == CHAN_CONN) != (*passed != -1)) {
+	bad = chan_decode(wire, n, m) == -1;
+	if (!bad && m->type == CHAN_CONN && *passed == -1 && (mh.msg_flags & MSG_CTRUNC)) {
+		/* The kernel could not give us the descriptor: no room. */
+		errno = EMFILE;
+		return -1;
+	}
+	if (bad || (m->type == CHAN_CONN) != (*passed != -1)) {
 		if (*passed != -1)
 			close(*passed);
 		*passed = -1;

@@ -15,8 +15,10 @@
  * `conns` is 1, down when 0).
  * Worker to master:  HELLO (loop running, ready for ACCEPT), ACCEPTED (the
  * answer to ACCEPT: `count` taken, `conns` now open, flags), STATE (an
- * unprompted change: no longer full, accepting paused or resumed),
- * HEARTBEAT (about once a second, with the counters).
+ * unprompted change: no longer full, accepting paused or resumed; with
+ * handoff also after taking CONNs), HEARTBEAT (about once a second, with
+ * the counters).  Every message but ACCEPTED carries in `count` the CONNs
+ * received so far, so the master knows how many are still on their way.
  */
 #ifndef PREFORKD_CHAN_H
 #define PREFORKD_CHAN_H
@@ -88,7 +90,9 @@ int	chan_recv(int fd, struct chan_msg *m);
 /*
  * As chan_recv(); a CONN's descriptor goes to *passed (it must come with
  * one, and no other type may: either is EBADMSG, the stray closed).
- * *passed is -1 for every other message.
+ * *passed is -1 for every other message.  EMFILE: a CONN whose descriptor
+ * the kernel dropped because we have no room for it (the message is
+ * consumed, the connection lost).
  */
 int	chan_recv_fd(int fd, struct chan_msg *m, int *passed);
 

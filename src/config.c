@@ -445,7 +445,8 @@ source_set(struct listener_conf *l, const char *value, char *msg, size_t msglen)
 	snprintf(buf, sizeof(buf), "%s", value);
 	for (tok = strtok_r(buf, " \t", &save); tok != NULL && why == NULL;
 	    tok = strtok_r(NULL, " \t", &save)) {
-		if ((dash = strchr(tok, '-')) != NULL)
+		/* An IPv6 address may have a dash in its scope (fe80::1%br-lan). */
+		if (strchr(tok, ':') == NULL && (dash = strchr(tok, '-')) != NULL)
 			why = source_range(l, tok, dash, msg, msglen);
 		else if (net_parse_ip(tok, &a) == -1) {
 			snprintf(msg, msglen, "\"%s\": not an IPv4 or IPv6 address", tok);

@@ -70,6 +70,7 @@
 #define KILL_GRACE	2.0	/* after a stop deadline, before SIGKILL */
 #define EXTEND_GRACE	5	/* seconds asked of systemd beyond shutdown_timeout */
 #define HANDOFF_BATCH	16	/* connections passed per readiness at most */
+#define HANDOFF_AHEAD	64	/* CONNs on their way to one worker at most */
 #define PAUSE_SECS	0.5	/* handoff: accepting paused after EMFILE/ENFILE */
 
 struct master;
@@ -108,6 +109,8 @@ struct wproc {
 	int		 stopped;	/* STOP sent (too many draining generations) */
 	ev_tstamp	 started, last_seen, sent_at;
 	struct lsock	*pending;	/* the ACCEPT it owes an answer for */
+	uint32_t	 handed;	/* handoff: CONNs sent */
+	uint32_t	 handed_seen;	/* ... and received, as it last said */
 	uint64_t	 accepted;
 	LIST_ENTRY(wproc) entry;
 };
@@ -158,14 +161,29 @@ static int	master_spawn(struct master *m, struct slot *s);
 static void	master_reload(struct master *m);
 static void	master_stop(struct master *m, int immediate);
 static void	lsock_release(struct lsock *ls);
+static int	master_lsock_slots(struct master *m, int n);
 
 /* ---- listen sockets and dispatch ---- */
+
+/*
+ * handoff: room for one more, counting the CONNs on their way (sent, not
+ * yet reported received); HANDOFF_AHEAD of them at most, which keeps the
+ * channel from filling up.
+ */
+static int
+wproc_room(const struct master *m, const struct wproc *w)
+{
+	uint32_t ahead = w->handed - w->handed_seen;
+
+	return ahead < HANDOFF_AHEAD && w->conns + ahead < m->cfg->max_connections;
+}
 
 static int
 wproc_eligible(const struct master *m, const struct wproc *w)
 {
 	return w->state == W_READY && w->gen == m->gen && w->pending == NULL &&
-	    !w->unresponsive && (w->flags & (CHAN_F_FULL | CHAN_F_PAUSED)) == 0;
+	    !w->unresponsive && (w->flags & (CHAN_F_FULL | CHAN_F_PAUSED)) == 0 &&
+	    (m->cfg->dispatch != DISPATCH_HANDOFF || wproc_room(m, w));
 }
 
 static unsigned
@@ -254,6 +272,8 @@ master_handoff_cb(struct ev_loop *loop, ev_io *io, int revents)
 			if ((w = master_pick(m)) == NULL)
 				break;
 		}
+		if (w != NULL)
+			w->handed++;
 		close(fd);
 		if (w == NULL) {
 			if (ev_now(loop) - m->last_handoff_log >= 1.0) {
@@ -665,6 +685,8 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		w->last_seen = ev_now(loop);
 		w->unresponsive = 0;
 		w->conns = msg.conns;
+		if (msg.type != CHAN_ACCEPTED)
+			w->handed_seen = msg.count;
 		w->flags = msg.flags & (CHAN_F_FULL | CHAN_F_PAUSED);
 		switch (msg.type) {
 		case CHAN_HELLO:
@@ -1093,8 +1115,8 @@ master_reload(struct master *m)
 		if (ls->conf == NULL) {
 			log_notice("closing listen socket %d (no longer configured)", ls->fd);
 			lsock_close(m, ls);
-		} else
-			lsock_slots(ls, nc->workers, why, sizeof(why)); /* only closes */
+		}
+	master_lsock_slots(m, m->nslots);	/* only closes */
 	config_free(old);
 	master_limit_draining(m);
 	master_resume(m);
@@ -1106,9 +1128,7 @@ undo:
 	while (nfresh > 0)
 		lsock_release(fresh[--nfresh]);
 	free(fresh);
-	LIST_FOREACH(ls, &m->lsocks, entry)
-		if (ls->conf != NULL)
-			lsock_slots(ls, m->nslots, why, sizeof(why));
+	master_lsock_slots(m, m->nslots);	/* only closes */
 	config_free(nc);
 fail:
 	log_errorx("reload failed, keeping generation %u", m->gen);
@@ -1171,16 +1191,25 @@ master_stop(struct master *m, int immediate)
 
 /* ---- signals ---- */
 
-/* reuseport: a socket for each slot, after SIGTTIN or SIGTTOU. */
-static void
-master_lsock_slots(struct master *m)
+/*
+ * reuseport: a socket for each of n slots on every listener.  0, or -1
+ * with the reason logged and every listener back at m->nslots sockets.
+ */
+static int
+master_lsock_slots(struct master *m, int n)
 {
 	struct lsock *ls;
 	char why[256];
 
 	LIST_FOREACH(ls, &m->lsocks, entry)
-		if (ls->conf != NULL && lsock_slots(ls, m->nslots, why, sizeof(why)) == -1)
-			log_warnx("%s; that worker does not accept on it", why);
+		if (ls->conf != NULL && lsock_slots(ls, n, why, sizeof(why)) == -1) {
+			log_warnx("%s", why);
+			LIST_FOREACH(ls, &m->lsocks, entry)
+				if (ls->conf != NULL)
+					lsock_slots(ls, m->nslots, why, sizeof(why));
+			return -1;
+		}
+	return 0;
 }
 
 static void
@@ -1194,13 +1223,18 @@ master_workers_delta(struct master *m, int more)
 	if (more) {
 		if (m->nslots >= CONFIG_MAX_WORKERS)
 			return;
+		if (master_lsock_slots(m, m->nslots + 1) == -1) {
+			log_warnx("SIGTTIN: no socket for another worker; keeping %d "
+			    "(after the switch to user, reuseport sockets can be added "
+			    "only by a restart)", m->nslots);
+			return;
+		}
 		if ((v = realloc(m->slots, (m->nslots + 1) * sizeof(*v))) == NULL)
 			fatal("slots");
 		m->slots = v;
 		s = m->slots[m->nslots] = slot_new(m, m->nslots);
 		m->nslots++;
 		log_notice("SIGTTIN: %d workers", m->nslots);
-		master_lsock_slots(m);
 		master_spawn(m, s);
 		return;
 	}
@@ -1211,7 +1245,7 @@ master_workers_delta(struct master *m, int more)
 	if (s->w != NULL)
 		master_drain_worker(s->w, m->cfg->drain_ms);
 	slot_free(m, s);
-	master_lsock_slots(m);
+	master_lsock_slots(m, m->nslots);	/* only closes */
 	m->rr %= m->nslots;
 	master_check_ready(m);
 }

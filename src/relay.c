@@ -90,6 +90,7 @@ static void	relay_pipe_idle_cb(struct ev_loop *, ev_timer *, int);
 static void	relay_pipe_close(struct conn *c, int d);
 static void	relay_connect(struct conn *c);
 static void	relay_retry(struct conn *c, int err);
+static int	relay_through(struct conn *c, int d, int src, int dst);
 
 static unsigned
 relay_rand(void *arg)
@@ -219,8 +220,9 @@ relay_retry(struct conn *c, int err)
 
 /*
  * Bind fd to the listener's next source address of the backend's family,
- * if it has any.  A failure is the backend's failed connect: logged (once
- * a second at most: every connection would fail alike), then retried.
+ * if it has any.  An address that cannot be bound is logged (once a
+ * second at most: every connection would fail alike) and the next one is
+ * tried; it is no fault of the backend's.  -1 when none could be bound.
  */
 static int
 relay_bind(struct conn *c, int fd, const struct addr *to)
@@ -230,17 +232,19 @@ relay_bind(struct conn *c, int fd, const struct addr *to)
 	static ev_tstamp last_log;
 	char a[NET_ADDRSTRLEN], b[NET_ADDRSTRLEN];
 
-	if ((src = upstream_source(&wl->ups, to->ss.ss_family)) == NULL ||
-	    net_bind_source(fd, src) == 0)
-		return 0;
-	if (ev_now(wl->worker->loop) - last_log >= 1.0) {
-		last_log = ev_now(wl->worker->loop);
-		log_warn("listener %s: bind to source %s for backend %s",
-		    wl->conf->name,
-		    net_addr_str((const struct sockaddr *)&src->ss, a, sizeof(a)),
-		    net_addr_str((const struct sockaddr *)&to->ss, b, sizeof(b)));
+	for (size_t i = 0; i < wl->ups.nsrc; i++) {
+		if ((src = upstream_source(&wl->ups, to->ss.ss_family)) == NULL ||
+		    net_bind_source(fd, src) == 0)
+			return 0;
+		if (ev_now(wl->worker->loop) - last_log >= 1.0) {
+			last_log = ev_now(wl->worker->loop);
+			log_warn("listener %s: bind to source %s for backend %s",
+			    wl->conf->name,
+			    net_addr_str((const struct sockaddr *)&src->ss, a, sizeof(a)),
+			    net_addr_str((const struct sockaddr *)&to->ss, b, sizeof(b)));
+		}
 	}
-	return -1;
+	return wl->ups.nsrc > 0 ? -1 : 0;
 }
 
 /* Choose a backend not tried yet and start connecting to it. */
@@ -283,7 +287,9 @@ relay_connect(struct conn *c)
 	ev_io_init(&r->io, relay_backend_cb, fd, EV_WRITE);
 	r->io.data = c;
 	if (relay_bind(c, fd, a) == -1) {
-		relay_retry(c, errno);
+		/* Ours, not the backend's: it is not marked down for it. */
+		wl->ups.u[up].conns--;
+		conn_close(c, CONN_CONNECT_FAILED);
 		return;
 	}
 	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == -1 &&
@@ -547,8 +553,16 @@ relay_splice(struct conn *c, int d, int can_read, int src, int dst)
 	if (can_read && relay_room(r, d)) {
 		n = splice(src, NULL, p->wfd, NULL, p->size - p->len,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n == -1 && errno == EAGAIN)
+		if (n == -1 && errno == EAGAIN) {
 			p->full = p->len > 0;	/* readable, yet the pipe took nothing */
+			/*
+			 * Readable, and an empty pipe took nothing: splice stops at
+			 * urgent data, which read() steps over.  One read on the
+			 * copy path, or the watcher would fire for ever.
+			 */
+			if (p->len == 0)
+				return relay_through(c, d, src, dst);
+		}
 		if ((n = relay_got(c, d, n)) == -1)
 			return -1;
 		p->len += n;

@@ -58,6 +58,8 @@ worker_flags(const struct worker *w)
 static void
 worker_send(struct worker *w, struct chan_msg *m)
 {
+	if (m->type != CHAN_ACCEPTED)
+		m->count = w->handed;
 	m->conns = w->nconns;
 	m->flags |= worker_flags(w);
 	/* EAGAIN: the master is behind; the next heartbeat carries the state. */
@@ -403,11 +405,20 @@ worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct worker *w = io->data;
 	struct chan_msg m;
+	uint32_t handed = w->handed;
 	int rc, fd;
 
 	(void)revents;
 	for (int i = 0; i < 64; i++) {
-		if ((rc = chan_recv_fd(w->chan, &m, &fd)) == 0 ||
+		if ((rc = chan_recv_fd(w->chan, &m, &fd)) == -1 && errno == EMFILE) {
+			w->handed++;	/* a CONN all the same, its connection lost */
+			if (!w->paused) {
+				worker_pause(w, EMFILE);
+				worker_send_state(w);
+			}
+			continue;
+		}
+		if (rc == 0 ||
 		    (rc == -1 && errno != EAGAIN && errno != EBADMSG)) {
 			/* The master is gone: finish what we have and go. */
 			log_notice("master gone, draining");
@@ -417,7 +428,7 @@ worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		if (rc == -1) {
 			if (errno == EAGAIN)
-				return;
+				break;
 			log_warnx("malformed message from the master");
 			continue;
 		}
@@ -426,6 +437,7 @@ worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			worker_accept(w, m.lsock, (m.flags & CHAN_F_MORE) != 0);
 			break;
 		case CHAN_CONN:
+			w->handed++;
 			worker_handed(w, m.lsock, fd);
 			break;
 		case CHAN_DRAIN:
@@ -445,6 +457,9 @@ worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			log_warnx("unexpected %s from the master", chan_type_name(m.type));
 		}
 	}
+	/* handoff: say what we took, so the master counts what is on its way. */
+	if (w->handed != handed)
+		worker_send_state(w);
 }
 
 static void

@@ -52,6 +52,7 @@ struct worker {
 	char		*scratch;	/* owned; read buffer shared by all conns */
 	size_t		 scratch_size;
 	unsigned	 nconns;
+	uint32_t	 handed;	/* CONN messages received (dispatch = handoff) */
 	int		 draining;
 	int		 paused;
 	int		 full;		/* at max_connections when last reported */

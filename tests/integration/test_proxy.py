@@ -772,27 +772,30 @@ def test_source_addresses_in_turn(backends, preforkd):
 
 
 def test_source_bind_failure_moves_on(backends, preforkd):
-    """A source address not on this host (192.0.2.1) fails its connect like a refused
-    one: the connection moves on to the next backend and address, and the worker warns
-    (once a second at most).  With no other address left the client is closed with
-    connect_failed."""
-    b1, b2 = backends.echo(), backends.echo()
+    """A source address not on this host (192.0.2.1) is skipped for the next one, and
+    the worker warns (once a second at most); the backend is not blamed for it (with
+    the default max_fails it stays in rotation).  With no address that binds, the client
+    is closed with connect_failed and the backend still serves the others."""
+    b1 = backends.echo()
     d = preforkd.start(daemon={"workers": 1}, listeners={
-        "px": H.proxy_listener([b1, b2], source="127.0.0.2 192.0.2.1", retries=1,
-                               max_fails=0),
+        "px": H.proxy_listener([b1], source="127.0.0.2 192.0.2.1", retries=0),
         "bad": H.proxy_listener([b1], source="192.0.2.1", retries=0)})
-    for i in range(4):
+    for i in range(8):
         with H.connect(d.ports["px"]) as c:
             assert H.exchange(c, b"x%d" % i) == b"x%d" % i
-    H.wait_for(lambda: b1.accepted + b2.accepted == 4, 5, "4 backend connections")
-    assert {c.peer[0] for c in b1.conns + b2.conns} == {"127.0.0.2"}
+    H.wait_for(lambda: b1.accepted == 8, 5, "8 backend connections")
+    assert {c.peer[0] for c in b1.conns} == {"127.0.0.2"}
     d.wait_log(r"\[warning\] .*listener px: bind to source 192\.0\.2\.1:0 for backend "
                r"127\.0\.0\.1:\d+: Cannot assign requested address")
-    with H.connect(d.ports["bad"]) as c:
-        port = c.getsockname()[1]
-        H.wait_closed_by_peer(c, 5)
-    f = H.wait_close_line(d, port)
-    assert f["reason"] == "connect_failed" and f["backend"] == b1.spec, f
+    for i in range(4):
+        with H.connect(d.ports["bad"]) as c:
+            port = c.getsockname()[1]
+            H.wait_closed_by_peer(c, 5)
+        f = H.wait_close_line(d, port)
+        assert f["reason"] == "connect_failed", f
+    assert "marked down" not in d.log(), d.log_tail()
+    with H.connect(d.ports["px"]) as c:
+        assert H.exchange(c, b"after") == b"after"
 
 
 # --------------------------------------------------------------------------
@@ -868,6 +871,28 @@ def test_splice_without_fds_copies(backends, preforkd):
     assert (int(f["in"]), int(f["out"])) == (len(data), len(data)), f
     d.wait_log(r"\[debug\] .*listener px: no pipe to splice with: Too many open files; "
                r"copying")
+
+
+def test_splice_steps_over_urgent_data(backends, preforkd):
+    """splice(2) stops at TCP urgent data, where read() steps over it: a client that
+    sends a byte with MSG_OOB on a splicing connection does not make the worker spin,
+    and the bytes after it are relayed (the urgent byte is not: it is out of band)."""
+    b = backends.echo()
+    d = preforkd.start(daemon={"workers": 1},
+                       listeners={"px": H.proxy_listener([b], splice="on")})
+    (w,) = d.worker_pids()
+    with H.connect(d.port) as c:
+        head = H.payload(64 * 1024)
+        assert H.digest(H.exchange(c, head)) == H.digest(head)
+        c.send(b"!", socket.MSG_OOB)
+        assert H.exchange(c, b"tail") == b"tail"
+        before = H.cpu_time(w)
+        t0 = time.monotonic()
+        H.wait_for(lambda: time.monotonic() - t0 >= 1.0, 2, "a second", interval=0.1)
+        spent = H.cpu_time(w) - before
+        assert spent < 0.5, "the worker used %.2f s of CPU in 1 s with urgent data " \
+            "pending: spinning" % spent
+        assert H.exchange(c, b"still") == b"still"
 
 
 # --------------------------------------------------------------------------

@@ -7,6 +7,7 @@
  * order).  Transport: chan_send()/chan_recv() over a real non-blocking
  * SOCK_SEQPACKET socketpair, as the daemon uses them.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -555,6 +556,31 @@ test_pass_fd(void)
 	ok(r == -1 && saved == EBADMSG && fd == -1, "HEARTBEAT with a descriptor: EBADMSG");
 	ok(writer_gone(p[0]), "... and the stray descriptor is closed");
 	close(p[0]);
+
+	/* no room for the descriptor: EMFILE, the message consumed */
+	{
+		struct rlimit rl, low;
+		int probe;
+
+		pipe_nb(p);
+		fill(&m, CHAN_CONN, PAT_ZERO);
+		chan_send_fd(sv[0], &m, p[1]);
+		close(p[1]);
+		getrlimit(RLIMIT_NOFILE, &rl);
+		probe = dup(0);		/* the lowest free descriptor */
+		close(probe);
+		low = rl;
+		low.rlim_cur = probe;	/* none free from here on */
+		setrlimit(RLIMIT_NOFILE, &low);
+		fd = -2;
+		r = chan_recv_fd(sv[1], &d, &fd);
+		saved = errno;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		ok(r == -1 && saved == EMFILE && fd == -1,
+		    "CONN with no room for its descriptor: EMFILE (%d, %s)", r, strerror(saved));
+		ok(writer_gone(p[0]), "... and the kernel dropped the descriptor");
+		close(p[0]);
+	}
 
 	/* CONN without one: EBADMSG */
 	fill(&m, CHAN_CONN, PAT_ZERO);

@@ -103,9 +103,8 @@ chan_type_name(int type)
 	return names[type];
 }
 
-/* One message, with pass attached when it is not -1. */
-static int
-chan_sendmsg(int fd, const struct chan_msg *m, int pass)
+int
+chan_send_fd(int fd, const struct chan_msg *m, int pass)
 {
 	uint8_t wire[CHAN_WIRE_SIZE];
 	union {
@@ -137,13 +136,7 @@ chan_sendmsg(int fd, const struct chan_msg *m, int pass)
 int
 chan_send(int fd, const struct chan_msg *m)
 {
-	return chan_sendmsg(fd, m, -1);
-}
-
-int
-chan_send_fd(int fd, const struct chan_msg *m, int pass)
-{
-	return chan_sendmsg(fd, m, pass);
+	return chan_send_fd(fd, m, -1);
 }
 
 int

@@ -78,7 +78,7 @@ const char *chan_type_name(int type);
  * errno set (EAGAIN when the peer is not keeping up).
  */
 int	chan_send(int fd, const struct chan_msg *m);
-/* As chan_send(), with descriptor pass attached (CONN). */
+/* As chan_send(), with descriptor pass attached (CONN); -1: none. */
 int	chan_send_fd(int fd, const struct chan_msg *m, int pass);
 /*
  * Receive one message.  Returns 1 with m filled, 0 at end of file (the

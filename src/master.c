@@ -71,7 +71,6 @@
 #define EXTEND_GRACE	5	/* seconds asked of systemd beyond shutdown_timeout */
 #define HANDOFF_BATCH	16	/* connections passed per readiness at most */
 #define HANDOFF_AHEAD	64	/* CONNs on their way to one worker at most */
-#define PAUSE_SECS	0.5	/* handoff: accepting paused after EMFILE/ENFILE */
 
 struct master;
 
@@ -208,6 +207,22 @@ master_pick(struct master *m)
 	return NULL;
 }
 
+/*
+ * Send msg (with descriptor fd unless -1) to w, or to the next eligible
+ * worker while a channel is full or gone (that worker is skipped until it
+ * speaks).  The worker that took it, or NULL.
+ */
+static struct wproc *
+master_offer(struct master *m, struct wproc *w, const struct chan_msg *msg, int fd)
+{
+	for (; w != NULL; w = master_pick(m)) {
+		if (chan_send_fd(w->chan, msg, fd) == 0)
+			return w;
+		w->unresponsive = 1;
+	}
+	return NULL;
+}
+
 static void
 master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -219,12 +234,8 @@ master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)revents;
 	if (ls->busy)
 		msg.flags = CHAN_F_MORE;
-	while (ls->inflight < lsock_allowed(m, ls) && (w = master_pick(m)) != NULL) {
-		if (chan_send(w->chan, &msg) == -1) {
-			/* Its channel is full or gone: skip it until it speaks. */
-			w->unresponsive = 1;
-			continue;
-		}
+	if (ls->inflight < lsock_allowed(m, ls) &&
+	    (w = master_offer(m, master_pick(m), &msg, -1)) != NULL) {
 		w->pending = ls;
 		w->sent_at = ev_now(loop);
 		ls->inflight++;
@@ -258,21 +269,14 @@ master_handoff_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		if ((fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
 			m->rr = rr;	/* w's turn is not over */
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
+			if (net_accept_starved(errno)) {
 				log_warn("accept on %s; pausing accepts", ls->conf->name);
 				ev_io_stop(loop, io);
 				ev_timer_start(loop, &m->accept_pause);
 			}
 			return;		/* EAGAIN and the rest: wait for the next readiness */
 		}
-		while (chan_send_fd(w->chan, &msg, fd) == -1) {
-			/* Its channel is full or gone: skip it until it speaks. */
-			w->unresponsive = 1;
-			if ((w = master_pick(m)) == NULL)
-				break;
-		}
-		if (w != NULL)
+		if ((w = master_offer(m, w, &msg, fd)) != NULL)
 			w->handed++;
 		close(fd);
 		if (w == NULL) {
@@ -1415,7 +1419,7 @@ master_run(struct config *cfg, const char *file, const struct config_overrides *
 	m.answer.data = &m;
 	ev_timer_init(&m.stop_timer, master_stop_cb, 0., 0.);
 	m.stop_timer.data = &m;
-	ev_timer_init(&m.accept_pause, master_pause_cb, PAUSE_SECS, 0.);
+	ev_timer_init(&m.accept_pause, master_pause_cb, ACCEPT_PAUSE_SECS, 0.);
 	m.accept_pause.data = &m;
 	if ((wd_usec = sd_watchdog_usec()) > 0) {
 		ev_timer_init(&m.watchdog, master_watchdog_cb, 0., wd_usec / 2e6);

@@ -208,3 +208,9 @@ net_bind_source(int fd, const struct addr *a)
 		return -1;
 	return bind(fd, (const struct sockaddr *)&a->ss, a->len);
 }
+
+int
+net_accept_starved(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}

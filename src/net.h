@@ -60,4 +60,11 @@ int	net_listen(const struct addr *a, int backlog, int reuseport);
  */
 int	net_bind_source(int fd, const struct addr *a);
 
+/*
+ * Whether accept() failed with err for want of descriptors or memory:
+ * accepting pauses for ACCEPT_PAUSE_SECS instead of retrying at once.
+ */
+#define ACCEPT_PAUSE_SECS	0.5
+int	net_accept_starved(int err);
+
 #endif

@@ -38,12 +38,12 @@
 #include "chan.h"
 #include "conn.h"
 #include "log.h"
+#include "net.h"
 #include "worker.h"
 
 #define ACCEPT_BATCH	16	/* accept() calls per callback at most */
 #define LEASE_MAX	64	/* connections per lease at most */
 #define LEASE_IDLE	0.001	/* a busy lease ends this long after its last accept */
-#define PAUSE_SECS	0.5	/* accepting paused after EMFILE/ENFILE */
 #define HEARTBEAT_SECS	1.0
 
 static void	worker_lease_end(struct worker *w);
@@ -170,7 +170,7 @@ worker_pause(struct worker *w, int err)
 		log_warnx("accept: %s; pausing accepts", strerror(err));
 	}
 	w->paused = 1;
-	ev_timer_set(&w->pause, PAUSE_SECS, 0.);
+	ev_timer_set(&w->pause, ACCEPT_PAUSE_SECS, 0.);
 	ev_timer_start(w->loop, &w->pause);
 }
 
@@ -190,8 +190,7 @@ worker_take(struct worker *w, struct wlisten *wl, unsigned max)
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM)
+			if (net_accept_starved(errno))
 				worker_pause(w, errno);
 			else if (errno != EAGAIN) {
 				w->errors++;
@@ -546,7 +545,7 @@ worker_main(const struct worker_spawn *sp)
 	ev_timer_init(&w.heartbeat, worker_heartbeat_cb, HEARTBEAT_SECS, HEARTBEAT_SECS);
 	w.heartbeat.data = &w;
 	ev_timer_start(w.loop, &w.heartbeat);
-	ev_timer_init(&w.pause, worker_pause_cb, PAUSE_SECS, 0.);
+	ev_timer_init(&w.pause, worker_pause_cb, ACCEPT_PAUSE_SECS, 0.);
 	w.pause.data = &w;
 	ev_init(&w.lease_timer, worker_lease_timer_cb);
 	w.lease_timer.repeat = LEASE_IDLE;

@@ -64,6 +64,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+import pfharness as H     # noqa: E402  (helpers shared with the tests)
+
 PREFORKD = os.environ.get("PREFORKD", os.path.join(REPO, "build", "preforkd"))
 PFLOAD = os.environ.get("PFLOAD", os.path.join(REPO, "build", "tools", "pfload"))
 REFECHO = os.environ.get("REFECHO", os.path.join(REPO, "build", "tools", "refecho"))
@@ -252,25 +255,11 @@ def stop_all():
                 log("stopping %s (pid %d): %s" % (p.name, p.pid, e))
 
 
-def _port_range():
-    """Listening ports outside the ephemeral range (no client socket can take them)."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo, hi = (int(x) for x in f.read().split())
-    except (OSError, ValueError):
-        lo, hi = 32768, 60999
-    if lo - 1 - 20000 >= 2000:
-        return 20000, lo - 1
-    if 65535 - hi >= 2000:
-        return hi + 1, 65535
-    return 10000, 65535
-
-
 _used_ports = set()
 
 
 def free_port():
-    lo, hi = _port_range()
+    lo, hi = H.listen_port_range(20000)
     for _ in range(200):
         port = random.randint(lo, hi)
         if port in _used_ports:
@@ -554,29 +543,13 @@ def run_pfload(tmp, mode, port, args, timeout, sample=None):
     the load runs; its result comes back as sample_result.
     """
     argv = [PFLOAD, mode, "-a", "%s:%d" % (HOST, port)] + [str(a) for a in args]
-    p = Proc("pfload", argv, tmp, stdout_pipe=True)
-    sampled = None
-    try:
-        if sample is not None:
-            delay, fn = sample
-            end = time.monotonic() + delay
-            while time.monotonic() < end and p.alive():
-                time.sleep(0.02)
-            if p.alive():
-                sampled = fn()
-        try:
-            out, _ = p.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise BenchError("pfload %s did not finish in %.0f s" % (mode, timeout))
-        if p.proc.returncode != 0:
-            raise BenchError("pfload %s failed (%d): %s" % (mode, p.proc.returncode,
-                                                           p.log().strip()[-300:]))
-        lines = out.decode(errors="replace").strip().splitlines()
-        if not lines:
-            raise BenchError("pfload %s printed nothing: %s" % (mode, p.log()[-300:]))
-        return json.loads(lines[-1]), sampled
-    finally:
-        p.stop()
+    delay, fn = sample if sample is not None else (0, None)
+    out, sampled = run_tool(tmp, "pfload", argv, timeout, delay, fn, what="pfload " + mode)
+    lines = out.strip().splitlines()
+    if not lines:
+        raise BenchError("pfload %s printed nothing: %s" % (
+            mode, _read(os.path.join(tmp, "pfload.log"))[-300:]))
+    return json.loads(lines[-1]), sampled
 
 
 def errors_of(c):
@@ -744,23 +717,26 @@ def run_cell(tmp, a, wl, srv, backend):
     return cell
 
 
-def run_tool(tmp, name, argv, timeout, sample_after, sample):
-    """Run a client tool to completion, sampling once after sample_after seconds;
-    returns (stdout, sampled)."""
+def run_tool(tmp, name, argv, timeout, sample_after, sample, what=None):
+    """Run a client tool to completion, sampling once after sample_after seconds
+    (sample None: never); returns (stdout, sampled).  what names it in errors
+    (default: name)."""
+    what = what or name
     p = Proc(name, argv, tmp, stdout_pipe=True)
     sampled = None
     try:
-        end = time.monotonic() + sample_after
-        while time.monotonic() < end and p.alive():
-            time.sleep(0.02)
-        if p.alive():
-            sampled = sample()
+        if sample is not None:
+            end = time.monotonic() + sample_after
+            while time.monotonic() < end and p.alive():
+                time.sleep(0.02)
+            if p.alive():
+                sampled = sample()
         try:
             out, _ = p.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise BenchError("%s did not finish in %.0f s" % (name, timeout))
+            raise BenchError("%s did not finish in %.0f s" % (what, timeout))
         if p.proc.returncode != 0:
-            raise BenchError("%s failed (%d): %s" % (name, p.proc.returncode,
+            raise BenchError("%s failed (%d): %s" % (what, p.proc.returncode,
                                                      (out.decode(errors="replace") +
                                                       p.log()).strip()[-300:]))
         return out.decode(errors="replace"), sampled

@@ -41,9 +41,7 @@ import tempfile
 import time
 
 import bench as B
-
-sys.path.insert(0, os.path.join(B.REPO, "tests", "integration"))
-import pfharness as H     # noqa: E402  (/proc helpers shared with the tests)
+import pfharness as H     # on the path bench.py sets: /proc helpers shared with the tests
 
 TCP_ESTABLISHED = 0x01
 SLACK_FDS = 64      # descriptors a process needs besides its connections

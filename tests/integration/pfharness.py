@@ -46,23 +46,24 @@ SPLICE = os.environ.get("PREFORKD_SPLICE") or None
 SLOW = 3.0 if ASAN else 1.0
 
 
-def _listen_port_range():
-    """Ports the tests listen on: outside the ephemeral range, so that no client
-    socket of this box can take one as its source port (a connect to a closed
-    port inside the ephemeral range can connect to itself)."""
+def listen_port_range(low=10000):
+    """Ports to listen on, from low up: outside the ephemeral range, so that no
+    client socket of this box can take one as its source port (a connect to a
+    closed port inside the ephemeral range can connect to itself).  The tests
+    take them from 10000, the benchmark from 20000."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
             lo, hi = (int(x) for x in f.read().split())
     except (OSError, ValueError):
         lo, hi = 32768, 60999
-    if lo - 1 - 10000 >= 2000:
-        return 10000, lo - 1
+    if lo - 1 - low >= 2000:
+        return low, lo - 1
     if 65535 - hi >= 2000:
         return hi + 1, 65535
     return 10000, 65535         # no room outside it: self-connects are still caught
 
 
-PORT_LO, PORT_HI = _listen_port_range()
+PORT_LO, PORT_HI = listen_port_range()
 
 BAD_LOG = ("[crit]", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
@@ -265,6 +266,17 @@ def connect(port, host="127.0.0.1", timeout=5.0):
 
 def digest(data):
     return (len(data), hashlib.sha256(data).hexdigest())
+
+
+def have_ipv6_loopback():
+    """Whether ::1 can be bound here."""
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
 
 
 def payload(n, seed=None):

@@ -215,20 +215,10 @@ def test_long_line_is_an_error(binaries, tmp_dir):
 
 
 def test_ipv6_listener(preforkd):
-    if not _have_ipv6():
+    if not H.have_ipv6_loopback():
         pytest.skip("no IPv6 loopback on this host")
     port = H.free_port()
     d = preforkd.new(listeners={}, use_config=False, args=["-l", "[::1]:%d" % port, "-w", "1"])
     d.start()
     data = H.payload(100000)
     assert H.echo_ok(port, data, host="::1")
-
-
-def _have_ipv6():
-    try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        s.bind(("::1", 0))
-        s.close()
-        return True
-    except OSError:
-        return False

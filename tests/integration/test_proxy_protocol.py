@@ -114,16 +114,6 @@ def fmt(addr):
     return ("[%s]:%d" % (ip, port)) if ":" in ip else ("%s:%d" % (ip, port))
 
 
-def has_ipv6_loopback():
-    try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        s.bind(("::1", 0))
-        s.close()
-        return True
-    except OSError:
-        return False
-
-
 # --------------------------------------------------------------------------
 # send_proxy
 
@@ -143,7 +133,7 @@ def test_send_proxy_v1_v2(backends, preforkd):
     b = backends.thread(proxy_echo)
     ls = {"pv1": H.proxy_listener([b], send_proxy="v1"),
           "pv2": H.proxy_listener([b], send_proxy="v2")}
-    six = has_ipv6_loopback()
+    six = H.have_ipv6_loopback()
     if six:
         ls["pv1six"] = H.proxy_listener([b], send_proxy="v1",
                                         listen="[::1]:%d" % H.free_port())

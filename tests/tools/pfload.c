@@ -546,6 +546,34 @@ slot_write(struct slot *sl)
 }
 
 /* Read what is there; returns 1 when the slot was closed. */
+/*
+ * Check the len bytes just received into rbuf against what sl sent (none
+ * may come unless expected).  0 when they are right; otherwise the
+ * mismatch is counted, sl closed and 1 returned.
+ */
+static int
+echo_bad(struct slot *sl, size_t len, int expected)
+{
+	const char *why = NULL;
+
+	if (!expected || sl->rcvd + len > sl->sent)
+		why = "more bytes than sent";
+	for (size_t off = 0, n; why == NULL && off < len; off += n) {
+		const uint8_t *p;
+
+		n = len - off;
+		p = pattern_at(sl->seed, sl->rcvd + off, &n);
+		if (memcmp(p, rbuf + off, n) != 0)
+			why = "payload mismatch";
+	}
+	if (why == NULL)
+		return 0;
+	cnt.mismatches++;
+	note_error(why, 0);
+	slot_close(sl, 0);
+	return 1;
+}
+
 static int
 slot_read(struct slot *sl)
 {
@@ -574,29 +602,9 @@ slot_read(struct slot *sl)
 			}
 			return 1;
 		}
-		if (sl->state != S_XCHG || sl->rcvd + (size_t)r > sl->sent) {
-			/* bytes we never sent (or after the exchange) */
-			cnt.mismatches++;
-			note_error("more bytes than sent", 0);
-			slot_close(sl, 0);
+		/* after the exchange, any byte is one we never sent */
+		if (echo_bad(sl, (size_t)r, sl->state == S_XCHG))
 			return 1;
-		}
-		{
-			size_t off = 0, len = (size_t)r;
-
-			while (off < len) {
-				size_t n = len - off;
-				const uint8_t *p = pattern_at(sl->seed, sl->rcvd + off, &n);
-
-				if (memcmp(p, rbuf + off, n) != 0) {
-					cnt.mismatches++;
-					note_error("payload mismatch", 0);
-					slot_close(sl, 0);
-					return 1;
-				}
-				off += n;
-			}
-		}
 		sl->rcvd += (size_t)r;
 		cnt.bytes += (unsigned long long)r;
 		if (sl->rcvd == opt.size) {
@@ -726,7 +734,7 @@ stream_read(struct slot *sl)
 {
 	for (;;) {
 		ssize_t r = recv(sl->fd, rbuf, sizeof(rbuf), 0);
-		size_t off = 0, len;
+		size_t len;
 
 		if (r == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -743,24 +751,8 @@ stream_read(struct slot *sl)
 			return 1;
 		}
 		len = (size_t)r;
-		if (sl->rcvd + len > sl->sent) {
-			cnt.mismatches++;
-			note_error("more bytes than sent", 0);
-			slot_close(sl, 0);
+		if (echo_bad(sl, len, 1))
 			return 1;
-		}
-		while (off < len) {
-			size_t n = len - off;
-			const uint8_t *p = pattern_at(sl->seed, sl->rcvd + off, &n);
-
-			if (memcmp(p, rbuf + off, n) != 0) {
-				cnt.mismatches++;
-				note_error("payload mismatch", 0);
-				slot_close(sl, 0);
-				return 1;
-			}
-			off += n;
-		}
 		sl->rcvd += len;
 		cnt.bytes += len;
 		if (phase == P_RUN)

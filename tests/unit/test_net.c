@@ -514,6 +514,20 @@ test_bind_source(void)
 	close(lfd);
 }
 
+/* ---- net_accept_starved ------------------------------------------------------------------ */
+
+static void
+test_accept_starved(void)
+{
+	static const int starved[] = { EMFILE, ENFILE, ENOBUFS, ENOMEM };
+	static const int other[] = { 0, EAGAIN, EINTR, ECONNABORTED, EINVAL, EBADF, EPROTO };
+
+	for (size_t i = 0; i < sizeof(starved) / sizeof(starved[0]); i++)
+		ok(net_accept_starved(starved[i]), "%s: pause accepting", strerror(starved[i]));
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		ok(!net_accept_starved(other[i]), "%s: not starved", strerror(other[i]));
+}
+
 int
 main(void)
 {
@@ -525,5 +539,6 @@ main(void)
 	test_listen();
 	test_parse_ip();
 	test_bind_source();
+	test_accept_starved();
 	return done_testing();
 }

@@ -57,6 +57,17 @@ def pfload_bin():
 
 
 @pytest.fixture
+def backends():
+    """Backends of the test (threads, and external servers killed by PID at teardown).
+    Requested before `preforkd`, so the daemons stop first."""
+    pool = H.BackendPool()
+    yield pool
+    problems = pool.close()
+    if problems:
+        pytest.fail("backend teardown:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
 def preforkd(request, binaries):
     s = H.Session(request)
     yield s

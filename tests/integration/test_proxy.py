@@ -30,17 +30,6 @@ REDIS_BENCHMARK = shutil.which("redis-benchmark")
 IPERF3 = shutil.which("iperf3")
 
 
-@pytest.fixture
-def backends():
-    """Backends of the test (threads, and external servers killed by PID at teardown).
-    Requested before `preforkd`, so the daemons stop first."""
-    pool = H.BackendPool()
-    yield pool
-    problems = pool.close()
-    if problems:
-        pytest.fail("backend teardown:\n" + "\n".join(problems), pytrace=False)
-
-
 # --------------------------------------------------------------------------
 # helpers
 

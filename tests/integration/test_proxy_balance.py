@@ -12,17 +12,6 @@ import pytest
 import pfharness as H
 
 
-@pytest.fixture
-def backends():
-    """Backends of the test, stopped at teardown.  Requested before `preforkd`, so the
-    daemons stop first."""
-    pool = H.BackendPool()
-    yield pool
-    problems = pool.close()
-    if problems:
-        pytest.fail("backend teardown:\n" + "\n".join(problems), pytrace=False)
-
-
 def idents(backends, n):
     """n echo backends that introduce themselves: b"B0\\n", b"B1\\n", ..."""
     return [backends.echo(b"B%d\n" % i) for i in range(n)]

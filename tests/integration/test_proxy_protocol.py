@@ -13,15 +13,6 @@ import pfharness as H
 V2SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
 
-@pytest.fixture
-def backends():
-    pool = H.BackendPool()
-    yield pool
-    problems = pool.close()
-    if problems:
-        pytest.fail("backend teardown:\n" + "\n".join(problems), pytrace=False)
-
-
 # --------------------------------------------------------------------------
 # a PROXY header parser for the test backend, and builders for the clients
 

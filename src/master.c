@@ -9,12 +9,13 @@
  * worker in round-robin order and stops watching the socket until the
  * lease comes back (libev is level-triggered: watching on would spin until
  * the accept happened).  worker.c says how long a lease lasts.  A worker
- * whose lease hit its limit says so (CHAN_F_MORE) and one more lease may be
- * out at once, up to one per worker; each shorter lease takes one away.  So
- * the accept rate is not capped by one round trip at a time, and a shallow
- * backlog does not wake every worker.  A worker that does not give a lease
- * back within ANSWER_SECS of its last word loses it and is skipped until it
- * speaks again.
+ * whose lease hit its limit with the backlog still deep says so
+ * (CHAN_F_MORE) and one more lease may be out at once, up to one per
+ * worker; each lease that comes back without it takes one away.  So the
+ * accept rate is not capped by one worker when it cannot keep up, and a
+ * backlog one worker drains does not wake every worker.  A worker that does
+ * not give a lease back within ANSWER_SECS of its last word loses it and is
+ * skipped until it speaks again.
  *
  * That is dispatch = notify, the default.  Two others, for comparison and
  * for loads where they do better (README, "Dispatch"):
@@ -706,10 +707,10 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			m->answers++;
 			m->answered += msg.count;
 			if ((ls = w->pending) != NULL) {
-				/* Additive: parallel leases follow the backlog's depth. */
+				/* Parallel leases follow the backlog's depth. */
 				if (msg.flags & CHAN_F_MORE)
 					ls->allowed += ls->allowed < (unsigned)m->nslots;
-				else if (msg.count <= 1 && ls->allowed > 1)
+				else if (ls->allowed > 1)
 					ls->allowed--;
 				ls->busy = msg.count > 1;
 				ls->inflight--;

@@ -12,9 +12,14 @@
  * connections queuing (two or more), or that the master marked busy
  * because the last lease on that socket did, lasts until LEASE_IDLE passes
  * without a new one, so under a flood one round trip covers up to
- * LEASE_MAX connections and the master's cost per connection stays small.  A lease
- * that hit LEASE_MAX says so (CHAN_F_MORE) and the master lets one more
- * worker hold a lease at the same time.
+ * LEASE_MAX connections and the master's cost per connection stays small.
+ * A lease that hit LEASE_MAX and found the backlog ACCEPT_BATCH deep on the
+ * way says so (CHAN_F_MORE): this worker alone did not keep up, and the
+ * master lets one more worker hold a lease at the same time.  Merely
+ * hitting LEASE_MAX is not enough: every worker with a lease on the same
+ * socket is woken by every new connection and all but one find nothing,
+ * which costs more than the master's round trip that one lease at a time
+ * needs.
  *
  * With dispatch = reuseport the worker has a socket of its own for each
  * listener and accepts whenever it is readable and there is room; with
@@ -217,6 +222,8 @@ worker_lease_take(struct worker *w)
 	unsigned n = worker_take(w, w->lease, room < ACCEPT_BATCH ? room : ACCEPT_BATCH);
 
 	w->lease_count += n;
+	if (n == ACCEPT_BATCH)
+		w->lease_deep = 1;
 	if (n > 0) {
 		w->lease_progress = 1;
 		/* A busy lease, or one that became busy: restart its idle timer. */
@@ -238,7 +245,7 @@ worker_lease_end(struct worker *w)
 	ev_timer_stop(w->loop, &w->lease_timer);
 	m.lsock = wl->id;
 	m.count = w->lease_count;
-	if (w->lease_count >= LEASE_MAX)
+	if (w->lease_count >= LEASE_MAX && w->lease_deep)
 		m.flags |= CHAN_F_MORE;
 	w->lease = NULL;
 	worker_send(w, &m);
@@ -309,6 +316,7 @@ worker_accept(struct worker *w, uint32_t id, int busy)
 	w->lease = wl;
 	w->lease_count = 0;
 	w->lease_progress = 0;
+	w->lease_deep = 0;
 	worker_lease_take(w);
 	if (worker_lease_over(w)) {
 		worker_lease_end(w);

@@ -6,7 +6,8 @@
  * little-endian layout; chan_decode() rejects anything of the wrong size or
  * with an unknown type, so a confused peer cannot be misread.
  *
- * Master to worker:  ACCEPT (go accept on listen socket `lsock`), CONN (a
+ * Master to worker:  ACCEPT (go accept on listen socket `lsock`, holding
+ * at most `conns` connections when that is not 0), CONN (a
  * connection the master accepted on `lsock`, its descriptor attached with
  * SCM_RIGHTS: dispatch = handoff), DRAIN
  * (stop accepting, finish connections within `timeout_ms`, exit), STOP
@@ -41,8 +42,8 @@ enum chan_type {
 };
 
 /* Worker state flags, carried by ACCEPTED, STATE and HEARTBEAT. */
-#define CHAN_F_MORE	0x01	/* ACCEPTED: the lease hit its limit, backlog may be
-				   deep; ACCEPT: the last lease on this socket took
+#define CHAN_F_MORE	0x01	/* ACCEPTED: the lease ran out of room with the
+				   backlog deep; ACCEPT: the last lease on this socket took
 				   several, hold this one through short gaps */
 #define CHAN_F_FULL	0x02	/* at max_connections */
 #define CHAN_F_PAUSED	0x04	/* accepting paused after EMFILE/ENFILE */

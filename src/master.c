@@ -8,12 +8,15 @@
  * is readable it sends ACCEPT, a lease on that socket, to the next eligible
  * worker in round-robin order and stops watching the socket until the
  * lease comes back (libev is level-triggered: watching on would spin until
- * the accept happened).  worker.c says how long a lease lasts.  A worker
- * whose lease hit its limit with the backlog still deep says so
- * (CHAN_F_MORE) and one more lease may be out at once, up to one per
- * worker; each lease that comes back without it takes one away.  So the
- * accept rate is not capped by one worker when it cannot keep up, and a
- * backlog one worker drains does not wake every worker.  A worker that does
+ * the accept happened).  worker.c says how long a lease lasts.  A lease
+ * also ends once its worker holds LEASE_SLACK connections more than the
+ * one holding fewest, and a worker already there is passed over, so a
+ * burst of long-lived connections is spread rather than taken by one
+ * lease.  A worker whose lease ran out of room with the backlog still deep
+ * says so (CHAN_F_MORE) and one more lease may be out at once, up to one
+ * per worker; each lease that comes back without it takes one away.  So
+ * the accept rate is not capped by one worker when it cannot keep up, and
+ * a backlog one worker drains does not wake every worker.  A worker that does
  * not give a lease back within ANSWER_SECS of its last word loses it and is
  * skipped until it speaks again.
  *
@@ -72,6 +75,7 @@
 #define EXTEND_GRACE	5	/* seconds asked of systemd beyond shutdown_timeout */
 #define HANDOFF_BATCH	16	/* connections passed per readiness at most */
 #define HANDOFF_AHEAD	64	/* CONNs on their way to one worker at most */
+#define LEASE_SLACK	8	/* notify: connections a worker may hold past the fewest */
 
 struct master;
 
@@ -84,7 +88,7 @@ struct lsock {
 	struct master	*m;
 	ev_io		 io;
 	unsigned	 inflight;	/* leases not given back yet */
-	unsigned	 allowed;	/* leases at once: +1 per full lease, -1 per other */
+	unsigned	 allowed;	/* leases at once: +1 per CHAN_F_MORE, -1 per other */
 	int		 busy;		/* the last lease given back took several */
 	struct sd_socket *passed;	/* borrowed from m->passed; NULL: bound here */
 	int		*rfd;		/* owned; reuseport: slot i's socket, rfd[0] = fd */
@@ -178,12 +182,45 @@ wproc_room(const struct master *m, const struct wproc *w)
 	return ahead < HANDOFF_AHEAD && w->conns + ahead < m->cfg->max_connections;
 }
 
+/* Could take a connection, lease or no lease. */
 static int
-wproc_eligible(const struct master *m, const struct wproc *w)
+wproc_open(const struct master *m, const struct wproc *w)
 {
-	return w->state == W_READY && w->gen == m->gen && w->pending == NULL &&
-	    !w->unresponsive && (w->flags & (CHAN_F_FULL | CHAN_F_PAUSED)) == 0 &&
+	return w->state == W_READY && w->gen == m->gen && !w->unresponsive &&
+	    (w->flags & (CHAN_F_FULL | CHAN_F_PAUSED)) == 0 &&
 	    (m->cfg->dispatch != DISPATCH_HANDOFF || wproc_room(m, w));
+}
+
+/*
+ * notify: how many connections the next lease may leave its worker
+ * holding, LEASE_SLACK past the fewest any open worker holds (as last
+ * reported), so that a burst of long-lived connections is spread instead
+ * of filling one lease.  0, no limit, with fewer than two open workers.
+ */
+static uint32_t
+master_lease_limit(const struct master *m)
+{
+	uint32_t fewest = UINT32_MAX;
+	int n = 0;
+
+	for (int i = 0; i < m->nslots; i++) {
+		const struct wproc *w = m->slots[i]->w;
+
+		if (w != NULL && wproc_open(m, w)) {
+			n++;
+			if (w->conns < fewest)
+				fewest = w->conns;
+		}
+	}
+	if (n < 2)
+		return 0;
+	return fewest < UINT32_MAX - LEASE_SLACK ? fewest + LEASE_SLACK : UINT32_MAX;
+}
+
+static int
+wproc_eligible(const struct master *m, const struct wproc *w, uint32_t limit)
+{
+	return wproc_open(m, w) && w->pending == NULL && (limit == 0 || w->conns < limit);
 }
 
 static unsigned
@@ -192,15 +229,21 @@ lsock_allowed(const struct master *m, const struct lsock *ls)
 	return ls->allowed < (unsigned)m->nslots ? ls->allowed : (unsigned)m->nslots;
 }
 
-/* O(n) over the slots; n <= CONFIG_MAX_WORKERS. */
+/*
+ * The next eligible worker in round-robin order; with notify, one below
+ * the lease limit (the one with the fewest connections always is).
+ * O(n) over the slots; n <= CONFIG_MAX_WORKERS.
+ */
 static struct wproc *
 master_pick(struct master *m)
 {
+	uint32_t limit = m->cfg->dispatch == DISPATCH_NOTIFY ? master_lease_limit(m) : 0;
+
 	for (int i = 0; i < m->nslots; i++) {
 		int idx = (m->rr + i) % m->nslots;
 		struct wproc *w = m->slots[idx]->w;
 
-		if (w != NULL && wproc_eligible(m, w)) {
+		if (w != NULL && wproc_eligible(m, w, limit)) {
 			m->rr = (idx + 1) % m->nslots;
 			return w;
 		}
@@ -235,6 +278,7 @@ master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)revents;
 	if (ls->busy)
 		msg.flags = CHAN_F_MORE;
+	msg.conns = master_lease_limit(m);
 	if (ls->inflight < lsock_allowed(m, ls) &&
 	    (w = master_offer(m, master_pick(m), &msg, -1)) != NULL) {
 		w->pending = ls;
@@ -707,11 +751,17 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			m->answers++;
 			m->answered += msg.count;
 			if ((ls = w->pending) != NULL) {
+				unsigned was = ls->allowed;
+
 				/* Parallel leases follow the backlog's depth. */
 				if (msg.flags & CHAN_F_MORE)
 					ls->allowed += ls->allowed < (unsigned)m->nslots;
 				else if (ls->allowed > 1)
 					ls->allowed--;
+				if (ls->allowed != was && ls->conf != NULL)
+					log_debug("listener %s: %u lease%s at once",
+					    ls->conf->name, ls->allowed,
+					    ls->allowed == 1 ? "" : "s");
 				ls->busy = msg.count > 1;
 				ls->inflight--;
 				w->pending = NULL;

@@ -4,6 +4,7 @@
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -213,4 +214,17 @@ int
 net_accept_starved(int err)
 {
 	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+int
+net_listen_queued(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
+	    ti.tcpi_state != TCP_LISTEN)
+		return -1;
+	return ti.tcpi_unacked > INT_MAX ? INT_MAX : (int)ti.tcpi_unacked;
 }

@@ -67,4 +67,10 @@ int	net_bind_source(int fd, const struct addr *a);
 #define ACCEPT_PAUSE_SECS	0.5
 int	net_accept_starved(int err);
 
+/*
+ * Connections waiting in listening TCP socket fd's accept queue (from
+ * TCP_INFO), or -1 when the kernel does not say.
+ */
+int	net_listen_queued(int fd);
+
 #endif

@@ -13,10 +13,12 @@
  * because the last lease on that socket did, lasts until LEASE_IDLE passes
  * without a new one, so under a flood one round trip covers up to
  * LEASE_MAX connections and the master's cost per connection stays small.
- * A lease that hit LEASE_MAX and found the backlog ACCEPT_BATCH deep on the
- * way says so (CHAN_F_MORE): this worker alone did not keep up, and the
- * master lets one more worker hold a lease at the same time.  Merely
- * hitting LEASE_MAX is not enough: every worker with a lease on the same
+ * ACCEPT may also carry a limit on the connections this worker holds
+ * (master.c), which ends the lease early so that a burst is spread.  A
+ * lease that ran out of room while ACCEPT_BATCH or more were still waiting
+ * says so (CHAN_F_MORE): one lease at a time does not keep up, and the
+ * master lets one more worker hold a lease at the same time.  Running out
+ * of room is not enough by itself: every worker with a lease on the same
  * socket is woken by every new connection and all but one find nothing,
  * which costs more than the master's round trip that one lease at a time
  * needs.
@@ -214,16 +216,28 @@ worker_take(struct worker *w, struct wlisten *wl, unsigned max)
 	return n;
 }
 
+/* Room left in the lease: LEASE_MAX, and the master's limit on what we hold. */
+static unsigned
+worker_lease_room(const struct worker *w)
+{
+	unsigned room = LEASE_MAX - w->lease_count, left;
+
+	if (w->lease_limit != 0) {
+		left = w->nconns < w->lease_limit ? w->lease_limit - w->nconns : 0;
+		if (left < room)
+			room = left;
+	}
+	return room;
+}
+
 /* Accept what is waiting on the leased socket, ACCEPT_BATCH at most. */
 static void
 worker_lease_take(struct worker *w)
 {
-	unsigned room = LEASE_MAX - w->lease_count;
+	unsigned room = worker_lease_room(w);
 	unsigned n = worker_take(w, w->lease, room < ACCEPT_BATCH ? room : ACCEPT_BATCH);
 
 	w->lease_count += n;
-	if (n == ACCEPT_BATCH)
-		w->lease_deep = 1;
 	if (n > 0) {
 		w->lease_progress = 1;
 		/* A busy lease, or one that became busy: restart its idle timer. */
@@ -245,7 +259,7 @@ worker_lease_end(struct worker *w)
 	ev_timer_stop(w->loop, &w->lease_timer);
 	m.lsock = wl->id;
 	m.count = w->lease_count;
-	if (w->lease_count >= LEASE_MAX && w->lease_deep)
+	if (worker_lease_room(w) == 0 && net_listen_queued(wl->fd) >= ACCEPT_BATCH)
 		m.flags |= CHAN_F_MORE;
 	w->lease = NULL;
 	worker_send(w, &m);
@@ -254,7 +268,7 @@ worker_lease_end(struct worker *w)
 static int
 worker_lease_over(const struct worker *w)
 {
-	return w->lease_count >= LEASE_MAX || w->full || w->paused || w->draining;
+	return worker_lease_room(w) == 0 || w->full || w->paused || w->draining;
 }
 
 static void
@@ -300,7 +314,7 @@ worker_lease_idle_cb(struct ev_loop *loop, ev_idle *i, int revents)
 }
 
 static void
-worker_accept(struct worker *w, uint32_t id, int busy)
+worker_accept(struct worker *w, uint32_t id, int busy, uint32_t limit)
 {
 	struct chan_msg m = { .type = CHAN_ACCEPTED, .lsock = id };
 	struct wlisten *wl = NULL;
@@ -316,7 +330,7 @@ worker_accept(struct worker *w, uint32_t id, int busy)
 	w->lease = wl;
 	w->lease_count = 0;
 	w->lease_progress = 0;
-	w->lease_deep = 0;
+	w->lease_limit = limit;
 	worker_lease_take(w);
 	if (worker_lease_over(w)) {
 		worker_lease_end(w);
@@ -441,7 +455,7 @@ worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		switch (m.type) {
 		case CHAN_ACCEPT:
-			worker_accept(w, m.lsock, (m.flags & CHAN_F_MORE) != 0);
+			worker_accept(w, m.lsock, (m.flags & CHAN_F_MORE) != 0, m.conns);
 			break;
 		case CHAN_CONN:
 			w->handed++;

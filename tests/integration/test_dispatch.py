@@ -2,6 +2,7 @@
 connections spread over the workers."""
 
 import collections
+import os
 import signal
 
 import pytest
@@ -109,6 +110,59 @@ def test_churn_loses_nothing(preforkd, dispatch):
     assert r["completed"] > 100, r
     assert (r["failed_connects"], r["resets"], r["mismatches"], r["timeouts"],
             r["early_eofs"]) == (0, 0, 0, 0, 0), r
+
+
+def queue_while_master_stopped(d, n):
+    """n connections opened while the master is stopped (SIGSTOP), so they wait in
+    the backlog together and are handed out as one burst once it runs again."""
+    socks = []
+    os.kill(d.pid, signal.SIGSTOP)
+    try:
+        for _ in range(n):
+            socks.append(H.connect(d.port))
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    finally:
+        os.kill(d.pid, signal.SIGCONT)
+    return socks
+
+
+def test_burst_of_long_lived_connections_is_spread(preforkd):
+    """notify: 64 connections arriving at once do not all go to the lease that
+    finds them; a worker stops taking once it holds 8 more than the other (the
+    burst used to land 64/0)."""
+    d = preforkd.start(daemon={"workers": 2})
+    workers = d.wait_workers(2)
+    socks = queue_while_master_stopped(d, 64)
+    try:
+        for i, s in enumerate(socks):
+            assert H.exchange(s, b"%d" % i) == b"%d" % i
+        count = spread(d, socks, workers)
+        assert min(count.values()) >= 16, "64 at once landed %r" % count
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_deep_backlog_opens_a_second_lease(preforkd):
+    """notify: 600 connections queued while the master is stopped make a backlog
+    deeper than one lease drains, so a second worker holds a lease at the same time;
+    once it is gone leases go back to one at a time, and every connection is served."""
+    d = preforkd.start(daemon={"workers": 2, "log_level": "debug"})
+    d.wait_workers(2)
+    socks = queue_while_master_stopped(d, 600)
+    try:
+        for i, s in enumerate(socks):
+            assert H.exchange(s, b"%d" % i) == b"%d" % i
+        two = d.wait_log(r"listener \S+: 2 leases at once")
+        socks.append(H.connect(d.port))
+        assert H.exchange(socks[-1], b"after") == b"after"
+        d.wait_log(r"listener \S+: 1 lease at once", start=two.end())
+    finally:
+        for s in socks:
+            s.close()
 
 
 @pytest.mark.parametrize("dispatch", ["reuseport", "handoff"])

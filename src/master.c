@@ -16,9 +16,9 @@
  * says so (CHAN_F_MORE) and one more lease may be out at once, up to one
  * per worker; each lease that comes back without it takes one away.  So
  * the accept rate is not capped by one worker when it cannot keep up, and
- * a backlog one worker drains does not wake every worker.  A worker that does
- * not give a lease back within ANSWER_SECS of its last word loses it and is
- * skipped until it speaks again.
+ * a backlog one worker drains does not wake every worker.  A worker that
+ * does not give a lease back within ANSWER_SECS of its last word loses it
+ * and is skipped until it speaks again.
  *
  * That is dispatch = notify, the default.  Two others, for comparison and
  * for loads where they do better (README, "Dispatch"):

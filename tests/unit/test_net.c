@@ -528,6 +528,66 @@ test_accept_starved(void)
 		ok(!net_accept_starved(other[i]), "%s: not starved", strerror(other[i]));
 }
 
+/* Poll net_listen_queued(fd) for up to a second until it says want. */
+static int
+queued_becomes(int fd, int want)
+{
+	int got = net_listen_queued(fd);
+
+	for (int i = 0; i < 100 && got != want; i++) {
+		usleep(10000);
+		got = net_listen_queued(fd);
+	}
+	return got;
+}
+
+static void
+test_listen_queued(void)
+{
+	struct addr a;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd, c[3], s, n = 0;
+
+	memset(&a, 0, sizeof(a));
+	{
+		struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		a.len = sizeof(*sin);
+	}
+	if ((fd = net_listen(&a, 16, 0)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
+		ok(0, "listener for net_listen_queued: %s", strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	is_int(net_listen_queued(fd), 0, "net_listen_queued: nothing waiting");
+	for (n = 0; n < 3; n++)
+		if ((c[n] = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+		    connect(c[n], (struct sockaddr *)&ss, len) == -1) {
+			if (c[n] != -1)
+				close(c[n]);
+			break;
+		}
+	if (ok(n == 3, "three connections made (%s)", n == 3 ? "ok" : strerror(errno))) {
+		is_int(queued_becomes(fd, 3), 3, "net_listen_queued: three waiting");
+		s = accept(fd, NULL, NULL);
+		ok(s >= 0, "accept one");
+		is_int(net_listen_queued(fd), 2, "net_listen_queued: two left");
+		if (s >= 0)
+			close(s);
+		is_int(net_listen_queued(c[0]), -1, "net_listen_queued on a connected socket: -1");
+	} else
+		skip(4, "no connections");
+	while (n-- > 0)
+		close(c[n]);
+	is_int(net_listen_queued(-1), -1, "net_listen_queued on a bad descriptor: -1");
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -540,5 +600,6 @@ main(void)
 	test_parse_ip();
 	test_bind_source();
 	test_accept_starved();
+	test_listen_queued();
 	return done_testing();
 }

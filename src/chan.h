@@ -6,7 +6,7 @@
  * little-endian layout; chan_decode() rejects anything of the wrong size or
  * with an unknown type, so a confused peer cannot be misread.
  *
- * Master to worker:  ACCEPT (go accept on listen socket `lsock`, holding
+ * Master to worker:  ACCEPT (go accept on listen socket `lsock`, taking
  * at most `conns` connections when that is not 0), CONN (a
  * connection the master accepted on `lsock`, its descriptor attached with
  * SCM_RIGHTS: dispatch = handoff), DRAIN

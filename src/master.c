@@ -9,9 +9,9 @@
  * worker in round-robin order and stops watching the socket until the
  * lease comes back (libev is level-triggered: watching on would spin until
  * the accept happened).  worker.c says how long a lease lasts.  A lease
- * also ends once its worker holds LEASE_SLACK connections more than the
- * one holding fewest, and a worker already there is passed over, so a
- * burst of long-lived connections is spread rather than taken by one
+ * also ends once its worker has taken LEASE_SLACK connections more than
+ * the worker that took fewest, and a worker already there is passed over
+ * (a deficit round-robin), so a burst is spread rather than taken by one
  * lease.  A worker whose lease ran out of room with the backlog still deep
  * says so (CHAN_F_MORE) and one more lease may be out at once, up to one
  * per worker; each lease that comes back without it takes one away.  So
@@ -75,7 +75,7 @@
 #define EXTEND_GRACE	5	/* seconds asked of systemd beyond shutdown_timeout */
 #define HANDOFF_BATCH	16	/* connections passed per readiness at most */
 #define HANDOFF_AHEAD	64	/* CONNs on their way to one worker at most */
-#define LEASE_SLACK	8	/* notify: connections a worker may hold past the fewest */
+#define LEASE_SLACK	32	/* notify: connections a lease may take past the fewest */
 
 struct master;
 
@@ -116,6 +116,8 @@ struct wproc {
 	uint32_t	 handed;	/* handoff: CONNs sent */
 	uint32_t	 handed_seen;	/* ... and received, as it last said */
 	uint64_t	 accepted;
+	uint64_t	 taken;		/* notify: connections its leases took, from a
+					   start level with the others (master_lease_floor) */
 	LIST_ENTRY(wproc) entry;
 };
 
@@ -192,35 +194,68 @@ wproc_open(const struct master *m, const struct wproc *w)
 }
 
 /*
- * notify: how many connections the next lease may leave its worker
- * holding, LEASE_SLACK past the fewest any open worker holds (as last
- * reported), so that a burst of long-lived connections is spread instead
- * of filling one lease.  0, no limit, with fewer than two open workers.
+ * notify: the fewest connections the leases of any open worker but except
+ * have taken, and in *n how many such workers there are.  A worker's
+ * leases may take up to LEASE_SLACK past it: a deficit round-robin, so a
+ * burst is spread over the workers in turn instead of filling one lease,
+ * and a worker that drops its connections at once gets no more than its
+ * turn.
  */
-static uint32_t
-master_lease_limit(const struct master *m)
+static uint64_t
+master_lease_floor(const struct master *m, const struct wproc *except, int *n)
 {
-	uint32_t fewest = UINT32_MAX;
-	int n = 0;
+	uint64_t floor = UINT64_MAX;
 
+	*n = 0;
 	for (int i = 0; i < m->nslots; i++) {
 		const struct wproc *w = m->slots[i]->w;
 
-		if (w != NULL && wproc_open(m, w)) {
-			n++;
-			if (w->conns < fewest)
-				fewest = w->conns;
+		if (w != NULL && w != except && wproc_open(m, w)) {
+			(*n)++;
+			if (w->taken < floor)
+				floor = w->taken;
 		}
 	}
+	return floor;
+}
+
+/*
+ * notify: connections w's next lease may take (0: only LEASE_MAX), or -1
+ * when w has had more than its turn.
+ */
+static int64_t
+master_lease_cap(const struct master *m, const struct wproc *w)
+{
+	int n;
+	uint64_t floor = master_lease_floor(m, NULL, &n);
+
 	if (n < 2)
 		return 0;
-	return fewest < UINT32_MAX - LEASE_SLACK ? fewest + LEASE_SLACK : UINT32_MAX;
+	if (w->taken >= floor + LEASE_SLACK)
+		return -1;
+	return (int64_t)(floor + LEASE_SLACK - w->taken);
+}
+
+/*
+ * w could not take connections and now can (started, resumed, answering
+ * again): start it level with the others, or it would be owed every
+ * connection the others took meanwhile.
+ */
+static void
+master_lease_level(const struct master *m, struct wproc *w)
+{
+	int n;
+	uint64_t floor = master_lease_floor(m, w, &n);
+
+	if (n > 0 && w->taken < floor)
+		w->taken = floor;
 }
 
 static int
-wproc_eligible(const struct master *m, const struct wproc *w, uint32_t limit)
+wproc_eligible(const struct master *m, const struct wproc *w)
 {
-	return wproc_open(m, w) && w->pending == NULL && (limit == 0 || w->conns < limit);
+	return wproc_open(m, w) && w->pending == NULL &&
+	    (m->cfg->dispatch != DISPATCH_NOTIFY || master_lease_cap(m, w) >= 0);
 }
 
 static unsigned
@@ -230,20 +265,18 @@ lsock_allowed(const struct master *m, const struct lsock *ls)
 }
 
 /*
- * The next eligible worker in round-robin order; with notify, one below
- * the lease limit (the one with the fewest connections always is).
- * O(n) over the slots; n <= CONFIG_MAX_WORKERS.
+ * The next eligible worker in round-robin order; with notify, one that has
+ * not had more than its turn (the one that took fewest never has).
+ * O(n^2) over the slots; n <= CONFIG_MAX_WORKERS.
  */
 static struct wproc *
 master_pick(struct master *m)
 {
-	uint32_t limit = m->cfg->dispatch == DISPATCH_NOTIFY ? master_lease_limit(m) : 0;
-
 	for (int i = 0; i < m->nslots; i++) {
 		int idx = (m->rr + i) % m->nslots;
 		struct wproc *w = m->slots[idx]->w;
 
-		if (w != NULL && wproc_eligible(m, w, limit)) {
+		if (w != NULL && wproc_eligible(m, w)) {
 			m->rr = (idx + 1) % m->nslots;
 			return w;
 		}
@@ -254,13 +287,18 @@ master_pick(struct master *m)
 /*
  * Send msg (with descriptor fd unless -1) to w, or to the next eligible
  * worker while a channel is full or gone (that worker is skipped until it
- * speaks).  The worker that took it, or NULL.
+ * speaks); an ACCEPT carries the cap of the worker it goes to.  The worker
+ * that took it, or NULL.
  */
 static struct wproc *
 master_offer(struct master *m, struct wproc *w, const struct chan_msg *msg, int fd)
 {
+	struct chan_msg one = *msg;
+
 	for (; w != NULL; w = master_pick(m)) {
-		if (chan_send_fd(w->chan, msg, fd) == 0)
+		if (one.type == CHAN_ACCEPT)
+			one.conns = (uint32_t)master_lease_cap(m, w);
+		if (chan_send_fd(w->chan, &one, fd) == 0)
 			return w;
 		w->unresponsive = 1;
 	}
@@ -278,7 +316,6 @@ master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)revents;
 	if (ls->busy)
 		msg.flags = CHAN_F_MORE;
-	msg.conns = master_lease_limit(m);
 	if (ls->inflight < lsock_allowed(m, ls) &&
 	    (w = master_offer(m, master_pick(m), &msg, -1)) != NULL) {
 		w->pending = ls;
@@ -715,7 +752,7 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct master *m = w->m;
 	struct chan_msg msg;
 	struct lsock *ls;
-	int rc;
+	int rc, was_open;
 
 	(void)revents;
 	for (int i = 0; i < 64; i++) {
@@ -731,6 +768,7 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			log_warnx("malformed message from worker %d gen %u", w->slot, w->gen);
 			continue;
 		}
+		was_open = wproc_open(m, w);
 		w->last_seen = ev_now(loop);
 		w->unresponsive = 0;
 		w->conns = msg.conns;
@@ -750,18 +788,19 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		case CHAN_ACCEPTED:
 			m->answers++;
 			m->answered += msg.count;
+			w->taken += msg.count;
 			if ((ls = w->pending) != NULL) {
-				unsigned was = ls->allowed;
+				unsigned was = lsock_allowed(m, ls);
 
 				/* Parallel leases follow the backlog's depth. */
 				if (msg.flags & CHAN_F_MORE)
 					ls->allowed += ls->allowed < (unsigned)m->nslots;
 				else if (ls->allowed > 1)
 					ls->allowed--;
-				if (ls->allowed != was && ls->conf != NULL)
+				if (lsock_allowed(m, ls) != was && ls->conf != NULL)
 					log_debug("listener %s: %u lease%s at once",
-					    ls->conf->name, ls->allowed,
-					    ls->allowed == 1 ? "" : "s");
+					    ls->conf->name, lsock_allowed(m, ls),
+					    lsock_allowed(m, ls) == 1 ? "" : "s");
 				ls->busy = msg.count > 1;
 				ls->inflight--;
 				w->pending = NULL;
@@ -778,6 +817,8 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			log_warnx("unexpected %s from worker %d gen %u",
 			    chan_type_name(msg.type), w->slot, w->gen);
 		}
+		if (!was_open && wproc_open(m, w))
+			master_lease_level(m, w);
 	}
 	master_resume(m);
 }

@@ -13,8 +13,8 @@
  * because the last lease on that socket did, lasts until LEASE_IDLE passes
  * without a new one, so under a flood one round trip covers up to
  * LEASE_MAX connections and the master's cost per connection stays small.
- * ACCEPT may also carry a limit on the connections this worker holds
- * (master.c), which ends the lease early so that a burst is spread.  A
+ * ACCEPT may also carry a cap on the connections the lease takes
+ * (master.c), which ends it early so that a burst is spread.  A
  * lease that ran out of room while ACCEPT_BATCH or more were still waiting
  * says so (CHAN_F_MORE): one lease at a time does not keep up, and the
  * master lets one more worker hold a lease at the same time.  Running out
@@ -216,14 +216,14 @@ worker_take(struct worker *w, struct wlisten *wl, unsigned max)
 	return n;
 }
 
-/* Room left in the lease: LEASE_MAX, and the master's limit on what we hold. */
+/* Room left in the lease: LEASE_MAX, and the master's cap on it. */
 static unsigned
 worker_lease_room(const struct worker *w)
 {
 	unsigned room = LEASE_MAX - w->lease_count, left;
 
 	if (w->lease_limit != 0) {
-		left = w->nconns < w->lease_limit ? w->lease_limit - w->nconns : 0;
+		left = w->lease_count < w->lease_limit ? w->lease_limit - w->lease_count : 0;
 		if (left < room)
 			room = left;
 	}

@@ -131,8 +131,8 @@ def queue_while_master_stopped(d, n):
 
 def test_burst_of_long_lived_connections_is_spread(preforkd):
     """notify: 64 connections arriving at once do not all go to the lease that
-    finds them; a worker stops taking once it holds 8 more than the other (the
-    burst used to land 64/0)."""
+    finds them; a worker's leases stop once they took 32 more than the other's
+    (the burst used to land 64/0)."""
     d = preforkd.start(daemon={"workers": 2})
     workers = d.wait_workers(2)
     socks = queue_while_master_stopped(d, 64)
@@ -146,13 +146,39 @@ def test_burst_of_long_lived_connections_is_spread(preforkd):
             s.close()
 
 
+def test_replaced_worker_starts_level(preforkd):
+    """notify: a worker that replaces a killed one starts level with the other in
+    connections taken, so it is not owed the 100 the other took before: a burst of
+    64 is still spread (without the levelling it lands 64/0 on the new worker)."""
+    d = preforkd.start(daemon={"workers": 2})
+    old = d.wait_workers(2)
+    for i in range(200):
+        assert H.echo_ok(d.port, b"%d" % i)
+    log_at = d.log_size()
+    os.kill(old[0], signal.SIGKILL)
+    new = d.wait_workers(2, exclude=[old[0]])
+    (fresh,) = set(new) - set(old)
+    d.wait_worker_ready(fresh, start=log_at)
+    socks = queue_while_master_stopped(d, 64)
+    try:
+        for i, s in enumerate(socks):
+            assert H.exchange(s, b"%d" % i) == b"%d" % i
+        count = spread(d, socks, new)
+        assert min(count.values()) >= 16, "64 at once landed %r (new worker %d)" % (
+            count, fresh)
+    finally:
+        for s in socks:
+            s.close()
+
+
 def test_deep_backlog_opens_a_second_lease(preforkd):
-    """notify: 600 connections queued while the master is stopped make a backlog
-    deeper than one lease drains, so a second worker holds a lease at the same time;
-    once it is gone leases go back to one at a time, and every connection is served."""
+    """notify: 200 connections queued while the master is stopped make a backlog
+    deeper than one lease drains (it takes 32), so a second worker holds a lease at
+    the same time; once it is gone leases go back to one at a time, and every
+    connection is served."""
     d = preforkd.start(daemon={"workers": 2, "log_level": "debug"})
     d.wait_workers(2)
-    socks = queue_while_master_stopped(d, 600)
+    socks = queue_while_master_stopped(d, 200)
     try:
         for i, s in enumerate(socks):
             assert H.exchange(s, b"%d" % i) == b"%d" % i

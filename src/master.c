@@ -221,19 +221,25 @@ master_lease_floor(const struct master *m, const struct wproc *except, int *n)
 
 /*
  * notify: connections w's next lease may take (0: only LEASE_MAX), or -1
- * when w has had more than its turn.
+ * when w has had more than its turn; floor and n from master_lease_floor().
  */
+static int64_t
+lease_cap(uint64_t floor, int n, const struct wproc *w)
+{
+	if (n < 2)
+		return 0;
+	if (w->taken >= floor + LEASE_SLACK)
+		return -1;
+	return (int64_t)(floor + LEASE_SLACK - w->taken);
+}
+
 static int64_t
 master_lease_cap(const struct master *m, const struct wproc *w)
 {
 	int n;
 	uint64_t floor = master_lease_floor(m, NULL, &n);
 
-	if (n < 2)
-		return 0;
-	if (w->taken >= floor + LEASE_SLACK)
-		return -1;
-	return (int64_t)(floor + LEASE_SLACK - w->taken);
+	return lease_cap(floor, n, w);
 }
 
 /*
@@ -254,8 +260,7 @@ master_lease_level(const struct master *m, struct wproc *w)
 static int
 wproc_eligible(const struct master *m, const struct wproc *w)
 {
-	return wproc_open(m, w) && w->pending == NULL &&
-	    (m->cfg->dispatch != DISPATCH_NOTIFY || master_lease_cap(m, w) >= 0);
+	return wproc_open(m, w) && w->pending == NULL;
 }
 
 static unsigned
@@ -267,16 +272,20 @@ lsock_allowed(const struct master *m, const struct lsock *ls)
 /*
  * The next eligible worker in round-robin order; with notify, one that has
  * not had more than its turn (the one that took fewest never has).
- * O(n^2) over the slots; n <= CONFIG_MAX_WORKERS.
+ * O(n) over the slots; n <= CONFIG_MAX_WORKERS.
  */
 static struct wproc *
 master_pick(struct master *m)
 {
+	int n = 0;
+	uint64_t floor = m->cfg->dispatch == DISPATCH_NOTIFY ?
+	    master_lease_floor(m, NULL, &n) : 0;
+
 	for (int i = 0; i < m->nslots; i++) {
 		int idx = (m->rr + i) % m->nslots;
 		struct wproc *w = m->slots[idx]->w;
 
-		if (w != NULL && wproc_eligible(m, w)) {
+		if (w != NULL && wproc_eligible(m, w) && lease_cap(floor, n, w) >= 0) {
 			m->rr = (idx + 1) % m->nslots;
 			return w;
 		}

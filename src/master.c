@@ -799,17 +799,17 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			m->answered += msg.count;
 			w->taken += msg.count;
 			if ((ls = w->pending) != NULL) {
-				unsigned was = lsock_allowed(m, ls);
+				unsigned was = lsock_allowed(m, ls), now;
 
 				/* Parallel leases follow the backlog's depth. */
 				if (msg.flags & CHAN_F_MORE)
 					ls->allowed += ls->allowed < (unsigned)m->nslots;
 				else if (ls->allowed > 1)
 					ls->allowed--;
-				if (lsock_allowed(m, ls) != was && ls->conf != NULL)
+				now = lsock_allowed(m, ls);
+				if (now != was && ls->conf != NULL)
 					log_debug("listener %s: %u lease%s at once",
-					    ls->conf->name, lsock_allowed(m, ls),
-					    lsock_allowed(m, ls) == 1 ? "" : "s");
+					    ls->conf->name, now, now == 1 ? "" : "s");
 				ls->busy = msg.count > 1;
 				ls->inflight--;
 				w->pending = NULL;

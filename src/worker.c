@@ -216,18 +216,11 @@ worker_take(struct worker *w, struct wlisten *wl, unsigned max)
 	return n;
 }
 
-/* Room left in the lease: LEASE_MAX, and the master's cap on it. */
+/* Room left in the lease. */
 static unsigned
 worker_lease_room(const struct worker *w)
 {
-	unsigned room = LEASE_MAX - w->lease_count, left;
-
-	if (w->lease_limit != 0) {
-		left = w->lease_count < w->lease_limit ? w->lease_limit - w->lease_count : 0;
-		if (left < room)
-			room = left;
-	}
-	return room;
+	return w->lease_count < w->lease_max ? w->lease_max - w->lease_count : 0;
 }
 
 /* Accept what is waiting on the leased socket, ACCEPT_BATCH at most. */
@@ -330,7 +323,7 @@ worker_accept(struct worker *w, uint32_t id, int busy, uint32_t limit)
 	w->lease = wl;
 	w->lease_count = 0;
 	w->lease_progress = 0;
-	w->lease_limit = limit;
+	w->lease_max = limit != 0 && limit < LEASE_MAX ? limit : LEASE_MAX;
 	worker_lease_take(w);
 	if (worker_lease_over(w)) {
 		worker_lease_end(w);

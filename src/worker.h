@@ -47,7 +47,7 @@ struct worker {
 	struct wlisten	*lease;		/* the listener we may accept on now */
 	unsigned	 lease_count;	/* connections taken in this lease */
 	int		 lease_progress; /* taken one in this loop iteration */
-	uint32_t	 lease_limit;	/* take at most this many; 0: LEASE_MAX */
+	unsigned	 lease_max;	/* LEASE_MAX, or the master's cap if lower */
 	struct wlisten	*ls;		/* owned, nls of them */
 	size_t		 nls;
 	char		*scratch;	/* owned; read buffer shared by all conns */

@@ -160,6 +160,10 @@ static const struct keydef keys[] = {
 	    "relay through kernel pipes with splice(2): auto = a direction once it "
 	    "reads a full buffer_size, on = always, off = never" },
 	  S_LISTENER, K_SPLICE, L(splice), 0, 0, 0 },
+	{ { "listener", "tcp_nodelay", "off|on", "on",
+	    "send small writes at once on both legs (TCP_NODELAY); off lets the "
+	    "kernel coalesce them (Nagle's algorithm)" },
+	  S_LISTENER, K_ONOFF, L(tcp_nodelay), 0, 0, 0 },
 };
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 _Static_assert(NKEYS <= 64, "struct parse's seen bitmask holds 64 keys");

@@ -89,6 +89,7 @@ struct listener_conf {
 	size_t		 nsource;	/* CONFIG_MAX_SOURCES at most */
 	int		 source_line;	/* line of the source key; 0: none */
 	int		 splice;	/* enum splice_mode */
+	int		 tcp_nodelay;	/* TCP_NODELAY on client and backend sockets */
 };
 
 struct config {

@@ -488,8 +488,9 @@ lsock_open(struct master *m, const struct listener_conf *lc, char *err,
 		    strerror(errno));
 		return NULL;
 	}
-	if ((ls = calloc(1, sizeof(*ls))) == NULL) {
-		snprintf(err, errlen, "listener %s: out of memory", lc->name);
+	if (net_nodelay(fd, lc->tcp_nodelay) == -1 ||
+	    (ls = calloc(1, sizeof(*ls))) == NULL) {
+		snprintf(err, errlen, "listener %s: %s", lc->name, strerror(errno));
 		if (p == NULL)
 			close(fd);
 		return NULL;
@@ -541,7 +542,15 @@ lsock_slots(struct lsock *ls, int n, char *err, size_t errlen)
 	}
 	ls->rfd = v;
 	while (ls->nrfd < n) {
-		if ((fd = net_listen(&ls->addr, ls->conf->backlog, 1)) == -1) {
+		if ((fd = net_listen(&ls->addr, ls->conf->backlog, 1)) != -1 &&
+		    net_nodelay(fd, ls->conf->tcp_nodelay) == -1) {
+			int saved = errno;
+
+			close(fd);
+			fd = -1;
+			errno = saved;
+		}
+		if (fd == -1) {
 			snprintf(err, errlen, "listener %s: bind %s for worker %d: %s",
 			    ls->conf->name,
 			    net_addr_str((const struct sockaddr *)&ls->addr.ss, a, sizeof(a)),
@@ -551,6 +560,24 @@ lsock_slots(struct lsock *ls, int n, char *err, size_t errlen)
 		ls->rfd[ls->nrfd++] = fd;
 	}
 	return 0;
+}
+
+/*
+ * A reload keeps ls for lc: apply lc's socket-level keys to each of its
+ * sockets.  Connections accepted from then on inherit TCP_NODELAY.
+ */
+static void
+lsock_update(struct lsock *ls, const struct listener_conf *lc)
+{
+	for (int i = 0; i < (ls->rfd != NULL ? ls->nrfd : 1); i++) {
+		int fd = ls->rfd != NULL ? ls->rfd[i] : ls->fd;
+
+		if (lc->backlog != ls->conf->backlog && listen(fd, lc->backlog) == -1)
+			log_warn("listener %s: new backlog", lc->name);
+		if (lc->tcp_nodelay != ls->conf->tcp_nodelay &&
+		    net_nodelay(fd, lc->tcp_nodelay) == -1)
+			log_warn("listener %s: tcp_nodelay", lc->name);
+	}
 }
 
 /* Close a socket we bound; park one systemd passed (never closed). */
@@ -1188,11 +1215,8 @@ master_reload(struct master *m)
 		for (size_t i = 0; i < nc->nlisteners && lc == NULL; i++)
 			if (net_addr_equal(&nc->listeners[i].addr, &ls->addr))
 				lc = &nc->listeners[i];
-		if (lc != NULL && lc->backlog != ls->conf->backlog)
-			for (int i = 0; i < (ls->rfd != NULL ? ls->nrfd : 1); i++)
-				if (listen(ls->rfd != NULL ? ls->rfd[i] : ls->fd,
-				    lc->backlog) == -1)
-					log_warn("listener %s: new backlog", lc->name);
+		if (lc != NULL)
+			lsock_update(ls, lc);
 		ls->conf = lc;		/* NULL: closed once the new workers forked */
 	}
 	for (size_t i = 0; i < nfresh; i++)

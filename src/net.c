@@ -201,6 +201,12 @@ net_listen(const struct addr *a, int backlog, int reuseport)
 }
 
 int
+net_nodelay(int fd, int on)
+{
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
+int
 net_bind_source(int fd, const struct addr *a)
 {
 	int on = 1;

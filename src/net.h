@@ -52,6 +52,14 @@ const char *net_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 int	net_listen(const struct addr *a, int backlog, int reuseport);
 
 /*
+ * Set TCP_NODELAY on TCP socket fd when on is 1, clear it when 0.  Linux
+ * copies it from a listening socket to each connection accepted from it
+ * afterwards, so set there it costs nothing per connection.  Returns 0, or
+ * -1 with errno set.
+ */
+int	net_nodelay(int fd, int on);
+
+/*
  * Bind fd, a TCP socket not yet connected, to the address of a with
  * IP_BIND_ADDRESS_NO_PORT set first: the kernel picks the port at
  * connect(), so one local address serves as many connections as there

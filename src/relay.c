@@ -278,7 +278,10 @@ relay_connect(struct conn *c)
 	wl->ups.u[up].conns++;
 	a = &wl->ups.u[up].conf->addr;
 	r->connect_start = ev_now(loop);
-	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
+	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
+	    (wl->conf->tcp_nodelay && net_nodelay(fd, 1) == -1)) {
+		if (fd != -1)
+			close(fd);
 		wl->ups.u[up].conns--;
 		conn_close(c, CONN_ERROR);
 		return;

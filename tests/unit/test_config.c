@@ -671,7 +671,8 @@ test_proxy(void)
 	    "backend = 127.0.0.1:9002 backup weight=2\nbalance = leastconn\n"
 	    "check_interval = 250ms\ncheck_send = PING\\r\\n\ncheck_expect = \\x2bPONG\n"
 	    "send_proxy = v2\naccept_proxy = on\n[listener s]\nlisten = 127.0.0.1:7003\n"
-	    "mode = proxy\nbackend = 127.0.0.1:9000\nsplice = on\n", &ov, &errs);
+	    "mode = proxy\nbackend = 127.0.0.1:9000\nsplice = on\ntcp_nodelay = off\n",
+	    &ov, &errs);
 	if (!ok(c != NULL, "proxy listener parses")) {
 		dump_errors(&errs);
 		errs_reset(&errs);
@@ -697,6 +698,8 @@ test_proxy(void)
 	is_int(l->retries, 2, "retries default");
 	is_int(l->splice, SPLICE_AUTO, "splice default");
 	is_int(config_listener(c, "s")->splice, SPLICE_ON, "splice = on");
+	is_int(l->tcp_nodelay, 1, "tcp_nodelay default");
+	is_int(config_listener(c, "s")->tcp_nodelay, 0, "tcp_nodelay = off");
 	cfree(c);
 	errs_reset(&errs);
 
@@ -1233,6 +1236,7 @@ test_key_table(void)
 		{ "listener", "proxy_timeout",	"5s" },
 		{ "listener", "source",		NULL },
 		{ "listener", "splice",		"auto" },
+		{ "listener", "tcp_nodelay",	"on" },
 	};
 	struct config_overrides ov;
 	struct config_errors errs = { NULL, 0 };

@@ -77,6 +77,8 @@ GNUPLOT = shutil.which("gnuplot") or "/usr/bin/gnuplot"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
 IPERF3 = shutil.which("iperf3") or "/usr/bin/iperf3"
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+AB = shutil.which("ab") or "/usr/bin/ab"
 
 HOST = "127.0.0.1"
 
@@ -454,7 +456,9 @@ def _nthreads(pid):
         return 0
 
 
-def start_nginx(tmp, port, workers, name, backend):
+def _run_nginx(tmp, port, workers, name, body, main=""):
+    """nginx with `body` (its stream or http block) listening on port; main: more
+    lines for its main context."""
     name = unique(name)
     prefix = os.path.join(tmp, name)
     os.makedirs(prefix, exist_ok=True)
@@ -467,23 +471,14 @@ master_process on;
 worker_processes %d;
 pid %s/nginx.pid;
 error_log %s warn;
-
+%s
 events {
     worker_connections %d;
 }
 
-stream {
-    upstream be {
-        server %s:%d;
-    }
-    server {
-        listen %s:%d;
-        proxy_pass be;
-        proxy_connect_timeout 5s;
-        proxy_timeout 5m;
-    }
-}
-""" % (NGINX_STREAM, workers, prefix, errlog, _nofile() - 100, HOST, backend, HOST, port))
+%s
+""" % (NGINX_STREAM, workers, prefix, errlog, main, _nofile() - 100,
+       body.replace("PREFIX", prefix)))
     p = Proc(name, [NGINX, "-p", prefix + "/", "-c", conf, "-e", errlog], tmp)
     try:
         wait_until(lambda: not p.alive() or (port_listening(port) and
@@ -495,6 +490,54 @@ stream {
         p.stop()
         raise
     return p
+
+
+def start_nginx(tmp, port, workers, name, backend):
+    return _run_nginx(tmp, port, workers, name, """stream {
+    upstream be {
+        server %s:%d;
+    }
+    server {
+        listen %s:%d;
+        proxy_pass be;
+        proxy_connect_timeout 5s;
+        proxy_timeout 5m;
+    }
+}""" % (HOST, backend, HOST, port))
+
+
+# The files the HTTP origin serves: (URL path, size).
+HTTP_FILES = {"1k": ("/small.html", 1400), "64k": ("/64k.bin", 65536)}
+
+
+def start_nginx_http(tmp, port, workers, name):
+    """nginx as the HTTP origin, with Debian's nginx.conf defaults that shape its writes
+    (sendfile on and tcp_nopush on: the headers and the file leave in separate writes;
+    tcp_nodelay on, nginx's own default), serving HTTP_FILES; keep-alive lasts a cell."""
+    root = os.path.join(tmp, "www")
+    os.makedirs(root, exist_ok=True)
+    for path, size in HTTP_FILES.values():
+        with open(root + path, "wb") as f:
+            f.write(random.Random(size).randbytes(size))
+    return _run_nginx(tmp, port, workers, name, """http {
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    access_log off;
+    keepalive_requests 10000000;
+    keepalive_timeout 5m;
+    client_body_temp_path PREFIX/body;
+    proxy_temp_path PREFIX/proxy;
+    fastcgi_temp_path PREFIX/fastcgi;
+    uwsgi_temp_path PREFIX/uwsgi;
+    scgi_temp_path PREFIX/scgi;
+    server {
+        listen %s:%d;
+        root %s;
+    }
+}""" % (HOST, port, root),
+        # the files are in our private temp dir: workers keep the user we run as
+        main="user root;\n" if os.getuid() == 0 else "")
 
 
 def start_redis(tmp, port, name):
@@ -572,17 +615,26 @@ WORKLOADS_FULL = [
     ("bulk", "bulk", 8, 65536, "bulk (8 conn, 64 KiB chunks)"),
     ("redis", "redis", 50, 0, "redis-benchmark SET+GET (50 clients)"),
     ("iperf3", "iperf3", 2, 0, "iperf3 (2 streams)"),
+    # size: a key of HTTP_FILES
+    ("http-1k-4", "wrk", 4, "1k", "HTTP 1.4 KB file, wrk 4 conn keep-alive"),
+    ("http-1k-50", "wrk", 50, "1k", "HTTP 1.4 KB file, wrk 50 conn keep-alive"),
+    ("http-64k-4", "wrk", 4, "64k", "HTTP 64 KiB file, wrk 4 conn keep-alive"),
+    ("http-64k-50", "wrk", 50, "64k", "HTTP 64 KiB file, wrk 50 conn keep-alive"),
+    ("http-ab-1k", "ab", 16, "1k", "HTTP 1.4 KB file, ab 16 conn, no keep-alive"),
 ]
-WORKLOADS_QUICK = ["pp-64-64", "pp-1000-64", "pp-64-4k", "connect", "bulk", "redis", "iperf3"]
+WORKLOADS_QUICK = ["pp-64-64", "pp-1000-64", "pp-64-4k", "connect", "bulk", "redis", "iperf3",
+                   "http-1k-4", "http-64k-50", "http-ab-1k"]
 
 UNITS = {"pingpong": "msg/s", "churn": "conn/s", "bulk": "MB/s", "redis": "req/s",
-         "iperf3": "MB/s"}
-EFF_UNITS = {"pingpong": "msg", "churn": "conn", "bulk": "MB", "redis": "req", "iperf3": "MB"}
+         "iperf3": "MB/s", "wrk": "req/s", "ab": "req/s"}
+EFF_UNITS = {"pingpong": "msg", "churn": "conn", "bulk": "MB", "redis": "req", "iperf3": "MB",
+             "wrk": "req", "ab": "req"}
 
 
 def wl_groups(kind):
     """The groups a kind of workload runs in."""
-    return {"redis": ("redis",), "iperf3": ("iperf3",)}.get(kind, ("echo", "proxy"))
+    return {"redis": ("redis",), "iperf3": ("iperf3",), "wrk": ("http",),
+            "ab": ("http",)}.get(kind, ("echo", "proxy"))
 
 
 def build_groups(a):
@@ -626,9 +678,12 @@ def build_groups(a):
                    lambda tmp, port: start_redis(tmp, port, "redis-server"))
     iperf = Server("iperf3 -s", "iperf3", "backend",
                    lambda tmp, port: start_iperf3(tmp, port, "iperf3-server"))
+    origin = Server("nginx (http)", "nginx", "backend",
+                    lambda tmp, port: start_nginx_http(tmp, port, w, "nginx-origin"))
     return [("echo", None, echo), ("proxy", backend, proxies("proxy", backend)),
             ("redis", redis, proxies("redis", redis)),
-            ("iperf3", iperf, proxies("iperf3", iperf))]
+            ("iperf3", iperf, proxies("iperf3", iperf)),
+            ("http", origin, proxies("http", origin))]
 
 
 def versions():
@@ -650,7 +705,8 @@ def versions():
     for name, argv in (("haproxy", [HAPROXY, "-v"]), ("nginx", [NGINX, "-v"]),
                        ("gnuplot", [GNUPLOT, "--version"]),
                        ("redis-benchmark", [REDIS_SERVER, "--version"]),
-                       ("iperf3", [IPERF3, "--version"])):
+                       ("iperf3", [IPERF3, "--version"]), ("wrk", [WRK, "--version"]),
+                       ("ab", [AB, "-V"])):
         try:
             r = subprocess.run(argv, capture_output=True, text=True, timeout=5)
             v[name] = (r.stdout + r.stderr).strip().splitlines()[0]
@@ -694,6 +750,12 @@ def run_cell(tmp, a, wl, srv, backend):
                                           lambda: pss_kib(measured.pids()))
     elif kind == "iperf3":
         counts, pss = run_iperf3(tmp, port, conns, d, lambda: pss_kib(measured.pids()))
+    elif kind == "wrk":
+        counts, pss = run_wrk(tmp, port, conns, HTTP_FILES[size][0], d,
+                              lambda: pss_kib(measured.pids()))
+    elif kind == "ab":
+        counts, pss = run_ab(tmp, port, conns, HTTP_FILES[size][0], d,
+                             lambda: pss_kib(measured.pids()))
     else:
         args = ["-c", conns, "-s", size, "-d", d, "-n", a.sources,
                 "-P", min(a.clients, conns), "-t", 10000]
@@ -763,6 +825,72 @@ def run_redis_benchmark(tmp, port, clients, n, sample):
            "p99": statistics.mean(r[5] for r in rows.values()) * 1000}
     return {"rate": 2 * n / busy, "elapsed": busy, "latency_us": lat,
             "wall": time.monotonic() - t0}, pss
+
+
+_WRK_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
+
+
+def run_wrk(tmp, port, conns, path, d, sample):
+    """wrk (keep-alive, HTTP/1.1) for d seconds on one file: requests/s, latency
+    percentiles, and every socket error or non-2xx reply as an error."""
+    url = "http://%s:%d%s" % (HOST, port, path)
+    argv = [WRK, "-t", str(min(2, conns)), "-c", str(conns), "-d", "%ds" % max(1, round(d)),
+            "--latency", "--timeout", "5s", url]
+    out, pss = run_tool(tmp, "wrk", argv, d + 40, 0.3 + d * 0.5, sample)
+    m = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    n = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s),", out)
+    if not m or not n or float(m.group(1)) <= 0:
+        raise BenchError("wrk: no request rate in %r" % out[-300:])
+    lat = {}
+    for pct, v, unit in re.findall(r"^\s*(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", out,
+                                   re.M):
+        lat["p" + pct] = float(v) * _WRK_UNITS[unit]
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                     out)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    counts = {"rate": float(m.group(1)),
+              "elapsed": float(n.group(2)) * _WRK_UNITS[n.group(3)] / 1e6,
+              "latency_us": lat,
+              "failed_connects": int(sock.group(1)) if sock else 0,
+              "resets": sum(int(x) for x in sock.groups()[1:3]) if sock else 0,
+              "timeouts": int(sock.group(4)) if sock else 0,
+              "mismatches": int(bad.group(1)) if bad else 0}
+    if sock or bad:
+        counts["first_error"] = (sock.group(0) if sock else bad.group(0))
+    return counts, pss
+
+
+def run_ab(tmp, port, conns, path, d, sample):
+    """ab (HTTP/1.0, a connection per request) for d seconds on one file: requests/s,
+    latency percentiles from its CSV, failed and non-2xx requests as errors."""
+    url = "http://%s:%d%s" % (HOST, port, path)
+    csv_path = os.path.join(tmp, unique("ab") + ".csv")
+    # -t implies -n 50000; the -n after it lifts that, so the time decides
+    argv = [AB, "-q", "-r", "-s", "5", "-c", str(conns), "-t", str(max(1, round(d))),
+            "-n", "10000000", "-e", csv_path, url]
+    out, pss = run_tool(tmp, "ab", argv, d + 40, 0.3 + d * 0.5, sample)
+    m = re.search(r"Requests per second:\s*([\d.]+)", out)
+    t = re.search(r"Time taken for tests:\s*([\d.]+)", out)
+    if not m or not t or float(m.group(1)) <= 0:
+        raise BenchError("ab: no request rate in %r" % out[-300:])
+    lat = {}
+    try:
+        with open(csv_path) as f:
+            for line in f:
+                pct, _, ms = line.strip().partition(",")
+                if pct in ("50", "99"):
+                    lat["p" + pct] = float(ms) * 1000
+    except (OSError, ValueError):
+        pass
+    failed = re.search(r"Failed requests:\s*(\d+)", out)
+    bad = re.search(r"Non-2xx responses:\s*(\d+)", out)
+    counts = {"rate": float(m.group(1)), "elapsed": float(t.group(1)), "latency_us": lat,
+              "early_eofs": int(failed.group(1)) if failed else 0,
+              "mismatches": int(bad.group(1)) if bad else 0}
+    if counts["early_eofs"] or counts["mismatches"]:
+        counts["first_error"] = re.sub(r"\s+", " ", (failed.group(0) if counts["early_eofs"]
+                                                     else bad.group(0)))
+    return counts, pss
 
 
 def run_iperf3(tmp, port, streams, d, sample):
@@ -1012,6 +1140,12 @@ def targets(summary, mem, workloads):
         s = summary.get(("proxy", "bulk", "preforkd"), {})
         check("proxy bulk MB/s vs best of HAProxy/nginx", s.get("ratio"), ">= 1.5x",
               lambda v: v >= 1.5)
+    for key, wl in keys.items():
+        if wl[1] not in ("wrk", "ab"):
+            continue
+        s = summary.get(("http", key, "preforkd"), {})
+        check("%s: requests/s vs best of HAProxy/nginx" % wl[4], s.get("ratio"), ">= 1.0x",
+              lambda v: v >= 1.0)
     for gname, limit in (("echo", 256), ("proxy", 512)):
         rows_ = [r for r in mem.get((gname, "preforkd"), []) if r]
         v = median([r["bytes_per_conn"] for r in rows_])
@@ -1133,8 +1267,9 @@ def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, 
              "- preforkd: %s" % info["versions"]["preforkd"],
              "- HAProxy: %s" % info["versions"]["haproxy"],
              "- nginx: %s (stream module)" % info["versions"]["nginx"],
-             "- redis-benchmark / redis-server: %s; iperf3: %s" % (
-                 info["versions"]["redis-benchmark"], info["versions"]["iperf3"]),
+             "- redis-benchmark / redis-server: %s; iperf3: %s; %s; %s" % (
+                 info["versions"]["redis-benchmark"], info["versions"]["iperf3"],
+                 info["versions"]["wrk"], info["versions"]["ab"]),
              "- reference server: refecho (tests/tools/refecho.c); load client: pfload "
              "(tests/tools/pfload.c)",
              "- settings: %d workers/threads per server; %d client processes; %d source "
@@ -1149,7 +1284,9 @@ def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, 
         title = {"echo": "Echo: preforkd against the reference server",
                  "proxy": "Proxy (backend: refecho): preforkd, HAProxy, nginx, no proxy",
                  "redis": "redis-benchmark through each proxy (backend: redis-server)",
-                 "iperf3": "iperf3 through each proxy (backend: iperf3 -s)"}[gname]
+                 "iperf3": "iperf3 through each proxy (backend: iperf3 -s)",
+                 "http": "HTTP through each proxy (backend: nginx, sendfile on): wrk and ab"
+                 }[gname]
         lines += ["## " + title, "", table(gname, systems, workloads, summary), ""]
     if any(r for rs in mem.values() for r in rs):
         lines += ["## Memory per idle connection", "", memory_table(mem, a.rounds), "",
@@ -1170,7 +1307,10 @@ def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, 
               "- rate: messages/s (pingpong, every echo checked), connections/s (connect, one "
               "64-byte exchange each), MB/s of echoed bytes (bulk), requests/s over the SET and "
               "GET tests (redis-benchmark; its latency columns are the mean of the two tests' "
-              "p50 and p99), MB/s received (iperf3).",
+              "p50 and p99), MB/s received (iperf3), requests/s of HTTP/1.1 with keep-alive "
+              "(wrk: its p50 and p99; socket errors and non-2xx replies counted as errors) "
+              "and of HTTP/1.0 with a connection per request (ab: p50 and p99 from its "
+              "percentile CSV; failed and non-2xx requests counted as errors).",
               "- CPU s: CPU time of the server under test during the cell, every process and "
               "thread (for \"direct\", the backend). efficiency: work done per CPU-second.",
               "- PSS KiB: the server's PSS sampled in the middle of the cell.",
@@ -1277,7 +1417,8 @@ def main():
             if gname not in active:
                 continue
             missing = [t for t, g in ((REDIS_BENCHMARK, "redis"), (REDIS_SERVER, "redis"),
-                                      (IPERF3, "iperf3")) if g == gname and
+                                      (IPERF3, "iperf3"), (WRK, "http"), (AB, "http"))
+                       if g == gname and
                        not os.access(t, os.X_OK)]
             if missing:
                 notes.append("group %s left out: %s not installed" % (gname, ", ".join(missing)))

@@ -31,7 +31,7 @@ PYTEST	 = $(PYTHON) -m pytest
 
 # Debian packages the build and the tests need.
 BUILD_DEPS = gcc make pkg-config libev-dev libinih-dev
-TEST_DEPS  = perl python3 python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3
+TEST_DEPS  = perl python3 python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3 nginx curl
 BENCH_DEPS = haproxy nginx libnginx-mod-stream gnuplot-nox redis-server redis-tools iperf3 wrk apache2-utils
 
 SRCS	= $(wildcard src/*.c)

@@ -511,9 +511,11 @@ HTTP_FILES = {"1k": ("/small.html", 1400), "64k": ("/64k.bin", 65536)}
 
 
 def start_nginx_http(tmp, port, workers, name):
-    """nginx as the HTTP origin, with Debian's nginx.conf defaults that shape its writes
-    (sendfile on and tcp_nopush on: the headers and the file leave in separate writes;
-    tcp_nodelay on, nginx's own default), serving HTTP_FILES; keep-alive lasts a cell."""
+    """nginx as the HTTP origin, serving HTTP_FILES with sendfile on (as Debian's
+    nginx.conf has it) and tcp_nopush and tcp_nodelay at nginx's own defaults (off, on):
+    the headers and the file leave in two writes, as from most application servers.
+    (Debian's nginx.conf also turns tcp_nopush on, which sends a small file with its
+    headers in one write.)  Keep-alive lasts a cell."""
     root = os.path.join(tmp, "www")
     os.makedirs(root, exist_ok=True)
     for path, size in HTTP_FILES.values():
@@ -521,7 +523,7 @@ def start_nginx_http(tmp, port, workers, name):
             f.write(random.Random(size).randbytes(size))
     return _run_nginx(tmp, port, workers, name, """http {
     sendfile on;
-    tcp_nopush on;
+    tcp_nopush off;
     tcp_nodelay on;
     access_log off;
     keepalive_requests 10000000;
@@ -1285,7 +1287,8 @@ def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, 
                  "proxy": "Proxy (backend: refecho): preforkd, HAProxy, nginx, no proxy",
                  "redis": "redis-benchmark through each proxy (backend: redis-server)",
                  "iperf3": "iperf3 through each proxy (backend: iperf3 -s)",
-                 "http": "HTTP through each proxy (backend: nginx, sendfile on): wrk and ab"
+                 "http": "HTTP through each proxy (backend: nginx, sendfile on, headers and file "
+                 "in two writes): wrk and ab"
                  }[gname]
         lines += ["## " + title, "", table(gname, systems, workloads, summary), ""]
     if any(r for rs in mem.values() for r in rs):

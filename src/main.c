@@ -51,7 +51,7 @@ usage(FILE *f)
 	    "                         log_target names a file)\n"
 	    "  -p, --pidfile FILE     write the master's pid to FILE (overrides pidfile)\n"
 	    "  -s, --signal SIGNAL    send reload, stop, quit or reopen to the running\n"
-	    "                         instance named by the pid file, then exit\n"
+	    "                         master that holds the pid file's lock, then exit\n"
 	    "  -V, --version          print the version and exit\n"
 	    "  -h, --help             print this help and exit\n"
 	    "signals: HUP reload, TERM/INT graceful stop, QUIT immediate stop,\n"

@@ -1,6 +1,8 @@
 /*
- * daemon.c: pid file, detaching, privilege drop, signal names.
+ * daemon.c: the locked pid file and -s, detaching, privilege drop, signal
+ * names.
  */
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -18,94 +20,266 @@
 
 static int ready_fd = -1;	/* write end of the detach pipe, in the child */
 
-/* A process that exited but was not reaped yet is not running. */
+/* The whole file, for fcntl(2) locks. */
+static void
+whole(struct flock *fl, short type)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = 0;
+	fl->l_len = 0;
+}
+
+/* The message for a failed open of path. */
+static void
+open_error(const char *path, int error, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (error == ELOOP && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		snprintf(err, errlen, "pidfile %s: a symbolic link; refusing to follow it",
+		    path);
+	else
+		snprintf(err, errlen, "pidfile %s: %s", path, strerror(error));
+}
+
+/* A regular file with one link, or -1 with a message. */
 static int
-zombie(pid_t pid)
+plain_file(const char *path, const struct stat *st, char *err, size_t errlen)
 {
-	char path[64], buf[256], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* "pid (comm) S ...": the state follows the last ')'. */
-	return (p = strrchr(buf, ')')) != NULL && p[1] == ' ' && p[2] == 'Z';
-}
-
-pid_t
-pidfile_check(const char *path, char *err, size_t errlen)
-{
-	char buf[32], *end;
-	ssize_t n;
-	long pid;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "pidfile %s: not a regular file", path);
 		return -1;
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	errno = 0;
-	pid = strtol(buf, &end, 10);
-	if (errno != 0 || end == buf || (*end != '\n' && *end != '\0') ||
-	    pid <= 1 || pid > INT_MAX)
-		return 0;
-	if (pid == getpid())
-		return 0;
-	if ((kill((pid_t)pid, 0) == 0 || errno == EPERM) && !zombie((pid_t)pid))
-		return (pid_t)pid;
-	return 0;		/* stale */
-}
-
-int
-pidfile_write(const char *path, char *err, size_t errlen)
-{
-	char tmp[PATH_MAX], buf[32];
-	int fd, n;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-		snprintf(err, errlen, "pidfile %s: name too long", path);
-		return -1;
-	}
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1 ||
-	    write(fd, buf, n) != n || close(fd) == -1 || rename(tmp, path) == -1) {
-		snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
-		if (fd != -1)
-			unlink(tmp);
+	if (st->st_nlink > 1) {
+		snprintf(err, errlen, "pidfile %s: has %lu hard links; refusing to write to it",
+		    path, (unsigned long)st->st_nlink);
 		return -1;
 	}
 	return 0;
 }
 
-void
-pidfile_remove(const char *path)
+/* The pid at the start of fd's file: "PID\n"; 0 if there is none. */
+static pid_t
+pid_in(int fd)
 {
-	char buf[32];
+	char buf[32], *end;
 	ssize_t n;
+	long pid;
+
+	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
+		return 0;
+	buf[n] = '\0';
+	errno = 0;
+	pid = strtol(buf, &end, 10);
+	if (errno != 0 || end == buf || buf[0] == '-' || buf[0] == '+' ||
+	    (*end != '\n' && *end != '\0') || pid <= 0 || pid > INT_MAX)
+		return 0;
+	return (pid_t)pid;
+}
+
+int
+pidfile_open(const char *path, char *err, size_t errlen)
+{
+	struct stat st, now;
+	struct flock fl;
+	char buf[32];
+	int fd, n;
+
+	/*
+	 * A few tries: the file we opened may be unlocked and removed by the
+	 * instance that is exiting, or be replaced, before our lock is on it.
+	 */
+	for (int tries = 0; tries < 5; tries++) {
+		/* O_NONBLOCK: a FIFO planted at path must not hang the open. */
+		if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+		    0644)) == -1) {
+			open_error(path, errno, err, errlen);
+			return -1;
+		}
+		if (fstat(fd, &st) == -1) {
+			snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if (plain_file(path, &st, err, errlen) == -1) {
+			close(fd);
+			return -1;
+		}
+		whole(&fl, F_WRLCK);
+		if (fcntl(fd, F_SETLK, &fl) == -1) {
+			if (errno != EAGAIN && errno != EACCES) {
+				snprintf(err, errlen, "pidfile %s: locking: %s", path,
+				    strerror(errno));
+				close(fd);
+				return -1;
+			}
+			whole(&fl, F_WRLCK);
+			if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+				if (fl.l_type == F_RDLCK)
+					snprintf(err, errlen, "pidfile %s: read-locked by pid %d, "
+					    "which is no preforkd master; not starting", path,
+					    (int)fl.l_pid);
+				else if (fl.l_pid > 0)
+					snprintf(err, errlen, "already running as pid %d (pidfile %s)",
+					    (int)fl.l_pid, path);
+				else
+					snprintf(err, errlen, "already running (pidfile %s is locked "
+					    "by a process in another pid namespace)", path);
+				close(fd);
+				return -1;
+			}
+			close(fd);	/* its holder just let go: again */
+			fd = -1;
+			continue;
+		}
+		/* Locked: is it still the file named path? */
+		if (lstat(path, &now) == 0 && now.st_dev == st.st_dev &&
+		    now.st_ino == st.st_ino)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	if (fd == -1) {
+		snprintf(err, errlen, "pidfile %s: replaced again and again while locking it",
+		    path);
+		return -1;
+	}
+	/* Write, then cut: the file is never seen empty. */
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	errno = 0;
+	if (pwrite(fd, buf, n, 0) != n || ftruncate(fd, n) == -1) {
+		snprintf(err, errlen, "pidfile %s: %s", path,
+		    errno != 0 ? strerror(errno) : "short write");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+pid_t
+pidfile_running(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	struct flock fl;
+	pid_t named;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return;
-	n = read(fd, buf, sizeof(buf) - 1);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT) {
+			snprintf(err, errlen, "pidfile %s: not running (no such file)", path);
+			return 0;
+		}
+		open_error(path, errno, err, errlen);
+		return -1;
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "pidfile %s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	whole(&fl, F_WRLCK);
+	if (fcntl(fd, F_GETLK, &fl) == -1) {
+		snprintf(err, errlen, "pidfile %s: testing its lock: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	named = pid_in(fd);
 	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	if (atoi(buf) == getpid())
-		unlink(path);
+	if (fl.l_type == F_UNLCK) {
+		if (named > 0)
+			snprintf(err, errlen, "pidfile %s: not running (stale: no process holds "
+			    "its lock; pid %d in it is left alone)", path, (int)named);
+		else
+			snprintf(err, errlen, "pidfile %s: not running (no process holds its lock)",
+			    path);
+		return 0;
+	}
+	if (fl.l_type != F_WRLCK || fl.l_pid <= 0) {
+		/* A master holds a write lock, and is in our pid namespace. */
+		snprintf(err, errlen, "pidfile %s: locked by %s, not by a master we can signal",
+		    path, fl.l_pid > 0 ? "a reader" : "a process in another pid namespace");
+		return -1;
+	}
+	if (named != fl.l_pid) {
+		snprintf(err, errlen, "pidfile %s: locked by pid %d but names %s%d; not signalled",
+		    path, (int)fl.l_pid, named > 0 ? "pid " : "no pid, ", (int)named);
+		return -1;
+	}
+	return named;
+}
+
+pid_t
+pidfile_signal(const char *path, int signo, char *err, size_t errlen)
+{
+	pid_t pid, again;
+	int pfd;
+
+	if ((pid = pidfile_running(path, err, errlen)) <= 0)
+		return pid;
+	if ((pfd = pidfd_open(pid, 0)) == -1) {
+		if (errno == ESRCH) {
+			snprintf(err, errlen, "pidfile %s: not running (pid %d has exited)", path,
+			    (int)pid);
+			return 0;
+		}
+		if (errno != ENOSYS && errno != EPERM) {
+			snprintf(err, errlen, "pid %d: %s", (int)pid, strerror(errno));
+			return -1;
+		}
+		/* No pidfds (old kernel, seccomp): a plain kill, racy by a hair. */
+		if (kill(pid, signo) == -1) {
+			snprintf(err, errlen, "pid %d: %s", (int)pid, strerror(errno));
+			return -1;
+		}
+		return pid;
+	}
+	/* pfd is now this very process: if it still holds the lock, it is the master. */
+	if ((again = pidfile_running(path, err, errlen)) != pid) {
+		close(pfd);
+		if (again > 0) {
+			snprintf(err, errlen, "pidfile %s: now held by pid %d, not %d; not signalled",
+			    path, (int)again, (int)pid);
+			return -1;
+		}
+		return again;
+	}
+	if (pidfd_send_signal(pfd, signo, NULL, 0) == -1) {
+		snprintf(err, errlen, "pid %d: %s", (int)pid, strerror(errno));
+		close(pfd);
+		return -1;
+	}
+	close(pfd);
+	return pid;
+}
+
+int
+pidfile_close(const char *path, int fd)
+{
+	struct stat st, now;
+	int rc = 0, saved;
+
+	if (fd == -1)
+		return 0;
+	if (fstat(fd, &st) == 0 && lstat(path, &now) == 0 && now.st_dev == st.st_dev &&
+	    now.st_ino == st.st_ino && unlink(path) == -1) {
+		saved = errno;
+		if (ftruncate(fd, 0) == -1) {
+			/* nothing more we can do; the lock goes all the same */
+		}
+		rc = -1;
+		errno = saved;
+	}
+	saved = errno;
+	close(fd);	/* releases the lock */
+	errno = saved;
+	return rc;
 }
 
 int

@@ -51,7 +51,7 @@ usage(FILE *f)
 	    "                         log_target names a file)\n"
 	    "  -p, --pidfile FILE     write the master's pid to FILE (overrides pidfile)\n"
 	    "  -s, --signal SIGNAL    send reload, stop, quit or reopen to the running\n"
-	    "                         instance named by the pid file, then exit\n"
+	    "                         master that holds the pid file's lock, then exit\n"
 	    "  -V, --version          print the version and exit\n"
 	    "  -h, --help             print this help and exit\n"
 	    "signals: HUP reload, TERM/INT graceful stop, QUIT immediate stop,\n"
@@ -68,28 +68,21 @@ bad_usage(const char *fmt, const char *arg)
 	exit(2);
 }
 
-/* -s: signal the instance named by the pid file. */
+/*
+ * -s: signal the master that holds the pid file's lock.  A file that no
+ * process locks is stale, whatever pid it names: nothing is signalled.
+ */
 static int
 send_signal(const char *pidfile, int signo, const char *name)
 {
-	char err[256];
-	pid_t pid;
+	char err[512];
 
 	if (pidfile == NULL) {
 		fprintf(stderr, "preforkd: -s %s: no pid file (use -p or the pidfile key)\n", name);
 		return 1;
 	}
-	if ((pid = pidfile_check(pidfile, err, sizeof(err))) == -1) {
-		fprintf(stderr, "preforkd: %s\n", err);
-		return 1;
-	}
-	if (pid == 0) {
-		fprintf(stderr, "preforkd: -s %s: %s names no running process\n", name,
-		    pidfile);
-		return 1;
-	}
-	if (kill(pid, signo) == -1) {
-		fprintf(stderr, "preforkd: -s %s: pid %d: %s\n", name, (int)pid, strerror(errno));
+	if (pidfile_signal(pidfile, signo, err, sizeof(err)) <= 0) {
+		fprintf(stderr, "preforkd: -s %s: %s\n", name, err);
 		return 1;
 	}
 	return 0;

@@ -151,6 +151,7 @@ struct master {
 	struct sd_socket *passed;	/* owned; sockets from systemd, npassed */
 	int		 npassed;
 	char		*pidfile;	/* owned; removed at exit; NULL: none */
+	int		 pidfd;		/* holds the pid file's lock; -1: none */
 	struct checks	 checks;	/* active health checks of proxy backends */
 	int		 stopping;	/* 0, 1 graceful, 2 immediate */
 	int		 gen_ready;
@@ -914,6 +915,8 @@ master_child(struct master *m, struct slot *s, int chan)
 		if (!m->passed[i].used)
 			close(m->passed[i].fd);	/* parked by a reload */
 	checks_clear(&m->checks);	/* the master's sockets, not ours */
+	if (m->pidfd != -1)
+		close(m->pidfd);	/* the lock is the master's alone */
 	daemon_forget();
 	ev_loop_destroy(m->loop);
 	unsetenv("NOTIFY_SOCKET");
@@ -1421,10 +1424,11 @@ master_sig_cb(struct ev_loop *loop, ev_io *io, int revents)
 /* ---- start ---- */
 
 /*
- * Start-up, in order: the pid file check, the listen sockets (bound, or
- * passed by systemd), the log, the pid file, then the switch to the
- * configured user.  Errors go to stderr, which is still the terminal even
- * with -d.  0 or -1.
+ * Start-up, in order: the pid file (locked and written; a lock held by a
+ * running instance stops the start), the listen sockets (bound, or passed
+ * by systemd), the log, then the switch to the configured user, which
+ * keeps the pid file's descriptor and so its lock.  Errors go to stderr,
+ * which is still the terminal even with -d.  0 or -1.
  */
 static int
 master_open(struct master *m)
@@ -1432,18 +1436,14 @@ master_open(struct master *m)
 	const struct config *cfg = m->cfg;
 	char err[512];
 	struct lsock *ls;
-	pid_t pid;
 
 	if (cfg->pidfile != NULL) {
-		if ((pid = pidfile_check(cfg->pidfile, err, sizeof(err))) == -1) {
+		if ((m->pidfd = pidfile_open(cfg->pidfile, err, sizeof(err))) == -1) {
 			fprintf(stderr, "preforkd: %s\n", err);
 			return -1;
 		}
-		if (pid > 0) {
-			fprintf(stderr, "preforkd: already running as pid %d (pidfile %s)\n",
-			    (int)pid, cfg->pidfile);
-			return -1;
-		}
+		if ((m->pidfile = strdup(cfg->pidfile)) == NULL)
+			fatal("pidfile");
 	}
 	if ((m->npassed = sd_listen_collect(&m->passed)) == -1) {
 		fprintf(stderr, "preforkd: sockets passed by systemd: %s\n", strerror(errno));
@@ -1474,14 +1474,6 @@ master_open(struct master *m)
 		return -1;
 	}
 	log_set_level(cfg->log_level);
-	if (cfg->pidfile != NULL) {
-		if (pidfile_write(cfg->pidfile, err, sizeof(err)) == -1) {
-			fprintf(stderr, "preforkd: %s\n", err);
-			return -1;
-		}
-		if ((m->pidfile = strdup(cfg->pidfile)) == NULL)
-			fatal("pidfile");
-	}
 	if (cfg->user != NULL) {
 		if (daemon_drop(cfg->uid, cfg->gid, err, sizeof(err)) == -1) {
 			fprintf(stderr, "preforkd: user %s: %s\n", cfg->user, err);
@@ -1511,6 +1503,7 @@ master_run(struct config *cfg, const char *file, const struct config_overrides *
 	m.file = file;
 	m.ov = ov;
 	m.gen = 1;
+	m.pidfd = -1;
 	snprintf(m.reload_result, sizeof(m.reload_result), "none");
 	LIST_INIT(&m.lsocks);
 	LIST_INIT(&m.procs);
@@ -1578,8 +1571,8 @@ out:
 	for (int i = 0; i < m.npassed; i++)
 		close(m.passed[i].fd);
 	free(m.passed);
-	if (m.pidfile != NULL)
-		pidfile_remove(m.pidfile);
+	if (m.pidfd != -1 && pidfile_close(m.pidfile, m.pidfd) == -1)
+		log_warn("pid file %s emptied, not removed", m.pidfile);
 	free(m.pidfile);
 	config_free(m.cfg);
 	return m.exit_status;

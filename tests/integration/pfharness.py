@@ -20,6 +20,7 @@ condition against a deadline and fails with what it saw.
 
 import ctypes
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -166,6 +167,34 @@ def socket_inodes(pid):
             continue
         if link.startswith("socket:["):
             out[int(link[8:-1])] = int(fd)
+    return out
+
+
+def pidfile_lock_holder(path):
+    """The pid holding a write lock on file `path` (fcntl F_GETLK, as `preforkd -s` asks),
+    None when no process locks it.  Takes no lock itself."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        fl = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)   # struct flock
+        kind, _, _, _, pid = struct.unpack("hhqqi4x", fcntl.fcntl(fd, fcntl.F_GETLK, fl))
+    finally:
+        os.close(fd)
+    return None if kind == fcntl.F_UNLCK else pid
+
+
+def open_on(pid, path):
+    """The descriptors of process pid open on file `path`."""
+    out = []
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return out
+    for fd in fds:
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == path:
+                out.append(int(fd))
+        except OSError:
+            continue
     return out
 
 

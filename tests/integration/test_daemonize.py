@@ -325,26 +325,119 @@ def test_stale_pidfile_is_replaced(detached):
 
 
 @pytest.mark.parametrize("detach", [True, False], ids=["daemonize", "foreground"])
-def test_live_pidfile_refuses_to_start(detached, detach):
-    """A pid file naming a live process: exit 1, `already running as pid N (pidfile PATH)`,
-    the file left alone, nothing listening."""
+def test_running_instance_refuses_second_start(detached, detach):
+    """The pid file of a running daemon (locked by its master): a second start exits 1 with
+    `already running as pid N (pidfile PATH)`, the file is left alone, nothing more listens."""
     dt = detached
     conf, port, _ = dt.config()
     pidfile = os.path.join(dt.tmp, "live.pid")
-    other = subprocess.Popen(["sleep", "60"])
+    assert dt.run(["-d", "-p", pidfile, "-c", conf]).returncode == 0
+    pid = dt.pid_in(pidfile)
+    assert pid is not None and dt.ours_alive(pid)
+    assert H.pidfile_lock_holder(pidfile) == pid, "the master does not hold the pid file's lock"
+    # the workers neither hold the lock nor keep the file open
+    workers = H.wait_for(lambda: len(H.children(pid)) == 2 and H.children(pid), 5,
+                         "2 workers under %d" % pid)
+    for w in workers:
+        assert H.open_on(w, pidfile) == [], "worker %d has the pid file open" % w
+
+    conf2, port2, _ = dt.config(name="second.conf")
+    r = dt.run((["-d"] if detach else []) + ["-p", pidfile, "-c", conf2])
+    assert r.returncode == 1, r
+    want = "preforkd: already running as pid %d (pidfile %s)" % (pid, pidfile)
+    assert want in r.stderr, "want %r in stderr:\n%s" % (want, r.stderr)
+    assert read(pidfile) == "%d\n" % pid, "the pid file was touched"
+    assert H.pidfile_lock_holder(pidfile) == pid
+    assert H.port_refuses(port2)
+    assert H.echo_ok(port, H.payload(1000))
+    assert dt.run(["-s", "stop", "-p", pidfile]).returncode == 0
+    assert dt.wait_gone(pid, 15)
+
+
+def sleeper():
+    """A live process that is no preforkd, as a reused pid would be."""
+    return subprocess.Popen(["sleep", "120"], start_new_session=True)
+
+
+@pytest.mark.parametrize("signame", ["stop", "quit", "reload"])
+def test_signal_spares_unrelated_process(detached, signame):
+    """`-s` on a pid file naming a live process that is no running preforkd master (no one
+    holds the file's lock): exit 1 with `not running`, and that process is not signalled."""
+    dt = detached
+    pidfile = os.path.join(dt.tmp, "f.pid")
+    other = sleeper()
     try:
         with open(pidfile, "w") as f:
             f.write("%d\n" % other.pid)
-        r = dt.run((["-d"] if detach else []) + ["-p", pidfile, "-c", conf])
+        r = dt.run(["-s", signame, "-p", pidfile])
         assert r.returncode == 1, r
-        want = "preforkd: already running as pid %d (pidfile %s)" % (other.pid, pidfile)
-        assert want in r.stderr, "want %r in stderr:\n%s" % (want, r.stderr)
-        assert read(pidfile) == "%d\n" % other.pid, "the pid file was touched"
-        assert other.poll() is None
-        assert H.port_refuses(port)
+        assert r.stderr.startswith("preforkd: -s %s: pidfile %s: not running" % (signame, pidfile)), \
+            r.stderr
+        assert other.poll() is None, "-s %s signalled pid %d (%s)" % (
+            signame, other.pid, signal.Signals(-other.returncode).name
+            if other.returncode < 0 else other.returncode)
+        assert read(pidfile) == "%d\n" % other.pid
     finally:
         other.kill()
         other.wait()
+
+
+def test_stale_pidfile_naming_live_process_is_taken_over(detached):
+    """A leftover pid file whose pid now names an unrelated live process (pid reuse) and that
+    no one locks: a fresh start takes it over, and -s then reaches the new master only."""
+    dt = detached
+    conf, port, _ = dt.config()
+    pidfile = os.path.join(dt.tmp, "left.pid")
+    other = sleeper()
+    try:
+        with open(pidfile, "w") as f:
+            f.write("%d\n" % other.pid)
+        r = dt.run(["-d", "-p", pidfile, "-c", conf])
+        assert r.returncode == 0, r
+        pid = dt.pid_in(pidfile)
+        assert pid is not None and pid != other.pid and dt.ours_alive(pid), (pid, other.pid)
+        assert H.pidfile_lock_holder(pidfile) == pid
+        assert H.echo_ok(port, H.payload(1000))
+        assert dt.run(["-s", "stop", "-p", pidfile]).returncode == 0
+        assert dt.wait_gone(pid, 15)
+        H.wait_for(lambda: not os.path.exists(pidfile), 5, "the pid file to be removed")
+        assert other.poll() is None, "the unrelated process was signalled"
+    finally:
+        other.kill()
+        other.wait()
+
+
+@pytest.mark.parametrize("planted", ["pidfile", "pidfile.tmp"])
+def test_planted_symlink_is_not_followed(detached, planted):
+    """A symlink planted where the daemon writes (the pid file, or the temporary file that
+    older versions wrote through) never makes it write to the link's target: at the pid file
+    the start is refused naming the link; nothing is written through either."""
+    dt = detached
+    conf, port, _ = dt.config()
+    pidfile = os.path.join(dt.tmp, "s.pid")
+    target = os.path.join(dt.tmp, "precious")
+    with open(target, "w") as f:
+        f.write("precious\n")
+    os.chmod(target, 0o600)
+    link = pidfile if planted == "pidfile" else pidfile + ".tmp"
+    os.symlink(target, link)
+    r = dt.run(["-d", "-p", pidfile, "-c", conf])
+    assert read(target) == "precious\n", "the link's target was written: %r" % read(target)
+    assert os.stat(target).st_mode & 0o777 == 0o600
+    assert os.path.islink(link) and os.readlink(link) == target, "the link was replaced"
+    if planted == "pidfile":
+        assert r.returncode == 1, r
+        want = "preforkd: pidfile %s: a symbolic link; refusing to follow it" % pidfile
+        assert want in r.stderr, "want %r in stderr:\n%s" % (want, r.stderr)
+        assert H.port_refuses(port)
+        r = dt.run(["-s", "stop", "-p", pidfile])
+        assert r.returncode == 1 and "symbolic link" in r.stderr, r
+    else:
+        assert r.returncode == 0, r
+        pid = dt.pid_in(pidfile)
+        assert pid is not None and dt.ours_alive(pid)
+        assert dt.run(["-s", "stop", "-p", pidfile]).returncode == 0
+        assert dt.wait_gone(pid, 15)
 
 
 def test_signal_without_running_instance(detached):

@@ -9,6 +9,7 @@ after the drop, so these tests use an abstract one (no file permissions).
 import grp
 import os
 import pwd
+import re
 import signal
 import subprocess
 
@@ -186,3 +187,60 @@ def test_unprivileged_start_cannot_switch_user(binaries, tmp_dir):
     assert p.returncode == 1, (p.returncode, err)
     assert err.startswith("preforkd: ") or "\npreforkd: " in err, err
     assert H.port_refuses(port)
+
+
+def run_signal(signame, pidfile):
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_FDS",
+                                                             "LISTEN_PID")}
+    return subprocess.run([H.PREFORKD, "-s", signame, "-p", pidfile], capture_output=True,
+                          text=True, timeout=10 * H.SLOW, env=env, stdin=subprocess.DEVNULL)
+
+
+@needs_root
+def test_pidfile_left_in_root_dir_is_harmless(preforkd):
+    """user = nobody, pid file in a root-owned directory: the master, no longer root, cannot
+    remove it at exit.  What it leaves is detectably stale (no lock, no pid): -s refuses it,
+    even once its pid names a live process again (pid reuse), and a fresh start takes it
+    over."""
+    os.chmod(preforkd.tmp, 0o755)
+    rundir = os.path.join(preforkd.tmp, "run")
+    os.mkdir(rundir, 0o755)
+    pidfile = os.path.join(rundir, "preforkd.pid")
+    d = preforkd.start(daemon={"workers": 2, "user": "nobody", "pidfile": pidfile},
+                       notify_abstract=True)
+    workers = d.wait_workers(2)
+    assert H.pidfile_lock_holder(pidfile) == d.pid, "the master does not hold the pid file's lock"
+    for w in workers:
+        assert H.open_on(w, pidfile) == [], "worker %d has the pid file open" % w
+
+    r = run_signal("stop", pidfile)
+    assert r.returncode == 0, r
+    assert d.wait_exit(15) == 0, d.log_tail()
+    assert os.path.exists(pidfile), "removed from a root-owned directory by nobody?"
+    d.wait_log(r"\[warning\] master: pid file %s emptied, not removed: Permission denied"
+               % re.escape(pidfile))
+    assert H.pidfile_lock_holder(pidfile) is None, "the lock outlived the master"
+    with open(pidfile) as f:
+        assert f.read() == "", "the leftover still names a process"
+    r = run_signal("stop", pidfile)
+    assert r.returncode == 1 and "not running" in r.stderr, r
+
+    # pid reuse: the leftover now names a live process that is no preforkd
+    other = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    try:
+        with open(pidfile, "w") as f:
+            f.write("%d\n" % other.pid)
+        for signame in ("stop", "reload"):
+            r = run_signal(signame, pidfile)
+            assert r.returncode == 1 and "not running" in r.stderr, r
+        assert other.poll() is None, "-s signalled the process the leftover names"
+        d2 = preforkd.start(daemon={"workers": 1, "user": "nobody", "pidfile": pidfile},
+                            notify_abstract=True)
+        assert H.pidfile_lock_holder(pidfile) == d2.pid
+        with open(pidfile) as f:
+            assert f.read() == "%d\n" % d2.pid
+        assert H.echo_ok(d2.port, H.payload(1000))
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

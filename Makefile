@@ -7,6 +7,7 @@
 #   make bench-scale  100,000 idle echo connections held: memory and spread
 #   make bench-dispatch  dispatch = notify, reuseport, handoff side by side
 #   make bench-source    proxy connect rate from one source address and from eight
+#   make soak         reloads, a worker kill and stops under churn (SOAK_SECONDS=60)
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
 
 PREFIX	?= /usr/local
@@ -31,7 +32,8 @@ PYTEST	 = $(PYTHON) -m pytest
 
 # Debian packages the build and the tests need.
 BUILD_DEPS = gcc make pkg-config libev-dev libinih-dev
-TEST_DEPS  = perl python3 python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3 nginx curl
+TEST_DEPS  = perl python3 python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3 \
+	     netcat-openbsd nginx curl
 BENCH_DEPS = haproxy nginx libnginx-mod-stream gnuplot-nox redis-server redis-tools iperf3 wrk apache2-utils
 
 SRCS	= $(wildcard src/*.c)
@@ -107,7 +109,9 @@ if [ -n "$$missing" ]; then \
 fi
 endef
 
-run: deps
+# The quick start (README) talks to it with nc.
+run:
+	@$(call ensure_pkgs,$(BUILD_DEPS) netcat-openbsd)
 	$(MAKE) --no-print-directory build/preforkd
 	./build/preforkd -c conf/preforkd.conf
 
@@ -156,6 +160,16 @@ bench-source:
 	@$(call ensure_pkgs,$(BUILD_DEPS) python3)
 	$(MAKE) --no-print-directory build/preforkd $(TOOLS:%=build/tools/%)
 	$(PYTHON) tests/bench/source.py
+
+# Reloads, a worker SIGKILL, SIGTERM and a master SIGKILL under churn and held
+# connections through echo and proxy, for about SOAK_SECONDS: tests/soak/soak.py.
+SOAK_SECONDS ?= 60
+.PHONY: soak
+soak:
+	@$(call ensure_pkgs,$(BUILD_DEPS) python3 procps)
+	$(MAKE) --no-print-directory build/preforkd build/tools/pfload build/tools/refecho
+	PREFORKD=$(CURDIR)/build/preforkd PFLOAD=$(CURDIR)/build/tools/pfload \
+	    REFECHO=$(CURDIR)/build/tools/refecho $(PYTHON) tests/soak/soak.py --seconds $(SOAK_SECONDS)
 
 install: build/preforkd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

@@ -10,7 +10,9 @@ import grp
 import os
 import pwd
 import re
+import shutil
 import signal
+import stat
 import subprocess
 
 import pytest
@@ -157,11 +159,38 @@ def test_known_user_passes_check(binaries, tmp_dir):
     assert r.stdout.strip() == "%s: configuration ok" % path, r
 
 
+def reachable_by_others(path):
+    """Whether a user other than root can reach path: every directory above it is
+    searchable by others."""
+    d = os.path.dirname(os.path.abspath(path))
+    while True:
+        if not os.stat(d).st_mode & stat.S_IXOTH:
+            return False
+        if d == "/":
+            return True
+        d = os.path.dirname(d)
+
+
+def binary_for_others(tmp_dir):
+    """A copy of preforkd in tmp_dir (mode 0755) that another user can execute
+    wherever the checkout lives: a fresh clone in a private (0700) directory does
+    not let nobody run build/preforkd itself."""
+    os.chmod(tmp_dir, 0o755)
+    if not reachable_by_others(tmp_dir):
+        pytest.skip("the temporary directory %s is not reachable by other users "
+                    "(set TMPDIR to one that is)" % tmp_dir)
+    copy = os.path.join(tmp_dir, "preforkd")
+    shutil.copy(H.PREFORKD, copy)
+    os.chmod(copy, 0o755)
+    return copy
+
+
 @needs_root
 def test_unprivileged_start_cannot_switch_user(binaries, tmp_dir):
-    """Not root and user names someone else: start-up error, exit 1 (no serving)."""
+    """Not root and user names someone else: start-up error, exit 1 (no serving).
+    It runs a copy of the binary in the test's own directory, not the checkout's."""
     uid, gid = user_ids("nobody")
-    os.chmod(tmp_dir, 0o755)
+    binary = binary_for_others(tmp_dir)
     port = H.free_port()
     path = os.path.join(tmp_dir, "u.conf")
     with open(path, "w") as f:
@@ -175,7 +204,7 @@ def test_unprivileged_start_cannot_switch_user(binaries, tmp_dir):
         os.setuid(uid)
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_FDS",
                                                              "LISTEN_PID")}
-    p = subprocess.Popen([H.PREFORKD, "-c", path], stdin=subprocess.DEVNULL,
+    p = subprocess.Popen([binary, "-c", path], stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                          cwd=tmp_dir, preexec_fn=become_nobody, start_new_session=True)
     try:

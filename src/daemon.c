@@ -116,12 +116,24 @@ pidfile_open(const char *path, char *err, size_t errlen)
 				return -1;
 			}
 			whole(&fl, F_WRLCK);
-			if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
-				if (fl.l_type == F_RDLCK)
-					snprintf(err, errlen, "pidfile %s: read-locked by pid %d, "
-					    "which is no preforkd master; not starting", path,
-					    (int)fl.l_pid);
-				else if (fl.l_pid > 0)
+			if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type == F_RDLCK) {
+				/*
+				 * Any reader of a 0644 file can hold a read lock;
+				 * a master holds a write lock.  Put a new file in
+				 * its place rather than let a reader stop a start.
+				 */
+				close(fd);
+				fd = -1;
+				if (unlink(path) == -1 && errno != ENOENT) {
+					snprintf(err, errlen, "pidfile %s: read-locked by pid %d "
+					    "and cannot be replaced: %s", path, (int)fl.l_pid,
+					    strerror(errno));
+					return -1;
+				}
+				continue;
+			}
+			if (fl.l_type != F_UNLCK) {
+				if (fl.l_pid > 0)
 					snprintf(err, errlen, "already running as pid %d (pidfile %s)",
 					    (int)fl.l_pid, path);
 				else

@@ -29,8 +29,9 @@
  * and anything other than a regular file with one link is refused, so a
  * link planted there cannot make us write to another file.  Returns the
  * descriptor, which holds the lock until pidfile_close(); -1 with a message
- * when path cannot be used or another process holds its lock ("already
- * running as pid N (pidfile path)").
+ * when path cannot be used or another process holds its write lock
+ * ("already running as pid N (pidfile path)").  A file only read-locked (any
+ * reader of it may do that; a master never does) is replaced by a new one.
  */
 int	pidfile_open(const char *path, char *err, size_t errlen);
 /*

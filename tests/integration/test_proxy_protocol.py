@@ -248,6 +248,8 @@ def test_accept_proxy_header_and_payload_in_one_segment(preforkd):
 BAD = [
     ("v1 TCP9", b"PROXY TCP9 1.2.3.4 5.6.7.8 1 2\r\nhello", False, "bad_proxy_header"),
     ("v1 bad address", b"PROXY TCP4 1.2.3.400 5.6.7.8 1 2\r\nhello", False, "bad_proxy_header"),
+    ("v1 NUL in an address", b"PROXY TCP4 1.2.3.4\x00garbage 5.6.7.8 1 2\r\nhello", False,
+     "bad_proxy_header"),
     ("v2 bad signature", b"\r\n\r\n\x00\r\nQUIX\n\x21\x11\x00\x0c" + b"\0" * 12 + b"hello",
      False, "bad_proxy_header"),
     ("no header at all", b"GET / HTTP/1.0\r\n\r\n", False, "bad_proxy_header"),

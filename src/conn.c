@@ -169,6 +169,18 @@ conn_header_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (!h.local && h.src.ss_family != AF_UNSPEC &&
 	    sizeof(h.src) >= sizeof(c->peer))
 		memcpy(&c->peer, &h.src, sizeof(c->peer));
+	/*
+	 * The header goes on to a backend as it came: its destination too,
+	 * not our socket's, whose family may not even match the source's.
+	 */
+	if (wl->conf->send_proxy != SEND_PROXY_OFF) {
+		if ((c->orig_dst = calloc(1, sizeof(*c->orig_dst))) == NULL) {
+			conn_close(c, CONN_ERROR);
+			return;
+		}
+		if (!h.local && h.dst.ss_family != AF_UNSPEC)
+			memcpy(c->orig_dst, &h.dst, sizeof(*c->orig_dst));
+	}
 	ev_io_stop(loop, io);
 	queue_remove(loop, &wl->hdrq, &wl->hdr_timer, c);
 	c->in_hdrq = 0;
@@ -242,6 +254,7 @@ conn_close(struct conn *c, enum conn_reason why)
 	else
 		queue_remove(w->loop, &wl->conns, &wl->idle, c);
 	buf_free(c->buf);
+	free(c->orig_dst);
 	free(c);
 	w->nconns--;
 	worker_conn_closed(w);

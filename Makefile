@@ -48,6 +48,8 @@ UNIT_deps_daemon = daemon
 UNIT_deps_sdnotify = sdnotify
 UNIT_deps_proxyproto = proxyproto net
 UNIT_deps_upstream = upstream net
+UNIT_TESTS += log
+UNIT_deps_log    = log
 
 TOOLS	= pfload refecho
 

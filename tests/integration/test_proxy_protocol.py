@@ -2,6 +2,7 @@
 accept_proxy = on with valid, malformed, truncated, oversized and missing headers."""
 
 import ipaddress
+import re
 import socket
 import struct
 import time
@@ -372,3 +373,47 @@ def test_accept_proxy_bad_headers(preforkd):
     good.close()
     H.wait_close_line(d, "192.0.2.200:2000")
     assert sorted(d.worker_pids()) == workers
+
+
+RE_BAD_HDR = re.compile(r"^.*\[(\w+)\] worker \d+ gen \d+: listener ap: bad PROXY header "
+                        r"from [0-9.:]+: [^(\n]*?(?: \((\d+) more since the last such line\))?$",
+                        re.M)
+
+
+@pytest.mark.timeout_s(60)
+def test_bad_headers_warn_rate_limited(preforkd):
+    """At the default log level a refused PROXY header gives a warning naming the
+    listener, the sender and why, so a misconfigured load balancer shows; a flood of
+    them gives at most one line a second (one worker here), each line counting the ones
+    held back since the one before, so that the lines account for every refusal."""
+    d = preforkd.start(daemon={"workers": 1, "log_level": "notice"}, listeners={
+        "ap": {"accept_proxy": "on", "proxy_timeout": "5s"}})
+    sent = 0
+
+    def bad_one():
+        nonlocal sent
+        with H.connect(d.port) as c:
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            H.wait_closed_by_peer(c, 5)
+        sent += 1
+
+    t0 = time.monotonic()
+    for _ in range(300):
+        bad_one()
+    # Until a line comes that reports the rest: the accounting then closes.
+    first = len(RE_BAD_HDR.findall(d.log()))
+    assert first >= 1, "no warning at the default level; log tail:\n" + d.log_tail()
+
+    def more():
+        bad_one()
+        return len(RE_BAD_HDR.findall(d.log())) > first
+    H.wait_for(more, 5, "a warning after the flood", interval=0.05)
+    elapsed = time.monotonic() - t0
+    lines = RE_BAD_HDR.findall(d.log())
+    print("%d refusals in %.2f s: %d warning lines" % (sent, elapsed, len(lines)))
+    assert all(level == "warning" for level, _ in lines), lines
+    assert "not a PROXY header" in d.log()
+    # at most one a second, from the first refusal to the last line read
+    assert len(lines) <= int(elapsed) + 2, (len(lines), elapsed)
+    assert sum(1 + int(held or 0) for _, held in lines) == sent, (lines, sent)
+    assert "[info]" not in d.log()

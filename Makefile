@@ -8,6 +8,8 @@
 #   make bench-dispatch  dispatch = notify, reuseport, handoff side by side
 #   make bench-source    proxy connect rate from one source address and from eight
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
+#   make fuzz         libFuzzer on the PROXY parser and the config loader, FUZZ_SECONDS
+#                     each (default 60); fails on a crash, a sanitizer report or a leak
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -159,6 +161,42 @@ bench-source:
 	$(MAKE) --no-print-directory build/preforkd $(TOOLS:%=build/tools/%)
 	$(PYTHON) tests/bench/source.py
 
+# Fuzzing: clang's libFuzzer with ASan+UBSan, harnesses in tests/fuzz, seed
+# corpora in tests/fuzz/corpus/NAME (read only); what a run finds goes to
+# build-fuzz/corpus/NAME, a crashing input to build-fuzz/crash-*.
+FUZZ_SECONDS ?= 60
+FUZZ_CC	 = clang
+FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_TARGETS = proxyproto config
+FUZZ_deps_proxyproto = proxyproto
+FUZZ_deps_config = config net log
+FUZZ_args_proxyproto = -max_len=640
+FUZZ_args_config = -max_len=4096 -dict=tests/fuzz/config.dict
+
+define fuzz_rule
+build-fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_deps_$(1):%=src/%.c) $(FUZZ_deps_$(1):%=src/%.h) | build-fuzz
+	$$(FUZZ_CC) $$(WARN) $$(CPPFLAGS) $$(INIH_CFLAGS) $$(FUZZ_FLAGS) -o $$@ $$< $(FUZZ_deps_$(1):%=src/%.c) $$(LIBS) -ldl
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
+
+build-fuzz:
+	mkdir -p $@
+
+.PHONY: fuzz
+fuzz:
+	@$(call ensure_pkgs,$(BUILD_DEPS) clang libclang-rt-14-dev)
+	$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p build-fuzz/corpus/$$t; \
+		echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		    build-fuzz/fuzz_$$t $(FUZZ_args_$$t) -max_total_time=$(FUZZ_SECONDS) \
+		    -timeout=10 -print_final_stats=1 -artifact_prefix=build-fuzz/ \
+		    build-fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>build-fuzz/fuzz_$$t.log || \
+		    { tail -n 60 build-fuzz/fuzz_$$t.log; echo "fuzz_$$t failed: build-fuzz/fuzz_$$t.log"; exit 1; }; \
+		grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' build-fuzz/fuzz_$$t.log || true; \
+	done
+
 install: build/preforkd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/preforkd
@@ -179,6 +217,6 @@ uninstall:
 	rmdir $(DESTDIR)$(SYSCONFDIR)/preforkd 2>/dev/null; true
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(OBJS:.o=.d) $(AOBJS:.o=.d)

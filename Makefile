@@ -182,20 +182,22 @@ $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
 build-fuzz:
 	mkdir -p $@
 
+# One harness for FUZZ_SECONDS; on failure the end of its log and where it is.
+define fuzz_run
+mkdir -p build-fuzz/corpus/$(1); echo "== fuzz_$(1) for $(FUZZ_SECONDS) s"; \
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    build-fuzz/fuzz_$(1) $(FUZZ_args_$(1)) -max_total_time=$(FUZZ_SECONDS) \
+    -timeout=10 -print_final_stats=1 -artifact_prefix=build-fuzz/ \
+    build-fuzz/corpus/$(1) tests/fuzz/corpus/$(1) 2>build-fuzz/fuzz_$(1).log || \
+    { tail -n 60 build-fuzz/fuzz_$(1).log; echo "fuzz_$(1) failed: build-fuzz/fuzz_$(1).log"; exit 1; }; \
+grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' build-fuzz/fuzz_$(1).log || true
+endef
+
 .PHONY: fuzz
 fuzz:
 	@$(call ensure_pkgs,$(BUILD_DEPS) clang libclang-rt-14-dev)
 	$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		mkdir -p build-fuzz/corpus/$$t; \
-		echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
-		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		    build-fuzz/fuzz_$$t $(FUZZ_args_$$t) -max_total_time=$(FUZZ_SECONDS) \
-		    -timeout=10 -print_final_stats=1 -artifact_prefix=build-fuzz/ \
-		    build-fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>build-fuzz/fuzz_$$t.log || \
-		    { tail -n 60 build-fuzz/fuzz_$$t.log; echo "fuzz_$$t failed: build-fuzz/fuzz_$$t.log"; exit 1; }; \
-		grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' build-fuzz/fuzz_$$t.log || true; \
-	done
+	@set -e; $(foreach t,$(FUZZ_TARGETS),$(call fuzz_run,$(t));)
 
 install: build/preforkd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

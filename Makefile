@@ -9,6 +9,8 @@
 #   make bench-source    proxy connect rate from one source address and from eight
 #   make soak         reloads, a worker kill and stops under churn (SOAK_SECONDS=60)
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
+#   make fuzz         libFuzzer on the PROXY parser and the config loader, FUZZ_SECONDS
+#                     each (default 60); fails on a crash, a sanitizer report or a leak
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -50,6 +52,8 @@ UNIT_deps_daemon = daemon
 UNIT_deps_sdnotify = sdnotify
 UNIT_deps_proxyproto = proxyproto net
 UNIT_deps_upstream = upstream net
+UNIT_TESTS += log
+UNIT_deps_log    = log
 
 TOOLS	= pfload refecho
 
@@ -171,6 +175,44 @@ soak:
 	PREFORKD=$(CURDIR)/build/preforkd PFLOAD=$(CURDIR)/build/tools/pfload \
 	    REFECHO=$(CURDIR)/build/tools/refecho $(PYTHON) tests/soak/soak.py --seconds $(SOAK_SECONDS)
 
+# Fuzzing: clang's libFuzzer with ASan+UBSan, harnesses in tests/fuzz, seed
+# corpora in tests/fuzz/corpus/NAME (read only); what a run finds goes to
+# build-fuzz/corpus/NAME, a crashing input to build-fuzz/crash-*.
+FUZZ_SECONDS ?= 60
+FUZZ_CC	 = clang
+FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_TARGETS = proxyproto config
+FUZZ_deps_proxyproto = proxyproto
+FUZZ_deps_config = config net log
+FUZZ_args_proxyproto = -max_len=640
+FUZZ_args_config = -max_len=4096 -dict=tests/fuzz/config.dict
+
+define fuzz_rule
+build-fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_deps_$(1):%=src/%.c) $(FUZZ_deps_$(1):%=src/%.h) | build-fuzz
+	$$(FUZZ_CC) $$(WARN) $$(CPPFLAGS) $$(INIH_CFLAGS) $$(FUZZ_FLAGS) -o $$@ $$< $(FUZZ_deps_$(1):%=src/%.c) $$(LIBS) -ldl
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_rule,$(t))))
+
+build-fuzz:
+	mkdir -p $@
+
+# One harness for FUZZ_SECONDS; on failure the end of its log and where it is.
+define fuzz_run
+mkdir -p build-fuzz/corpus/$(1); echo "== fuzz_$(1) for $(FUZZ_SECONDS) s"; \
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    build-fuzz/fuzz_$(1) $(FUZZ_args_$(1)) -max_total_time=$(FUZZ_SECONDS) \
+    -timeout=10 -print_final_stats=1 -artifact_prefix=build-fuzz/ \
+    build-fuzz/corpus/$(1) tests/fuzz/corpus/$(1) 2>build-fuzz/fuzz_$(1).log || \
+    { tail -n 60 build-fuzz/fuzz_$(1).log; echo "fuzz_$(1) failed: build-fuzz/fuzz_$(1).log"; exit 1; }; \
+grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' build-fuzz/fuzz_$(1).log || true
+endef
+
+.PHONY: fuzz
+fuzz:
+	@$(call ensure_pkgs,$(BUILD_DEPS) clang libclang-rt-14-dev)
+	$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
+	@set -e; $(foreach t,$(FUZZ_TARGETS),$(call fuzz_run,$(t));)
+
 install: build/preforkd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/preforkd
@@ -191,6 +233,6 @@ uninstall:
 	rmdir $(DESTDIR)$(SYSCONFDIR)/preforkd 2>/dev/null; true
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(OBJS:.o=.d) $(AOBJS:.o=.d)

@@ -125,6 +125,34 @@ conn_begin(struct conn *c)
 	ev_io_start(w->loop, &c->io);
 }
 
+/*
+ * A refused PROXY header most likely means that the load balancer in front
+ * is misconfigured, which the operator must see at the default level; a
+ * flood of them (a scanner, a client that bypasses the balancer) must not
+ * fill a disk: a warning at most once a second per listener and worker,
+ * with the count of those held back, which go to the info level instead.
+ */
+static void
+conn_bad_header(struct conn *c, const char *why)
+{
+	struct wlisten *wl = c->wl;
+	char addr[NET_ADDRSTRLEN];
+	unsigned long held;
+
+	if (log_verbosity > LOGL_WARNING)
+		return;
+	net_addr_str(&c->peer.sa, addr, sizeof(addr));
+	if (!log_rate_ok(&wl->bad_hdr_log, ev_now(wl->worker->loop), 1.0, &held))
+		log_info("listener %s: bad PROXY header from %s: %s",
+		    wl->conf->name, addr, why);
+	else if (held > 0)
+		log_warnx("listener %s: bad PROXY header from %s: %s (%lu more "
+		    "since the last such line)", wl->conf->name, addr, why, held);
+	else
+		log_warnx("listener %s: bad PROXY header from %s: %s",
+		    wl->conf->name, addr, why);
+}
+
 /* accept_proxy: read until the PROXY header is complete. */
 static void
 conn_header_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -156,7 +184,7 @@ conn_header_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if ((len = proxy_parse(buf_rptr(c->buf), buf_len(c->buf), &h, &why)) == 0)
 		return;		/* more to come, within proxy_timeout */
 	if (len == -1) {
-		log_info("listener %s: bad PROXY header: %s", wl->conf->name, why);
+		conn_bad_header(c, why);
 		conn_close(c, CONN_BAD_PROXY_HEADER);
 		return;
 	}
@@ -169,6 +197,18 @@ conn_header_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (!h.local && h.src.ss_family != AF_UNSPEC &&
 	    sizeof(h.src) >= sizeof(c->peer))
 		memcpy(&c->peer, &h.src, sizeof(c->peer));
+	/*
+	 * The header goes on to a backend as it came: its destination too,
+	 * not our socket's, whose family may not even match the source's.
+	 */
+	if (wl->conf->send_proxy != SEND_PROXY_OFF) {
+		if ((c->orig_dst = calloc(1, sizeof(*c->orig_dst))) == NULL) {
+			conn_close(c, CONN_ERROR);
+			return;
+		}
+		if (!h.local && h.dst.ss_family != AF_UNSPEC)
+			memcpy(c->orig_dst, &h.dst, sizeof(*c->orig_dst));
+	}
 	ev_io_stop(loop, io);
 	queue_remove(loop, &wl->hdrq, &wl->hdr_timer, c);
 	c->in_hdrq = 0;
@@ -242,6 +282,7 @@ conn_close(struct conn *c, enum conn_reason why)
 	else
 		queue_remove(w->loop, &wl->conns, &wl->idle, c);
 	buf_free(c->buf);
+	free(c->orig_dst);
 	free(c);
 	w->nconns--;
 	worker_conn_closed(w);

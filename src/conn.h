@@ -34,9 +34,19 @@ enum conn_reason {
 
 struct relay;
 
+/* An IPv4 or IPv6 socket address, and no bigger. */
+union conn_addr {
+	struct sockaddr		sa;
+	struct sockaddr_in	sin;
+	struct sockaddr_in6	sin6;
+};
+
 /*
- * About 150 bytes while idle: the buffer exists only while bytes are
+ * About 160 bytes while idle: the buffer exists only while bytes are
  * pending, and the idle timeout is one timer per listener, not per conn.
+ * What a received PROXY header said beyond the client's address is kept
+ * only where it will be forwarded (accept_proxy and send_proxy both on),
+ * behind a pointer, so other connections pay 8 bytes for it.
  */
 struct conn {
 	ev_io		 io;		/* first: the callback casts back */
@@ -46,11 +56,10 @@ struct conn {
 	struct relay	*relay;		/* owned; mode = proxy, once connecting */
 	ev_tstamp	 start, last;
 	uint64_t	 in, out;	/* bytes read from / written to the client */
-	union {
-		struct sockaddr		sa;
-		struct sockaddr_in	sin;
-		struct sockaddr_in6	sin6;
-	}		 peer;
+	union conn_addr	*orig_dst;	/* owned; accept_proxy with send_proxy: the
+					 * destination the header named, AF_UNSPEC when
+					 * it named none (v1 UNKNOWN, v2 LOCAL); else NULL */
+	union conn_addr	 peer;		/* the client; accept_proxy: as the header named it */
 	uint8_t		 eof;		/* the client sent FIN */
 	uint8_t		 in_hdrq;	/* still reading a PROXY header (wl->hdrq) */
 };

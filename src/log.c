@@ -1,5 +1,6 @@
 /*
- * log.c: the process-wide logger.  Owns the log target and the tag.
+ * log.c: the process-wide logger.  Owns the log target and the tag; also
+ * the rate limit that warnings a flood could repeat go through.
  *
  * Each line is one write(2) on an O_APPEND descriptor, so lines from the
  * master and the workers interleave whole.
@@ -189,6 +190,20 @@ log_emit(int level, int with_errno, const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(level, with_errno, fmt, ap);
 	va_end(ap);
+}
+
+int
+log_rate_ok(struct log_rate *r, double now, double interval,
+    unsigned long *held)
+{
+	if (now < r->next) {
+		r->held++;
+		return 0;
+	}
+	r->next = now + interval;
+	*held = r->held;
+	r->held = 0;
+	return 1;
 }
 
 void

@@ -59,6 +59,28 @@ void	log_emit(int level, int with_errno, const char *fmt, ...)
 #define log_error(...)	log_emit(LOGL_ERROR, 1, __VA_ARGS__)
 #define log_errorx(...)	log_emit(LOGL_ERROR, 0, __VA_ARGS__)
 
+/*
+ * A rate limit for a line that a flood could repeat (accept failing with
+ * EMFILE, clients sending bad PROXY headers): at most one line per
+ * interval, the ones held back in between counted and reported with the
+ * next.  Zero-initialised means "nothing logged yet".
+ */
+struct log_rate {
+	double		 next;		/* earliest time of the next line */
+	unsigned long	 held;		/* lines held back since the last one */
+};
+
+/*
+ * Whether the line of r may be written at time now (seconds on any clock
+ * that does not go back; interval in the same unit).  Returns 1, with
+ * *held set to the number of lines held back since the last one written
+ * (the count then starts over), or 0 after counting this one as held back.
+ * Says nothing about the log level: call it only for a line that would be
+ * written.
+ */
+int	log_rate_ok(struct log_rate *r, double now, double interval,
+	    unsigned long *held);
+
 /* Log at crit level and exit(1).  For start-up and impossible states only. */
 void	fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

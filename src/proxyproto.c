@@ -14,8 +14,12 @@
  * decimal 0-65535 with no sign and no leading zero ("0" itself is fine,
  * "080" is not: every sender formats with %u, and glibc's inet_pton
  * refuses leading zeros in IPv4 octets too); addresses must parse with
- * inet_pton in the family the protocol word names.  After "UNKNOWN" any
- * bytes but CR and LF may follow up to the CRLF, as the spec requires.
+ * inet_pton in the family the protocol word names, and hold only the
+ * bytes an address can (no NUL, which would end inet_pton's string early).
+ * After "UNKNOWN" any bytes but CR and LF may follow up to the CRLF, as the
+ * spec requires.  A header gets the same verdict however it is split:
+ * every check made on a complete field is also made on each prefix of it,
+ * or can only fail once the field is complete.
  * v2: the command must be LOCAL or PROXY and the version 2; for PROXY the
  * family and transport nibbles must be ones the spec defines and the
  * address block must be long enough for the family.  Only TCP over IPv4 or
@@ -196,7 +200,12 @@ v1_v6_prefix(const char *s, size_t n)
 	return 1;
 }
 
-/* A complete address field into the address part of ss; -1 if bad. */
+/*
+ * A complete address field into the address part of ss; -1 if bad.  The
+ * field must pass the same check as an incomplete one before inet_pton
+ * sees it: inet_pton stops at a NUL, so "1.2.3.4\0junk" would pass whole
+ * and fail in pieces, and a verdict must not depend on the segmentation.
+ */
 static int
 v1_addr(const char *s, size_t n, int af, struct sockaddr_storage *ss)
 {
@@ -205,6 +214,8 @@ v1_addr(const char *s, size_t n, int af, struct sockaddr_storage *ss)
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 	if (n == 0 || n > (af == AF_INET ? V1_V4_MAX : V1_V6_MAX))
+		return -1;
+	if (af == AF_INET ? !v1_v4_prefix(s, n) : !v1_v6_prefix(s, n))
 		return -1;
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';

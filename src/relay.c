@@ -331,15 +331,23 @@ relay_start(struct conn *c)
 	c->buf = NULL;
 	if (lc->send_proxy != SEND_PROXY_OFF) {
 		struct sockaddr_storage local;
+		const struct sockaddr *dst = (struct sockaddr *)&local;
 		socklen_t len = sizeof(local);
 		char hdr[PROXY_HDR_MAX];
 		size_t n;
 
-		if (getsockname(c->io.fd, (struct sockaddr *)&local, &len) == -1)
+		/*
+		 * After accept_proxy, what the received header said (an
+		 * AF_UNSPEC destination builds UNKNOWN / LOCAL); otherwise
+		 * the client and the address it connected to.
+		 */
+		if (c->orig_dst != NULL)
+			dst = &c->orig_dst->sa;
+		else if (getsockname(c->io.fd, (struct sockaddr *)&local, &len) == -1)
 			local.ss_family = AF_UNSPEC;
 		n = lc->send_proxy == SEND_PROXY_V1 ?
-		    proxy_build_v1(&c->peer.sa, (struct sockaddr *)&local, hdr, sizeof(hdr)) :
-		    proxy_build_v2(&c->peer.sa, (struct sockaddr *)&local, hdr, sizeof(hdr));
+		    proxy_build_v1(&c->peer.sa, dst, hdr, sizeof(hdr)) :
+		    proxy_build_v2(&c->peer.sa, dst, hdr, sizeof(hdr));
 		struct buf *b, *old = r->buf[C2B];
 
 		/* The header goes in front of anything already buffered. */

@@ -169,12 +169,15 @@ worker_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void
 worker_pause(struct worker *w, int err)
 {
-	ev_tstamp now = ev_now(w->loop);
+	unsigned long held;
 
 	w->errors++;
-	if (now - w->last_emfile_log >= 1.0) {
-		w->last_emfile_log = now;
-		log_warnx("accept: %s; pausing accepts", strerror(err));
+	if (log_rate_ok(&w->emfile_log, ev_now(w->loop), 1.0, &held)) {
+		if (held > 0)
+			log_warnx("accept: %s; pausing accepts (%lu more times "
+			    "since the last line)", strerror(err), held);
+		else
+			log_warnx("accept: %s; pausing accepts", strerror(err));
 	}
 	w->paused = 1;
 	ev_timer_set(&w->pause, ACCEPT_PAUSE_SECS, 0.);

@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include "config.h"
+#include "log.h"
 #include "upstream.h"
 
 struct conn;
@@ -29,6 +30,7 @@ struct wlisten {
 	struct upstream_set ups;	/* mode = proxy: the backends */
 	ev_io		 lease_io;	/* accepting while holding a lease */
 	ev_timer	 idle;		/* fires for the head of conns */
+	struct log_rate	 bad_hdr_log;	/* "bad PROXY header": once a second */
 };
 
 struct worker {
@@ -57,7 +59,7 @@ struct worker {
 	int		 draining;
 	int		 paused;
 	int		 full;		/* at max_connections when last reported */
-	ev_tstamp	 last_emfile_log;
+	struct log_rate	 emfile_log;	/* "pausing accepts": once a second */
 	uint64_t	 accepted, bytes_in, bytes_out, errors;
 };
 

@@ -2,6 +2,7 @@
 accept_proxy = on with valid, malformed, truncated, oversized and missing headers."""
 
 import ipaddress
+import re
 import socket
 import struct
 import time
@@ -180,6 +181,83 @@ def test_accept_then_send_proxy(backends, preforkd):
     assert f["reason"] == "client_eof" and int(f["in"]) == len(b"through two proxies"), f
 
 
+def v2_local():
+    return V2SIG + bytes([0x20, 0x00, 0x00, 0x00])
+
+
+# What a client's load balancer may send (name, header bytes, source, destination;
+# None for a header that names no addresses), each on a listener on IPv4 and on IPv6.
+RECEIVED = [
+    ("v1 TCP4", v1(("10.1.2.3", 1111), ("10.9.9.9", 2222)),
+     ("10.1.2.3", 1111), ("10.9.9.9", 2222)),
+    ("v1 TCP6", v1(("2001:db8::7", 6001), ("2001:db8::1", 443)),
+     ("2001:db8::7", 6001), ("2001:db8::1", 443)),
+    ("v1 UNKNOWN", b"PROXY UNKNOWN\r\n", None, None),
+    ("v1 UNKNOWN with addresses", b"PROXY UNKNOWN 10.1.2.3 10.9.9.9 1 2\r\n", None, None),
+    ("v2 PROXY TCP4", v2(("203.0.113.20", 5678), ("198.51.100.1", 80)),
+     ("203.0.113.20", 5678), ("198.51.100.1", 80)),
+    ("v2 PROXY TCP6 with TLVs", v2(("2001:db8:1::20", 65535), ("2001:db8:2::1", 0),
+                                   tlvs=bytes([0x04, 0, 3]) + b"\0\0\0"),
+     ("2001:db8:1::20", 65535), ("2001:db8:2::1", 0)),
+    ("v2 LOCAL", v2_local(), None, None),
+]
+
+
+def forwarded(version, src, dst):
+    """The exact header a backend must get for a received src/dst (None: none named)."""
+    if src is None:
+        return b"PROXY UNKNOWN\r\n" if version == 1 else v2_local()
+    return v1(src, dst) if version == 1 else v2(src, dst)
+
+
+@pytest.mark.timeout_s(90)
+def test_accept_proxy_forwards_the_received_header(backends, preforkd):
+    """accept_proxy = on with send_proxy = v1 / v2: the backend gets the source and the
+    destination the client's header named, byte for byte, whatever the families of the
+    header and of the sockets in between (a TCP6 header on a 127.0.0.1 listener, a TCP4
+    one on [::1]); a received UNKNOWN or LOCAL goes on as UNKNOWN / LOCAL; the client's
+    bytes follow, and the summary line names the header's source."""
+    b = backends.thread(proxy_echo)
+    hosts = [("4", "127.0.0.1", "127.0.0.1:%d")]
+    if H.have_ipv6_loopback():
+        hosts.append(("6", "::1", "[::1]:%d"))
+    else:
+        print("no IPv6 loopback here: only the 127.0.0.1 listeners are tested")
+    ls = {}
+    for version in (1, 2):
+        for tag, _, listen in hosts:
+            ls["fw%d_%s" % (version, tag)] = H.proxy_listener(
+                [b], accept_proxy="on", send_proxy="v%d" % version,
+                listen=listen % H.free_port())
+    d = preforkd.start(daemon={"workers": 2}, listeners=ls)
+    n = 0
+    for version in (1, 2):
+        for tag, host, _ in hosts:
+            name = "fw%d_%s" % (version, tag)
+            for what, hdr, src, dst in RECEIVED:
+                data = H.payload(3000)
+                with H.connect(d.ports[name], host=host) as c:
+                    real = c.getsockname()[:2]
+                    c.sendall(hdr)
+                    back = H.exchange(c, data)
+                assert H.digest(back) == H.digest(data), (name, what)
+                H.wait_for(lambda: len(b.records) > n and "t_done" in b.records[n], 10,
+                           "the backend to finish connection %d" % n)
+                b.check_errors()
+                rec = b.records[n]
+                n += 1
+                want = forwarded(version, src, dst)
+                assert rec["raw"] == want, "%s on %s: forwarded %r, want %r" % (
+                    what, name, rec["raw"], want)
+                assert rec["echoed"] == len(data), (name, what, rec)
+                client = fmt(src if src else real)
+                f = H.wait_for(lambda: next((f for f in H.close_lines(d)
+                                             if f["listener"] == name
+                                             and f["client"] == client), None),
+                               10, "the summary of %s on %s" % (client, name))
+                assert int(f["in"]) == len(data), (what, f)
+
+
 # --------------------------------------------------------------------------
 # accept_proxy
 
@@ -248,6 +326,8 @@ def test_accept_proxy_header_and_payload_in_one_segment(preforkd):
 BAD = [
     ("v1 TCP9", b"PROXY TCP9 1.2.3.4 5.6.7.8 1 2\r\nhello", False, "bad_proxy_header"),
     ("v1 bad address", b"PROXY TCP4 1.2.3.400 5.6.7.8 1 2\r\nhello", False, "bad_proxy_header"),
+    ("v1 NUL in an address", b"PROXY TCP4 1.2.3.4\x00garbage 5.6.7.8 1 2\r\nhello", False,
+     "bad_proxy_header"),
     ("v2 bad signature", b"\r\n\r\n\x00\r\nQUIX\n\x21\x11\x00\x0c" + b"\0" * 12 + b"hello",
      False, "bad_proxy_header"),
     ("no header at all", b"GET / HTTP/1.0\r\n\r\n", False, "bad_proxy_header"),
@@ -293,3 +373,47 @@ def test_accept_proxy_bad_headers(preforkd):
     good.close()
     H.wait_close_line(d, "192.0.2.200:2000")
     assert sorted(d.worker_pids()) == workers
+
+
+RE_BAD_HDR = re.compile(r"^.*\[(\w+)\] worker \d+ gen \d+: listener ap: bad PROXY header "
+                        r"from [0-9.:]+: [^(\n]*?(?: \((\d+) more since the last such line\))?$",
+                        re.M)
+
+
+@pytest.mark.timeout_s(60)
+def test_bad_headers_warn_rate_limited(preforkd):
+    """At the default log level a refused PROXY header gives a warning naming the
+    listener, the sender and why, so a misconfigured load balancer shows; a flood of
+    them gives at most one line a second (one worker here), each line counting the ones
+    held back since the one before, so that the lines account for every refusal."""
+    d = preforkd.start(daemon={"workers": 1, "log_level": "notice"}, listeners={
+        "ap": {"accept_proxy": "on", "proxy_timeout": "5s"}})
+    sent = 0
+
+    def bad_one():
+        nonlocal sent
+        with H.connect(d.port) as c:
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            H.wait_closed_by_peer(c, 5)
+        sent += 1
+
+    t0 = time.monotonic()
+    for _ in range(300):
+        bad_one()
+    # Until a line comes that reports the rest: the accounting then closes.
+    first = len(RE_BAD_HDR.findall(d.log()))
+    assert first >= 1, "no warning at the default level; log tail:\n" + d.log_tail()
+
+    def more():
+        bad_one()
+        return len(RE_BAD_HDR.findall(d.log())) > first
+    H.wait_for(more, 5, "a warning after the flood", interval=0.05)
+    elapsed = time.monotonic() - t0
+    lines = RE_BAD_HDR.findall(d.log())
+    print("%d refusals in %.2f s: %d warning lines" % (sent, elapsed, len(lines)))
+    assert all(level == "warning" for level, _ in lines), lines
+    assert "not a PROXY header" in d.log()
+    # at most one a second, from the first refusal to the last line read
+    assert len(lines) <= int(elapsed) + 2, (len(lines), elapsed)
+    assert sum(1 + int(held or 0) for _, held in lines) == sent, (lines, sent)
+    assert "[info]" not in d.log()

@@ -1,7 +1,9 @@
 /*
  * test_proxyproto.c: unit tests for src/proxyproto.c: parsing PROXY v1 and
  * v2 headers whole and byte by byte, refusing malformed ones at the first
- * byte that gives them away, and building headers that parse back.
+ * byte that gives them away, giving every header (and every header with a
+ * byte changed, added or removed) the same verdict however it is split,
+ * and building headers that parse back.
  *
  * Each prefix is copied into a buffer of exactly its size, so that under
  * ASan a parser that looks one byte too far is caught.
@@ -257,6 +259,32 @@ static const struct {
 	{ "v1 IPv6 five hex digits", BYTES("PROXY TCP6 12345::1 ::1 1 2\r\n"), 16 },
 	{ "v1 IPv6 with a scope", BYTES("PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n"), 19 },
 	{ "v1 IPv6 too few groups", BYTES("PROXY TCP6 1:2:3 ::1 1 2\r\n"), 17 },
+	/* A NUL ends the string inet_pton sees, not the field. */
+	{ "v1 NUL in the source address",
+	    BYTES("PROXY TCP4 1.2.3.4\0garbage 5.6.7.8 1 2\r\n"), 19 },
+	{ "v1 NUL ending the source address",
+	    BYTES("PROXY TCP4 1.2.3.4\0 5.6.7.8 1 2\r\n"), 19 },
+	{ "v1 NUL in the destination address",
+	    BYTES("PROXY TCP4 1.2.3.4 5.6.7.8\0x 1 2\r\n"), 27 },
+	{ "v1 NUL in an IPv6 source",
+	    BYTES("PROXY TCP6 ::1\0abc ::2 1 2\r\n"), 15 },
+	{ "v1 NUL in an IPv6 destination",
+	    BYTES("PROXY TCP6 ::1 2001:db8::2\0 1 2\r\n"), 27 },
+	{ "v1 NUL in the source port",
+	    BYTES("PROXY TCP4 1.2.3.4 5.6.7.8 1\0 2\r\n"), 29 },
+	{ "v1 NUL in the destination port",
+	    BYTES("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\0\r\n"), 31 },
+	{ "v1 NUL after PROXY", BYTES("PROXY\0TCP4 1.2.3.4 5.6.7.8 1 2\r\n"), 6 },
+	{ "v1 NUL after the protocol",
+	    BYTES("PROXY TCP4\0" "1.2.3.4 5.6.7.8 1 2\r\n"), 11 },
+	{ "v1 NUL between CR and LF",
+	    BYTES("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\0\n"), 32 },
+	{ "v1 CR inside the addresses",
+	    BYTES("PROXY TCP4 1.2.3.4\r5.6.7.8 1 2\r\n"), 19 },
+	{ "v1 LF inside the addresses",
+	    BYTES("PROXY TCP4 1.2.3.4 5.6.7.8\n1 2\r\n"), 27 },
+	{ "v1 CRLF between the ports",
+	    BYTES("PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n2\r\n"), 29 },
 	{ "v1 bare LF", BYTES("PROXY TCP4 1.2.3.4 1.2.3.5 1 2\n"), 31 },
 	{ "v1 CR without LF", BYTES("PROXY TCP4 1.2.3.4 1.2.3.5 1 2\r\r\n"), 32 },
 	{ "v1 UNKNOWN with bare LF", BYTES("PROXY UNKNOWN\n"), 14 },
@@ -318,6 +346,135 @@ test_malformed(void)
 				break;
 		is_uint(k, bad_cases[i].decide,
 		    "%s: refused after %zu bytes", name, bad_cases[i].decide);
+	}
+}
+
+/* ---- the same verdict however the bytes are split ---------------------- */
+
+/*
+ * conn.c calls the parser on what has arrived so far and, while it needs
+ * more, again on everything once more has come.  So a header is judged the
+ * same however it is split if, for every prefix, the parser either needs
+ * more or gives the very verdict it gives on the whole: the same length
+ * and the same addresses, or a refusal.  Returns the first prefix length
+ * that breaks this, or -1; *whole gets the verdict on the whole.
+ */
+static long
+split_mismatch(const char *buf, size_t len, int *whole)
+{
+	struct proxy_hdr hw, hk;
+	const char *why;
+	size_t k;
+	int rc;
+
+	memset(&hw, 0x5a, sizeof(hw));
+	*whole = parse_exact(buf, len, &hw, &why);
+	for (k = 0; k < len; k++) {
+		memset(&hk, 0xa5, sizeof(hk));
+		if ((rc = parse_exact(buf, k, &hk, &why)) == 0)
+			continue;
+		if (rc != *whole)
+			return (long)k;
+		if (rc > 0 && (hk.version != hw.version || hk.local != hw.local ||
+		    memcmp(&hk.src, &hw.src, sizeof(hk.src)) != 0 ||
+		    memcmp(&hk.dst, &hw.dst, sizeof(hk.dst)) != 0))
+			return (long)k;
+	}
+	return -1;
+}
+
+/* Printable form of the first n bytes of buf, for a diagnostic. */
+static const char *
+show(const char *buf, size_t len, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 5 < outlen; i++) {
+		unsigned char ch = (unsigned char)buf[i];
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+			out[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", ch);
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void
+check_split(const char *name, const char *buf, size_t len)
+{
+	char txt[1024];
+	long k;
+	int whole;
+
+	k = split_mismatch(buf, len, &whole);
+	if (!ok(k == -1, "%s: the same verdict in every split", name))
+		diag("  prefix of %ld bytes decides otherwise than the whole "
+		    "(%d): %s", k, whole, show(buf, len, txt, sizeof(txt)));
+}
+
+/*
+ * Every header of the tables, whole; then each with one byte replaced by,
+ * or preceded by, each of a few bytes that mean something somewhere in a
+ * header, and with each byte left out: all of those, valid or not, in
+ * every split.
+ */
+static void
+test_every_split(void)
+{
+	static const char odd[] = { '\0', '\r', '\n', ' ', '\t', ':', '.', '0',
+	    '9', 'f', 'x', 'P', '\x21', '\xff' };
+	char buf[PROXY_HDR_MAX + 64], txt[1024];
+	const char *hdr;
+	size_t i, j, o, len, n = 0, ncases = NELEM(valid_cases) + NELEM(bad_cases);
+	long bad;
+	int whole = 0, op;
+
+	for (i = 0; i < ncases; i++) {
+		const char *name;
+
+		if (i < NELEM(valid_cases)) {
+			name = valid_cases[i].name;
+			hdr = valid_cases[i].hdr;
+			len = valid_cases[i].len;
+		} else {
+			name = bad_cases[i - NELEM(valid_cases)].name;
+			hdr = bad_cases[i - NELEM(valid_cases)].hdr;
+			len = bad_cases[i - NELEM(valid_cases)].len;
+		}
+		if (len + 1 > sizeof(buf))
+			bail_out("%s: %zu bytes", name, len);
+		check_split(name, hdr, len);
+
+		bad = -1;
+		for (j = 0; j <= len && bad == -1; j++) {
+			for (o = 0; o < NELEM(odd) && bad == -1; o++) {
+				for (op = 0; op < 3 && bad == -1; op++) {
+					if (op == 0 && j < len) {	/* replaced */
+						memcpy(buf, hdr, len);
+						buf[j] = odd[o];
+						n = len;
+					} else if (op == 1) {		/* inserted */
+						memcpy(buf, hdr, j);
+						buf[j] = odd[o];
+						memcpy(buf + j + 1, hdr + j, len - j);
+						n = len + 1;
+					} else if (op == 2 && o == 0 && j < len) {
+						memcpy(buf, hdr, j);	/* removed */
+						memcpy(buf + j, hdr + j + 1, len - j - 1);
+						n = len - 1;
+					} else
+						continue;
+					bad = split_mismatch(buf, n, &whole);
+				}
+			}
+		}
+		if (!ok(bad == -1, "%s: one byte changed, added or removed "
+		    "anywhere: the same verdict in every split", name))
+			diag("  prefix of %ld bytes decides otherwise than the "
+			    "whole (%d): %s", bad, whole, show(buf, n, txt,
+			    sizeof(txt)));
 	}
 }
 
@@ -500,6 +657,7 @@ main(void)
 	test_valid();
 	test_valid_longest();
 	test_malformed();
+	test_every_split();
 	test_build();
 	test_build_v2_bytes();
 	test_build_other();

@@ -106,9 +106,12 @@ queue_remove(struct ev_loop *loop, struct connq *q, ev_timer *t, struct conn *c)
 		ev_timer_stop(loop, t);
 }
 
-/* The connection is the client's now: echo, or connect to a backend. */
+/*
+ * The connection is the client's now: echo, or connect to a backend.  h:
+ * the PROXY header the client sent, NULL when none.
+ */
 static void
-conn_begin(struct conn *c)
+conn_begin(struct conn *c, const struct proxy_hdr *h)
 {
 	struct wlisten *wl = c->wl;
 	struct worker *w = wl->worker;
@@ -116,7 +119,7 @@ conn_begin(struct conn *c)
 	c->last = ev_now(w->loop);
 	queue_insert(w->loop, &wl->conns, &wl->idle, wl->conf->idle_ms, c);
 	if (wl->conf->mode == MODE_PROXY) {
-		relay_start(c);
+		relay_start(c, h);
 		return;
 	}
 	/* Bytes that came with the PROXY header are echoed first. */
@@ -197,22 +200,10 @@ conn_header_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (!h.local && h.src.ss_family != AF_UNSPEC &&
 	    sizeof(h.src) >= sizeof(c->peer))
 		memcpy(&c->peer, &h.src, sizeof(c->peer));
-	/*
-	 * The header goes on to a backend as it came: its destination too,
-	 * not our socket's, whose family may not even match the source's.
-	 */
-	if (wl->conf->send_proxy != SEND_PROXY_OFF) {
-		if ((c->orig_dst = calloc(1, sizeof(*c->orig_dst))) == NULL) {
-			conn_close(c, CONN_ERROR);
-			return;
-		}
-		if (!h.local && h.dst.ss_family != AF_UNSPEC)
-			memcpy(c->orig_dst, &h.dst, sizeof(*c->orig_dst));
-	}
 	ev_io_stop(loop, io);
 	queue_remove(loop, &wl->hdrq, &wl->hdr_timer, c);
 	c->in_hdrq = 0;
-	conn_begin(c);
+	conn_begin(c, &h);	/* a backend gets the header as it came */
 }
 
 struct conn *
@@ -240,7 +231,7 @@ conn_new(struct wlisten *wl, int fd, const struct sockaddr *peer,
 		queue_insert(w->loop, &wl->hdrq, &wl->hdr_timer,
 		    wl->conf->proxy_timeout_ms, c);
 	} else
-		conn_begin(c);
+		conn_begin(c, NULL);
 	return c;
 }
 
@@ -282,7 +273,6 @@ conn_close(struct conn *c, enum conn_reason why)
 	else
 		queue_remove(w->loop, &wl->conns, &wl->idle, c);
 	buf_free(c->buf);
-	free(c->orig_dst);
 	free(c);
 	w->nconns--;
 	worker_conn_closed(w);

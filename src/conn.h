@@ -13,6 +13,7 @@
 #include <ev.h>
 
 #include "buf.h"
+#include "proxyproto.h"
 #include "worker.h"
 
 enum conn_reason {
@@ -42,11 +43,9 @@ union conn_addr {
 };
 
 /*
- * About 160 bytes while idle: the buffer exists only while bytes are
+ * About 150 bytes while idle: the buffer exists only while bytes are
  * pending, and the idle timeout is one timer per listener, not per conn.
- * What a received PROXY header said beyond the client's address is kept
- * only where it will be forwarded (accept_proxy and send_proxy both on),
- * behind a pointer, so other connections pay 8 bytes for it.
+ * A received PROXY header is handed to the mode as it starts, not kept.
  */
 struct conn {
 	ev_io		 io;		/* first: the callback casts back */
@@ -56,9 +55,6 @@ struct conn {
 	struct relay	*relay;		/* owned; mode = proxy, once connecting */
 	ev_tstamp	 start, last;
 	uint64_t	 in, out;	/* bytes read from / written to the client */
-	union conn_addr	*orig_dst;	/* owned; accept_proxy with send_proxy: the
-					 * destination the header named, AF_UNSPEC when
-					 * it named none (v1 UNKNOWN, v2 LOCAL); else NULL */
 	union conn_addr	 peer;		/* the client; accept_proxy: as the header named it */
 	uint8_t		 eof;		/* the client sent FIN */
 	uint8_t		 in_hdrq;	/* still reading a PROXY header (wl->hdrq) */
@@ -84,9 +80,13 @@ void	echo_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 
 /*
  * Proxy mode (relay.c): connect c to a backend of its listener and relay
- * both ways.  On failure c is closed.
+ * both ways.  h is the PROXY header the client sent (accept_proxy), NULL
+ * when none: with send_proxy, the header sent to the backend carries its
+ * source and destination as they came, or UNKNOWN / LOCAL as it did;
+ * without one, the client's address and the one it connected to.  On
+ * failure c is closed.
  */
-void	relay_start(struct conn *c);
+void	relay_start(struct conn *c, const struct proxy_hdr *h);
 /* Free c's relay: the backend side, its buffers and its timer. */
 void	relay_free(struct conn *c);
 /* "backend=ADDR connect=S.SSSs " for the summary line, into buf. */

@@ -35,8 +35,8 @@ int	proxy_parse(const void *buf, size_t len, struct proxy_hdr *h,
 
 /*
  * Build a header for a connection from src to dst (both AF_INET, or both
- * AF_INET6; mixed or other families give "PROXY UNKNOWN\r\n" for v1 and a
- * LOCAL header for v2) into out, which holds outlen bytes (PROXY_HDR_MAX
+ * AF_INET6; mixed or other families, or a NULL address, give "PROXY
+ * UNKNOWN\r\n" for v1 and a LOCAL header for v2) into out, which holds outlen bytes (PROXY_HDR_MAX
  * is always enough).  Returns the length, or 0 when out is too small.
  */
 size_t	proxy_build_v1(const struct sockaddr *src, const struct sockaddr *dst,

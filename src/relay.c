@@ -306,7 +306,7 @@ relay_connect(struct conn *c)
 }
 
 void
-relay_start(struct conn *c)
+relay_start(struct conn *c, const struct proxy_hdr *h)
 {
 	struct wlisten *wl = c->wl;
 	const struct listener_conf *lc = wl->conf;
@@ -331,23 +331,24 @@ relay_start(struct conn *c)
 	c->buf = NULL;
 	if (lc->send_proxy != SEND_PROXY_OFF) {
 		struct sockaddr_storage local;
+		const struct sockaddr *src = &c->peer.sa;
 		const struct sockaddr *dst = (struct sockaddr *)&local;
 		socklen_t len = sizeof(local);
 		char hdr[PROXY_HDR_MAX];
 		size_t n;
 
 		/*
-		 * After accept_proxy, what the received header said (an
-		 * AF_UNSPEC destination builds UNKNOWN / LOCAL); otherwise
-		 * the client and the address it connected to.
+		 * A received header goes on as it came, whatever the family of
+		 * our own sockets; a missing pair builds UNKNOWN / LOCAL.
 		 */
-		if (c->orig_dst != NULL)
-			dst = &c->orig_dst->sa;
-		else if (getsockname(c->io.fd, (struct sockaddr *)&local, &len) == -1)
+		if (h != NULL) {
+			src = h->local ? NULL : (const struct sockaddr *)&h->src;
+			dst = h->local ? NULL : (const struct sockaddr *)&h->dst;
+		} else if (getsockname(c->io.fd, (struct sockaddr *)&local, &len) == -1)
 			local.ss_family = AF_UNSPEC;
 		n = lc->send_proxy == SEND_PROXY_V1 ?
-		    proxy_build_v1(&c->peer.sa, dst, hdr, sizeof(hdr)) :
-		    proxy_build_v2(&c->peer.sa, dst, hdr, sizeof(hdr));
+		    proxy_build_v1(src, dst, hdr, sizeof(hdr)) :
+		    proxy_build_v2(src, dst, hdr, sizeof(hdr));
 		struct buf *b, *old = r->buf[C2B];
 
 		/* The header goes in front of anything already buffered. */

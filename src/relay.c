@@ -287,8 +287,11 @@ relay_connect(struct conn *c)
 	ev_io_init(&r->io, relay_backend_cb, fd, EV_WRITE);
 	r->io.data = c;
 	if (relay_bind(c, fd, a) == -1) {
-		/* Ours, not the backend's: it is not marked down for it. */
-		wl->ups.u[up].conns--;
+		/*
+		 * Ours, not the backend's: it is not marked down for it.  The
+		 * socket is r->io.fd now, so relay_free() closes it and takes
+		 * it off the backend's count.
+		 */
 		conn_close(c, CONN_CONNECT_FAILED);
 		return;
 	}

@@ -1127,6 +1127,7 @@ static void
 master_reload(struct master *m)
 {
 	struct config_errors errs = { NULL, 0 };
+	const struct listener_conf *failed = NULL;
 	struct lsock *ls, *next, **fresh = NULL;
 	struct config *nc, *old;
 	struct wproc *w;
@@ -1167,7 +1168,7 @@ master_reload(struct master *m)
 	if ((fresh = calloc(nc->nlisteners, sizeof(*fresh))) == NULL)
 		fatal("reload");
 	for (size_t i = 0; i < nc->nlisteners; i++) {
-		const struct listener_conf *lc = &nc->listeners[i];
+		const struct listener_conf *lc = failed = &nc->listeners[i];
 
 		if ((ls = lsock_find(m, &lc->addr)) != NULL) {
 			if (lsock_slots(ls, nc->workers, why, sizeof(why)) == -1)
@@ -1228,8 +1229,13 @@ master_reload(struct master *m)
 	return;
 
 undo:
-	snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s", why);
-	log_errorx("%s", why);
+	/* Where the listener is configured, as for the file's other errors. */
+	if (nc->file != NULL && failed->listen_line > 0)
+		snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s:%d: listen: %s",
+		    nc->file, failed->listen_line, why);
+	else
+		snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s", why);
+	log_errorx("%s", m->reload_result + strlen("failed: "));
 	while (nfresh > 0)
 		lsock_release(fresh[--nfresh]);
 	free(fresh);

@@ -1,5 +1,7 @@
 """Reload (SIGHUP): under load, with a bad config, adding and removing listeners."""
 
+import re
+import socket
 import subprocess
 import time
 
@@ -96,6 +98,31 @@ def test_bad_config_on_reload_keeps_old_workers(preforkd, binaries):
     d.wait_log(r"generation 2 ready: 2 workers")
     d.wait_workers(2, exclude=before)
     assert H.echo_ok(d.port, b"after")
+
+
+def test_reload_bind_failure_names_file_and_line(preforkd):
+    """A listener added by reload whose port is taken fails the reload, and the error
+    names FILE:LINE of its listen key (log and STATUS), like the file's other errors;
+    the running generation goes on serving."""
+    d = preforkd.start(daemon={"workers": 1}, listeners={"a": {}})
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        d.set_listener("b", listen="127.0.0.1:%d" % port)
+        d.write_config()
+        line = d.config_text().splitlines().index("listen = 127.0.0.1:%d" % port) + 1
+        want = "%s:%d: listen: listener b: bind 127.0.0.1:%d: Address already in use" % (
+            d.conf, line, port)
+        log_at = d.log_size()
+        status = d.reload()
+        assert status is not None and status.endswith("reload failed: " + want), status
+        d.wait_log(r"(?m)\[error\] master: %s$" % re.escape(want), start=log_at)
+        d.wait_log(r"reload failed, keeping generation 1", start=log_at)
+    finally:
+        taken.close()
+    assert H.echo_ok(d.ports["a"], H.payload(5000))
 
 
 def test_listener_added_and_removed_by_reload(preforkd):

@@ -1163,7 +1163,11 @@ master_reload(struct master *m)
 
 	/*
 	 * Open what is new, and with reuseport a socket for every new slot;
-	 * nothing changes until all of it is open.
+	 * nothing changes until all of it is open.  A listener kept with
+	 * fewer workers keeps its extra sockets until the commit: their
+	 * workers still accept on them, and were the reload to fail, a socket
+	 * bound afresh for such a slot would be in the kernel's group with
+	 * nobody accepting from it.
 	 */
 	if ((fresh = calloc(nc->nlisteners, sizeof(*fresh))) == NULL)
 		fatal("reload");
@@ -1171,7 +1175,8 @@ master_reload(struct master *m)
 		const struct listener_conf *lc = failed = &nc->listeners[i];
 
 		if ((ls = lsock_find(m, &lc->addr)) != NULL) {
-			if (lsock_slots(ls, nc->workers, why, sizeof(why)) == -1)
+			if (lsock_slots(ls, nc->workers > ls->nrfd ? nc->workers : ls->nrfd,
+			    why, sizeof(why)) == -1)
 				goto undo;
 			continue;
 		}

@@ -18,7 +18,9 @@
  * the accept rate is not capped by one worker when it cannot keep up, and
  * a backlog one worker drains does not wake every worker.  A worker that
  * does not give a lease back within ANSWER_SECS of its last word loses it
- * and is skipped until it speaks again.
+ * and is skipped until it speaks again.  Leases are numbered per worker
+ * and an answer names its lease, so the late answer to a lease given up
+ * on is not taken for the answer to the next one.
  *
  * That is dispatch = notify, the default.  Two others, for comparison and
  * for loads where they do better (README, "Dispatch"):
@@ -113,6 +115,7 @@ struct wproc {
 	int		 stopped;	/* STOP sent (too many draining generations) */
 	ev_tstamp	 started, last_seen, sent_at;
 	struct lsock	*pending;	/* the ACCEPT it owes an answer for */
+	uint16_t	 lease_seq;	/* the number of the last ACCEPT sent */
 	uint32_t	 handed;	/* handoff: CONNs sent */
 	uint32_t	 handed_seen;	/* ... and received, as it last said */
 	uint64_t	 accepted;
@@ -305,10 +308,15 @@ master_offer(struct master *m, struct wproc *w, const struct chan_msg *msg, int 
 	struct chan_msg one = *msg;
 
 	for (; w != NULL; w = master_pick(m)) {
-		if (one.type == CHAN_ACCEPT)
+		if (one.type == CHAN_ACCEPT) {
 			one.conns = (uint32_t)master_lease_cap(m, w);
-		if (chan_send_fd(w->chan, &one, fd) == 0)
+			one.seq = (uint16_t)(w->lease_seq + 1);
+		}
+		if (chan_send_fd(w->chan, &one, fd) == 0) {
+			if (one.type == CHAN_ACCEPT)
+				w->lease_seq = one.seq;
 			return w;
+		}
 		w->unresponsive = 1;
 	}
 	return NULL;
@@ -798,6 +806,12 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			m->answers++;
 			m->answered += msg.count;
 			w->taken += msg.count;
+			if (!chan_answers(&msg, w->lease_seq)) {
+				/* A lease given up on (ANSWER_SECS): not this one's answer. */
+				log_debug("worker %d gen %u: late answer to lease %u (now %u) ignored",
+				    w->slot, w->gen, (unsigned)msg.seq, (unsigned)w->lease_seq);
+				break;
+			}
 			if ((ls = w->pending) != NULL) {
 				unsigned was = lsock_allowed(m, ls), now;
 

@@ -251,6 +251,7 @@ worker_lease_end(struct worker *w)
 	ev_check_stop(w->loop, &w->lease_check);
 	ev_timer_stop(w->loop, &w->lease_timer);
 	m.lsock = wl->id;
+	m.seq = w->lease_seq;
 	m.count = w->lease_count;
 	if (worker_lease_room(w) == 0 && net_listen_queued(wl->fd) >= ACCEPT_BATCH)
 		m.flags |= CHAN_F_MORE;
@@ -307,9 +308,9 @@ worker_lease_idle_cb(struct ev_loop *loop, ev_idle *i, int revents)
 }
 
 static void
-worker_accept(struct worker *w, uint32_t id, int busy, uint32_t limit)
+worker_accept(struct worker *w, uint32_t id, uint16_t seq, int busy, uint32_t limit)
 {
-	struct chan_msg m = { .type = CHAN_ACCEPTED, .lsock = id };
+	struct chan_msg m = { .type = CHAN_ACCEPTED, .lsock = id, .seq = seq };
 	struct wlisten *wl = NULL;
 
 	for (size_t i = 0; i < w->nls; i++)
@@ -321,6 +322,7 @@ worker_accept(struct worker *w, uint32_t id, int busy, uint32_t limit)
 		return;
 	}
 	w->lease = wl;
+	w->lease_seq = seq;
 	w->lease_count = 0;
 	w->lease_progress = 0;
 	w->lease_max = limit != 0 && limit < LEASE_MAX ? limit : LEASE_MAX;
@@ -448,7 +450,7 @@ worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		switch (m.type) {
 		case CHAN_ACCEPT:
-			worker_accept(w, m.lsock, (m.flags & CHAN_F_MORE) != 0, m.conns);
+			worker_accept(w, m.lsock, m.seq, (m.flags & CHAN_F_MORE) != 0, m.conns);
 			break;
 		case CHAN_CONN:
 			w->handed++;

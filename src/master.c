@@ -157,6 +157,7 @@ struct master {
 	struct checks	 checks;	/* active health checks of proxy backends */
 	int		 stopping;	/* 0, 1 graceful, 2 immediate */
 	int		 gen_ready;
+	int		 fatal_logged;	/* every slot of this generation failed for good */
 	int		 reload_pending;
 	int		 exit_status;
 	uint64_t	 accepted, accepted_prev;
@@ -1085,10 +1086,22 @@ master_reap(struct master *m)
 
 		for (int i = 0; i < m->nslots; i++)
 			fatal_all &= m->slots[i]->fatal;
-		if (fatal_all) {
-			log_errorx("every worker failed fatally; stopping");
+		/*
+		 * Nobody accepts now.  While an older generation finishes its
+		 * connections a reload may still replace this one; after
+		 * that, sitting idle would only hide the failure.
+		 */
+		if (fatal_all && LIST_EMPTY(&m->procs)) {
+			log_errorx("no worker of generation %u can start and no other is left; "
+			    "stopping", m->gen);
 			m->exit_status = 1;
-			master_stop(m, 1);
+			master_stop(m, 0);
+			return;
+		}
+		if (fatal_all && !m->fatal_logged) {
+			m->fatal_logged = 1;
+			log_errorx("no worker of generation %u can start; stopping once the "
+			    "older generations are done, unless a reload replaces it", m->gen);
 		}
 	}
 	master_resume(m);
@@ -1229,6 +1242,7 @@ master_reload(struct master *m)
 	m->cfg = nc;
 	m->gen++;
 	m->gen_ready = 0;
+	m->fatal_logged = 0;
 	master_checks(m);	/* new backends start up, checked afresh */
 	snprintf(m->reload_result, sizeof(m->reload_result), "gen %u ok", m->gen);
 

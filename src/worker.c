@@ -521,6 +521,8 @@ worker_main(const struct worker_spawn *sp)
 	char title[16];
 
 	worker_signals();
+	/* Until the loop runs, a failure would meet a new worker too. */
+	log_set_fatal_status(2);
 	memset(&w, 0, sizeof(w));
 	w.cfg = sp->cfg;
 	w.slot = sp->slot;
@@ -576,6 +578,7 @@ worker_main(const struct worker_spawn *sp)
 	w.deadline.data = &w;
 
 	log_debug("started");
+	log_set_fatal_status(1);
 	worker_send(&w, &hello);
 	worker_own_start(&w);
 	ev_run(w.loop, 0);

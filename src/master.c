@@ -1027,6 +1027,19 @@ master_slots(struct master *m, int n)
 		master_spawn(m, m->slots[i]);
 }
 
+/*
+ * The current generation cannot become ready soon: a slot has no worker,
+ * waiting to respawn after a quick death or failed for good.
+ */
+static int
+gen_stuck(const struct master *m)
+{
+	for (int i = 0; i < m->nslots; i++)
+		if (m->slots[i]->w == NULL)
+			return 1;
+	return 0;
+}
+
 static int
 gen_alive(struct master *m, unsigned gen)
 {
@@ -1103,6 +1116,11 @@ master_reap(struct master *m)
 			log_errorx("no worker of generation %u can start; stopping once the "
 			    "older generations are done, unless a reload replaces it", m->gen);
 		}
+		if (m->reload_pending && !m->gen_ready && gen_stuck(m)) {
+			/* Queued for a generation that will not be ready soon. */
+			m->reload_pending = 0;
+			master_reload(m);
+		}
 	}
 	master_resume(m);
 }
@@ -1164,12 +1182,18 @@ master_reload(struct master *m)
 
 	if (m->stopping)
 		return;
-	if (!m->gen_ready) {
-		/* One at a time: this one runs when the new generation is up. */
+	if (!m->gen_ready && !gen_stuck(m)) {
+		/*
+		 * One at a time: this one runs when the new generation is up,
+		 * or as soon as one of its workers dies before that.
+		 */
 		m->reload_pending = 1;
 		log_notice("reload queued until generation %u is ready", m->gen);
 		return;
 	}
+	if (!m->gen_ready)
+		log_notice("generation %u is not ready and a worker of it died: "
+		    "replacing it", m->gen);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);

@@ -225,3 +225,41 @@ def test_max_draining_closes_the_oldest_generation(preforkd):
     for s in socks:
         s.close()
     assert H.echo_ok(d.port, b"z")
+
+
+def test_reload_replaces_a_generation_that_never_became_ready(binaries, tmp_dir):
+    """A reload to buffer_size = 16m where no process may allocate 16 MiB: generation
+    2's workers fail at start, so it never becomes ready.  A reload with the file
+    fixed must replace it at once (not be queued until generation 2 is ready, which
+    it never is): generation 3 becomes ready and serves, and generation 1 still
+    finishes its held connection.  Outside the session: the failure logs [crit]."""
+    import signal
+    d = H.Daemon(tmp_dir, daemon={"workers": 2, "drain_timeout": "30s"},
+                 listeners={"echo": {"buffer_size": "16k"}}, **H.alloc_limited())
+    held = None
+    try:
+        d.start()
+        held = H.connect(d.port)
+        assert H.exchange(held, b"gen 1") == b"gen 1"
+        d.listeners["echo"]["buffer_size"] = "16m"
+        d.write_config()
+        log_at = d.log_size()
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"worker \d gen 2 \(pid \d+\) exited", start=log_at)
+        d.listeners["echo"]["buffer_size"] = "16k"
+        d.write_config()
+        status = d.reload()
+        assert "reload failed" not in (status or ""), status
+        d.wait_log(r"generation 3 ready: 2 workers", start=log_at)
+        assert "reload queued" not in d.log()[log_at:], d.log_tail()
+        for i in range(4):
+            assert H.echo_ok(d.port, H.payload(20000, seed=i))
+        assert H.exchange(held, b"still gen 1") == b"still gen 1"
+        held.close()
+        held = None
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        if held is not None:
+            held.close()
+        bad = H.end_daemon(d)
+    assert not bad, "sanitizer report:\n%s" % "\n".join(bad)

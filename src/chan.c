@@ -48,7 +48,7 @@ get64(const uint8_t *p)
 }
 
 /*
- * Layout: type(1) flags(1) reserved(2) lsock(4) count(4) conns(4)
+ * Layout: type(1) flags(1) seq(2) lsock(4) count(4) conns(4)
  * timeout_ms(4) accepted(8) bytes_in(8) bytes_out(8) errors(8) = 52.
  */
 void
@@ -56,7 +56,8 @@ chan_encode(const struct chan_msg *m, uint8_t wire[CHAN_WIRE_SIZE])
 {
 	wire[0] = m->type;
 	wire[1] = m->flags;
-	wire[2] = wire[3] = 0;
+	wire[2] = m->seq & 0xff;
+	wire[3] = m->seq >> 8;
 	put32(wire + 4, m->lsock);
 	put32(wire + 8, m->count);
 	put32(wire + 12, m->conns);
@@ -76,6 +77,7 @@ chan_decode(const uint8_t *wire, size_t len, struct chan_msg *m)
 	memset(m, 0, sizeof(*m));
 	m->type = wire[0];
 	m->flags = wire[1];
+	m->seq = wire[2] | wire[3] << 8;
 	m->lsock = get32(wire + 4);
 	m->count = get32(wire + 8);
 	m->conns = get32(wire + 12);
@@ -85,6 +87,12 @@ chan_decode(const uint8_t *wire, size_t len, struct chan_msg *m)
 	m->bytes_out = get64(wire + 36);
 	m->errors = get64(wire + 44);
 	return 0;
+}
+
+int
+chan_answers(const struct chan_msg *m, uint16_t seq)
+{
+	return m->type == CHAN_ACCEPTED && m->seq == seq;
 }
 
 const char *

@@ -7,7 +7,8 @@
  * with an unknown type, so a confused peer cannot be misread.
  *
  * Master to worker:  ACCEPT (go accept on listen socket `lsock`, taking
- * at most `conns` connections when that is not 0), CONN (a
+ * at most `conns` connections when that is not 0; `seq` numbers the
+ * lease, one more for each ACCEPT to that worker), CONN (a
  * connection the master accepted on `lsock`, its descriptor attached with
  * SCM_RIGHTS: dispatch = handoff), DRAIN
  * (stop accepting, finish connections within `timeout_ms`, exit), STOP
@@ -15,7 +16,9 @@
  * (health checks say backend `count` of listen socket `lsock` is up when
  * `conns` is 1, down when 0).
  * Worker to master:  HELLO (loop running, ready for ACCEPT), ACCEPTED (the
- * answer to ACCEPT: `count` taken, `conns` now open, flags), STATE (an
+ * answer to ACCEPT: `count` taken, `conns` now open, flags, and the
+ * ACCEPT's `seq`, so that a late answer to a lease the master gave up on
+ * is not taken for the answer to a newer one), STATE (an
  * unprompted change: no longer full, accepting paused or resumed; with
  * handoff also after taking CONNs), HEARTBEAT (about once a second, with
  * the counters).  Every message but ACCEPTED carries in `count` the CONNs
@@ -52,6 +55,7 @@ enum chan_type {
 struct chan_msg {
 	uint8_t		type;		/* enum chan_type */
 	uint8_t		flags;		/* CHAN_F_* */
+	uint16_t	seq;		/* ACCEPT, ACCEPTED: the lease's number */
 	uint32_t	lsock;		/* listen socket id: ACCEPT, ACCEPTED */
 	uint32_t	count;		/* ACCEPTED: connections taken */
 	uint32_t	conns;		/* connections open now */
@@ -71,6 +75,12 @@ void	chan_encode(const struct chan_msg *m, uint8_t wire[CHAN_WIRE_SIZE]);
  * CHAN_WIRE_SIZE, the type is unknown or undefined flags are set.
  */
 int	chan_decode(const uint8_t *wire, size_t len, struct chan_msg *m);
+/*
+ * Whether m, an ACCEPTED, answers the lease numbered seq (the last ACCEPT
+ * sent to its worker), rather than an older one.  Numbers wrap at 65536;
+ * a worker holds one lease at a time, so an answer is never that late.
+ */
+int	chan_answers(const struct chan_msg *m, uint16_t seq);
 /* Name of a message type for logs ("ACCEPT"), "?" when unknown. */
 const char *chan_type_name(int type);
 

@@ -25,6 +25,7 @@ static int	 target = TARGET_STDERR;
 static int	 fd = STDERR_FILENO;
 static char	*path;			/* file target, owned */
 static char	 tag[48] = "master";
+static int	 fatal_status = 1;
 static int	 journal = -1;		/* stderr goes to journald; -1 = unknown */
 
 static const char *const names[] = {
@@ -55,6 +56,12 @@ void
 log_set_level(int level)
 {
 	log_verbosity = level;
+}
+
+void
+log_set_fatal_status(int status)
+{
+	fatal_status = status;
 }
 
 void
@@ -214,7 +221,7 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(LOGL_CRIT, 1, fmt, ap);
 	va_end(ap);
-	exit(1);
+	exit(fatal_status);
 }
 
 void
@@ -225,5 +232,5 @@ fatalx(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(LOGL_CRIT, 0, fmt, ap);
 	va_end(ap);
-	exit(1);
+	exit(fatal_status);
 }

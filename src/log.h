@@ -41,6 +41,12 @@ int	log_open(const char *target);
 int	log_reopen(void);
 void	log_close(void);
 void	log_set_level(int level);
+/*
+ * The status fatal() and fatalx() exit with.  A worker sets 2 ("fatal,
+ * don't respawn") while it starts: what fails then would fail again in a
+ * new worker.
+ */
+void	log_set_fatal_status(int status);
 /* Set the tag written on each line, e.g. "master" or "worker 2 gen 3". */
 void	log_set_tag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -81,7 +87,10 @@ struct log_rate {
 int	log_rate_ok(struct log_rate *r, double now, double interval,
 	    unsigned long *held);
 
-/* Log at crit level and exit(1).  For start-up and impossible states only. */
+/*
+ * Log at crit level and exit with the fatal status: 1 unless set.  For
+ * start-up and impossible states only.
+ */
 void	fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

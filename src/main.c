@@ -1,6 +1,7 @@
 /*
  * main.c: the command line, usage and start-up.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -56,6 +57,23 @@ usage(FILE *f)
 	    "  -h, --help             print this help and exit\n"
 	    "signals: HUP reload, TERM/INT graceful stop, QUIT immediate stop,\n"
 	    "         USR1 reopen log file, TTIN/TTOU one worker more/fewer\n");
+}
+
+/*
+ * A config error on stderr: "FILE:LINE: key: message" as it is, any other
+ * (a file that cannot be read, an error in -l or -b) as "preforkd: ...",
+ * the two forms the manual documents.
+ */
+static void
+config_error_print(const char *file, const char *msg)
+{
+	size_t n = file != NULL ? strlen(file) : 0;
+
+	if (n > 0 && strncmp(msg, file, n) == 0 && msg[n] == ':' &&
+	    isdigit((unsigned char)msg[n + 1]))
+		fprintf(stderr, "%s\n", msg);
+	else
+		fprintf(stderr, "preforkd: %s\n", msg);
 }
 
 static void
@@ -181,7 +199,7 @@ main(int argc, char *argv[])
 	}
 	cfg = config_load(file, &ov, &errs);
 	for (size_t i = 0; i < errs.n; i++)
-		fprintf(stderr, "%s\n", errs.msg[i]);
+		config_error_print(file, errs.msg[i]);
 	config_errors_fini(&errs);
 	if (signame != NULL) {
 		if (cfg != NULL)

@@ -18,7 +18,9 @@
  * the accept rate is not capped by one worker when it cannot keep up, and
  * a backlog one worker drains does not wake every worker.  A worker that
  * does not give a lease back within ANSWER_SECS of its last word loses it
- * and is skipped until it speaks again.
+ * and is skipped until it speaks again.  Leases are numbered per worker
+ * and an answer names its lease, so the late answer to a lease given up
+ * on is not taken for the answer to the next one.
  *
  * That is dispatch = notify, the default.  Two others, for comparison and
  * for loads where they do better (README, "Dispatch"):
@@ -113,6 +115,7 @@ struct wproc {
 	int		 stopped;	/* STOP sent (too many draining generations) */
 	ev_tstamp	 started, last_seen, sent_at;
 	struct lsock	*pending;	/* the ACCEPT it owes an answer for */
+	uint16_t	 lease_seq;	/* the number of the last ACCEPT sent */
 	uint32_t	 handed;	/* handoff: CONNs sent */
 	uint32_t	 handed_seen;	/* ... and received, as it last said */
 	uint64_t	 accepted;
@@ -155,6 +158,7 @@ struct master {
 	struct checks	 checks;	/* active health checks of proxy backends */
 	int		 stopping;	/* 0, 1 graceful, 2 immediate */
 	int		 gen_ready;
+	int		 fatal_logged;	/* every slot of this generation failed for good */
 	int		 reload_pending;
 	int		 exit_status;
 	uint64_t	 accepted, accepted_prev;
@@ -306,10 +310,15 @@ master_offer(struct master *m, struct wproc *w, const struct chan_msg *msg, int 
 	struct chan_msg one = *msg;
 
 	for (; w != NULL; w = master_pick(m)) {
-		if (one.type == CHAN_ACCEPT)
+		if (one.type == CHAN_ACCEPT) {
 			one.conns = (uint32_t)master_lease_cap(m, w);
-		if (chan_send_fd(w->chan, &one, fd) == 0)
+			one.seq = (uint16_t)(w->lease_seq + 1);
+		}
+		if (chan_send_fd(w->chan, &one, fd) == 0) {
+			if (one.type == CHAN_ACCEPT)
+				w->lease_seq = one.seq;
 			return w;
+		}
 		w->unresponsive = 1;
 	}
 	return NULL;
@@ -826,6 +835,12 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			m->answers++;
 			m->answered += msg.count;
 			w->taken += msg.count;
+			if (!chan_answers(&msg, w->lease_seq)) {
+				/* A lease given up on (ANSWER_SECS): not this one's answer. */
+				log_debug("worker %d gen %u: late answer to lease %u (now %u) ignored",
+				    w->slot, w->gen, (unsigned)msg.seq, (unsigned)w->lease_seq);
+				break;
+			}
 			if ((ls = w->pending) != NULL) {
 				unsigned was = lsock_allowed(m, ls), now;
 
@@ -1042,6 +1057,19 @@ master_slots(struct master *m, int n)
 		master_spawn(m, m->slots[i]);
 }
 
+/*
+ * The current generation cannot become ready soon: a slot has no worker,
+ * waiting to respawn after a quick death or failed for good.
+ */
+static int
+gen_stuck(const struct master *m)
+{
+	for (int i = 0; i < m->nslots; i++)
+		if (m->slots[i]->w == NULL)
+			return 1;
+	return 0;
+}
+
 static int
 gen_alive(struct master *m, unsigned gen)
 {
@@ -1101,10 +1129,27 @@ master_reap(struct master *m)
 
 		for (int i = 0; i < m->nslots; i++)
 			fatal_all &= m->slots[i]->fatal;
-		if (fatal_all) {
-			log_errorx("every worker failed fatally; stopping");
+		/*
+		 * Nobody accepts now.  While an older generation finishes its
+		 * connections a reload may still replace this one; after
+		 * that, sitting idle would only hide the failure.
+		 */
+		if (fatal_all && LIST_EMPTY(&m->procs)) {
+			log_errorx("no worker of generation %u can start and no other is left; "
+			    "stopping", m->gen);
 			m->exit_status = 1;
-			master_stop(m, 1);
+			master_stop(m, 0);
+			return;
+		}
+		if (fatal_all && !m->fatal_logged) {
+			m->fatal_logged = 1;
+			log_errorx("no worker of generation %u can start; stopping once the "
+			    "older generations are done, unless a reload replaces it", m->gen);
+		}
+		if (m->reload_pending && !m->gen_ready && gen_stuck(m)) {
+			/* Queued for a generation that will not be ready soon. */
+			m->reload_pending = 0;
+			master_reload(m);
 		}
 	}
 	master_resume(m);
@@ -1157,6 +1202,7 @@ static void
 master_reload(struct master *m)
 {
 	struct config_errors errs = { NULL, 0 };
+	const struct listener_conf *failed = NULL;
 	struct lsock *ls, *next, **fresh = NULL;
 	struct config *nc, *old;
 	struct wproc *w;
@@ -1166,12 +1212,18 @@ master_reload(struct master *m)
 
 	if (m->stopping)
 		return;
-	if (!m->gen_ready) {
-		/* One at a time: this one runs when the new generation is up. */
+	if (!m->gen_ready && !gen_stuck(m)) {
+		/*
+		 * One at a time: this one runs when the new generation is up,
+		 * or as soon as one of its workers dies before that.
+		 */
 		m->reload_pending = 1;
 		log_notice("reload queued until generation %u is ready", m->gen);
 		return;
 	}
+	if (!m->gen_ready)
+		log_notice("generation %u is not ready and a worker of it died: "
+		    "replacing it", m->gen);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
@@ -1192,15 +1244,20 @@ master_reload(struct master *m)
 
 	/*
 	 * Open what is new, and with reuseport a socket for every new slot;
-	 * nothing changes until all of it is open.
+	 * nothing changes until all of it is open.  A listener kept with
+	 * fewer workers keeps its extra sockets until the commit: their
+	 * workers still accept on them, and were the reload to fail, a socket
+	 * bound afresh for such a slot would be in the kernel's group with
+	 * nobody accepting from it.
 	 */
 	if ((fresh = calloc(nc->nlisteners, sizeof(*fresh))) == NULL)
 		fatal("reload");
 	for (size_t i = 0; i < nc->nlisteners; i++) {
-		const struct listener_conf *lc = &nc->listeners[i];
+		const struct listener_conf *lc = failed = &nc->listeners[i];
 
 		if ((ls = lsock_find(m, &lc->addr)) != NULL) {
-			if (lsock_slots(ls, nc->workers, why, sizeof(why)) == -1)
+			if (lsock_slots(ls, nc->workers > ls->nrfd ? nc->workers : ls->nrfd,
+			    why, sizeof(why)) == -1)
 				goto undo;
 			continue;
 		}
@@ -1236,6 +1293,7 @@ master_reload(struct master *m)
 	m->cfg = nc;
 	m->gen++;
 	m->gen_ready = 0;
+	m->fatal_logged = 0;
 	master_checks(m);	/* new backends start up, checked afresh */
 	snprintf(m->reload_result, sizeof(m->reload_result), "gen %u ok", m->gen);
 
@@ -1255,8 +1313,13 @@ master_reload(struct master *m)
 	return;
 
 undo:
-	snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s", why);
-	log_errorx("%s", why);
+	/* Where the listener is configured, as for the file's other errors. */
+	if (nc->file != NULL && failed->listen_line > 0)
+		snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s:%d: listen: %s",
+		    nc->file, failed->listen_line, why);
+	else
+		snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s", why);
+	log_errorx("%s", m->reload_result + strlen("failed: "));
 	while (nfresh > 0)
 		lsock_release(fresh[--nfresh]);
 	free(fresh);

@@ -278,20 +278,24 @@ relay_connect(struct conn *c)
 	wl->ups.u[up].conns++;
 	a = &wl->ups.u[up].conf->addr;
 	r->connect_start = ev_now(loop);
-	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
-	    (wl->conf->tcp_nodelay && net_nodelay(fd, 1) == -1)) {
-		if (fd != -1)
-			close(fd);
+	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
 		wl->ups.u[up].conns--;
 		conn_close(c, CONN_ERROR);
 		return;
 	}
+	/*
+	 * From here the socket is r->io.fd: relay_free() closes it and takes
+	 * it off the backend's count.
+	 */
 	r->io.fd = fd;
 	ev_io_init(&r->io, relay_backend_cb, fd, EV_WRITE);
 	r->io.data = c;
+	if (wl->conf->tcp_nodelay && net_nodelay(fd, 1) == -1) {
+		conn_close(c, CONN_ERROR);
+		return;
+	}
 	if (relay_bind(c, fd, a) == -1) {
 		/* Ours, not the backend's: it is not marked down for it. */
-		wl->ups.u[up].conns--;
 		conn_close(c, CONN_CONNECT_FAILED);
 		return;
 	}

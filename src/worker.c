@@ -254,6 +254,7 @@ worker_lease_end(struct worker *w)
 	ev_check_stop(w->loop, &w->lease_check);
 	ev_timer_stop(w->loop, &w->lease_timer);
 	m.lsock = wl->id;
+	m.seq = w->lease_seq;
 	m.count = w->lease_count;
 	if (worker_lease_room(w) == 0 && net_listen_queued(wl->fd) >= ACCEPT_BATCH)
 		m.flags |= CHAN_F_MORE;
@@ -310,9 +311,9 @@ worker_lease_idle_cb(struct ev_loop *loop, ev_idle *i, int revents)
 }
 
 static void
-worker_accept(struct worker *w, uint32_t id, int busy, uint32_t limit)
+worker_accept(struct worker *w, uint32_t id, uint16_t seq, int busy, uint32_t limit)
 {
-	struct chan_msg m = { .type = CHAN_ACCEPTED, .lsock = id };
+	struct chan_msg m = { .type = CHAN_ACCEPTED, .lsock = id, .seq = seq };
 	struct wlisten *wl = NULL;
 
 	for (size_t i = 0; i < w->nls; i++)
@@ -324,6 +325,7 @@ worker_accept(struct worker *w, uint32_t id, int busy, uint32_t limit)
 		return;
 	}
 	w->lease = wl;
+	w->lease_seq = seq;
 	w->lease_count = 0;
 	w->lease_progress = 0;
 	w->lease_max = limit != 0 && limit < LEASE_MAX ? limit : LEASE_MAX;
@@ -451,7 +453,7 @@ worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		switch (m.type) {
 		case CHAN_ACCEPT:
-			worker_accept(w, m.lsock, (m.flags & CHAN_F_MORE) != 0, m.conns);
+			worker_accept(w, m.lsock, m.seq, (m.flags & CHAN_F_MORE) != 0, m.conns);
 			break;
 		case CHAN_CONN:
 			w->handed++;
@@ -522,6 +524,8 @@ worker_main(const struct worker_spawn *sp)
 	char title[16];
 
 	worker_signals();
+	/* Until the loop runs, a failure would meet a new worker too. */
+	log_set_fatal_status(2);
 	memset(&w, 0, sizeof(w));
 	w.cfg = sp->cfg;
 	w.slot = sp->slot;
@@ -577,6 +581,7 @@ worker_main(const struct worker_spawn *sp)
 	w.deadline.data = &w;
 
 	log_debug("started");
+	log_set_fatal_status(1);
 	worker_send(&w, &hello);
 	worker_own_start(&w);
 	ev_run(w.loop, 0);

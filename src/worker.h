@@ -47,6 +47,7 @@ struct worker {
 	ev_check	 lease_check;	/* ends a lease after an idle iteration */
 	ev_timer	 lease_timer;	/* ends a busy lease after LEASE_IDLE */
 	struct wlisten	*lease;		/* the listener we may accept on now */
+	uint16_t	 lease_seq;	/* the ACCEPT's number, echoed in ACCEPTED */
 	unsigned	 lease_count;	/* connections taken in this lease */
 	int		 lease_progress; /* taken one in this loop iteration */
 	unsigned	 lease_max;	/* LEASE_MAX, or the master's cap if lower */

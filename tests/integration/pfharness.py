@@ -26,6 +26,7 @@ import json
 import os
 import random
 import re
+import resource
 import select
 import selectors
 import signal
@@ -1643,3 +1644,36 @@ class BackendPool:
             import shutil
             shutil.rmtree(self.dir, ignore_errors=True)
         return problems
+
+
+# --------------------------------------------------------------------------
+# workers that cannot start
+
+def alloc_limited():
+    """Daemon keyword arguments under which no process of the daemon can allocate
+    16 MiB at once, while the master and 16k buffers fit: with buffer_size = 16m a
+    worker then fails at start (its scratch buffer), a real start-up failure for
+    the supervision tests.  RLIMIT_DATA, or under ASan (whose shadow memory a data
+    limit would refuse) its allocator's own limit."""
+    if ASAN:
+        opts = os.environ.get("ASAN_OPTIONS", "")
+        return {"env": {"ASAN_OPTIONS": (opts + ":" if opts else "") +
+                        "allocator_may_return_null=1:max_allocation_size_mb=8"}}
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_DATA, (8 << 20, 8 << 20))
+    return {"preexec_fn": limit}
+
+
+def end_daemon(d):
+    """Clean up a Daemon run outside the session (one whose log may hold [crit]):
+    SIGKILL the master if it still runs, then its workers by PID; return the
+    sanitizer reports its log holds."""
+    try:
+        if d.proc is not None and d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(timeout=10)
+        d.kill_leftovers()
+    finally:
+        d.close()
+    return [l for l in d.log().splitlines() if any(b in l for b in BAD_LOG[1:])]

@@ -75,12 +75,18 @@ def test_bad_log_level_flag(binaries, tmp_dir):
 
 
 def test_missing_config_file(binaries, tmp_dir):
+    """A file that cannot be read is an error in the documented "preforkd: ..." form
+    (it has no FILE:LINE), with and without -t; so is a bad -l."""
     path = os.path.join(tmp_dir, "nope.conf")
+    want = "preforkd: %s: No such file or directory" % path
     r = run_cli(["-c", path])
     assert r.returncode == 1, r
-    assert "%s: No such file or directory" % path in r.stderr, r.stderr
+    assert r.stderr.splitlines() == [want], r.stderr
     r = run_cli(["-t", "-c", path])
-    assert r.returncode == 1 and path in r.stderr, r
+    assert r.returncode == 1 and r.stderr.splitlines() == [want], r
+    r = run_cli(["-t", "-l", "nowhere"])
+    assert r.returncode == 1, r
+    assert r.stderr.startswith("preforkd: -l nowhere: "), r.stderr
 
 
 def test_unknown_key_names_file_and_line(binaries, tmp_dir):

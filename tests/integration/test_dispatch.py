@@ -335,3 +335,35 @@ def test_reuseport_ttin_ttou(preforkd):
     H.wait_for(lambda: len(listening(d.port)) == 2, 10, "2 listening sockets")
     for _ in range(6):
         assert H.echo_ok(d.port, H.payload(2000))
+
+
+def test_reuseport_failed_reload_to_fewer_workers_keeps_sockets(preforkd):
+    """reuseport, 4 workers: a reload to 2 workers that fails late (a new listener's
+    port is taken) leaves the sockets as they were: the 4 listening sockets are the
+    ones the 4 workers accept on (none bound afresh for a slot whose worker holds
+    the old one), and every new connection is accepted and echoed."""
+    import socket
+    d = preforkd.start(daemon={"workers": 4, "log_level": "info", "dispatch": "reuseport"})
+    workers = d.wait_workers(4)
+    for pid in workers:
+        d.wait_worker_ready(pid)
+    before = listening(d.port)
+    assert len(before) == 4, before
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        d.daemon_keys["workers"] = 2
+        d.set_listener("b", listen="127.0.0.1:%d" % taken.getsockname()[1])
+        d.write_config()
+        status = d.reload()
+    finally:
+        taken.close()
+    assert status is not None and "reload failed" in status, status
+    assert sorted(d.worker_pids()) == sorted(workers), "workers changed after a failed reload"
+    assert listening(d.port) == before, "listening sockets changed: %r -> %r" % (
+        before, listening(d.port))
+    held = listen_holders(d, d.port)
+    assert all(held[w] == 1 for w in workers) and held[d.pid] == 4, held
+    problems = H.multi_echo(d.port, [H.payload(500, seed=i) for i in range(64)], timeout=5)
+    assert not problems, "%d of 64 connections not echoed: %r" % (len(problems), problems[:3])

@@ -384,3 +384,29 @@ def test_journal_stream_log_format(preforkd):
     assert not odd, "lines not in journal format: %r" % odd[:5]
     assert any(l.startswith("<5>[notice] master: ") for l in lines)
     assert any(l.startswith("<6>[info] worker 0 gen 1: close ") for l in lines)
+
+
+def test_worker_that_cannot_start_is_not_respawned(binaries, tmp_dir):
+    """Workers that fail at start (buffer_size = 16m, and no process may allocate
+    16 MiB) exit with status 2, "fatal, don't respawn": the master does not respawn
+    them, says so, and with no worker left says that too and exits 1 (never READY=1).
+    Outside the session: the workers' failure is logged at [crit]."""
+    d = H.Daemon(tmp_dir, daemon={"workers": 2}, listeners={"echo": {"buffer_size": "16m"}},
+                 **H.alloc_limited())
+    try:
+        d._spawn()
+        rc = d.wait_exit(10)
+        log = d.log()
+        assert rc == 1, "exit status %r; log:\n%s" % (rc, log)
+        exited = re.findall(r"worker (\d) gen 1 \(pid \d+\) exited with status (\d+)", log)
+        assert sorted(exited) == [("0", "2"), ("1", "2")], log
+        assert len(re.findall(r"\[crit\] worker \d gen 1: scratch buffer", log)) == 2, log
+        assert len(re.findall(r"\[error\] master: worker \d exited with status 2 \(fatal\): "
+                              r"not respawning", log)) == 2, log
+        assert "respawning worker" not in log, log
+        assert re.search(r"\[error\] master: no worker of generation 1 can start and no other "
+                         r"is left; stopping", log), log
+        assert not [n for n in d.notes if "READY=1" in n], d.notes
+    finally:
+        bad = H.end_daemon(d)
+    assert not bad, "sanitizer report:\n%s" % "\n".join(bad)

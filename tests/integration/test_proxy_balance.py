@@ -449,3 +449,47 @@ def test_reload_changes_backends_under_load(backends, preforkd, pfload_bin):
     assert {x["backend"] for x in lines if x["gen"] == 2} == new
     bad = [x for x in lines if x["reason"] != "client_eof"]
     assert not bad, bad[:5]
+
+
+def test_leastconn_source_bind_failure_keeps_count(backends, preforkd):
+    """leastconn, one worker: backend B0's connections are bound to a source address
+    that is not on the host (so each one fails before its connect), B1's need none.
+    A failed bind must leave B0's connection count at 0, not wrap it below 0: with B1
+    holding a connection, every new client is tried on B0 again (and closed with
+    reason connect_failed), never sent to B1 as if B0 were the loaded one."""
+    if not H.have_ipv6_loopback():
+        pytest.skip("no IPv6 loopback")
+    dead6 = "[::1]:%d" % H.free_port()     # never connected to: the bind fails first
+    b1 = backends.echo(b"B1\n")
+    d = preforkd.start(daemon={"workers": 1}, listeners={"lc": H.proxy_listener(
+        [dead6, b1], balance="leastconn", retries=0, source="2001:db8::1")})
+    held = None
+    ports = []
+    try:
+        # the first pick may be either backend; get one connection held on B1
+        for _ in range(3):
+            c = H.connect(d.port)
+            try:
+                ident = read_line(c).strip().decode()
+            except H.HarnessError:
+                ports.append(c.getsockname()[1])
+                c.close()
+                continue
+            assert ident == "B1", ident
+            held = c
+            break
+        assert held is not None, "no connection reached B1; log:\n%s" % d.log_tail()
+        # B0 = 0, B1 = 1: leastconn picks B0, whose bind fails, every time
+        for _ in range(3):
+            with H.connect(d.port) as c:
+                ports.append(c.getsockname()[1])
+                H.wait_closed_by_peer(c, 5)
+        for p in ports:
+            f = H.wait_close_line(d, p)
+            assert f["reason"] == "connect_failed" and f["backend"] == dead6, f
+        assert len(b1.open_conns()) == 1, "B1 took more connections: %r" % b1.conns
+        d.wait_log(r"\[warning\] worker 0 gen 1: listener lc: bind to source "
+                   r"\[2001:db8::1\]:0 for backend \[::1\]:%s: " % dead6.rsplit(":", 1)[1])
+    finally:
+        if held is not None:
+            held.close()

@@ -1,5 +1,7 @@
 """Reload (SIGHUP): under load, with a bad config, adding and removing listeners."""
 
+import re
+import socket
 import subprocess
 import time
 
@@ -96,6 +98,31 @@ def test_bad_config_on_reload_keeps_old_workers(preforkd, binaries):
     d.wait_log(r"generation 2 ready: 2 workers")
     d.wait_workers(2, exclude=before)
     assert H.echo_ok(d.port, b"after")
+
+
+def test_reload_bind_failure_names_file_and_line(preforkd):
+    """A listener added by reload whose port is taken fails the reload, and the error
+    names FILE:LINE of its listen key (log and STATUS), like the file's other errors;
+    the running generation goes on serving."""
+    d = preforkd.start(daemon={"workers": 1}, listeners={"a": {}})
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        d.set_listener("b", listen="127.0.0.1:%d" % port)
+        d.write_config()
+        line = d.config_text().splitlines().index("listen = 127.0.0.1:%d" % port) + 1
+        want = "%s:%d: listen: listener b: bind 127.0.0.1:%d: Address already in use" % (
+            d.conf, line, port)
+        log_at = d.log_size()
+        status = d.reload()
+        assert status is not None and status.endswith("reload failed: " + want), status
+        d.wait_log(r"(?m)\[error\] master: %s$" % re.escape(want), start=log_at)
+        d.wait_log(r"reload failed, keeping generation 1", start=log_at)
+    finally:
+        taken.close()
+    assert H.echo_ok(d.ports["a"], H.payload(5000))
 
 
 def test_listener_added_and_removed_by_reload(preforkd):
@@ -198,3 +225,41 @@ def test_max_draining_closes_the_oldest_generation(preforkd):
     for s in socks:
         s.close()
     assert H.echo_ok(d.port, b"z")
+
+
+def test_reload_replaces_a_generation_that_never_became_ready(binaries, tmp_dir):
+    """A reload to buffer_size = 16m where no process may allocate 16 MiB: generation
+    2's workers fail at start, so it never becomes ready.  A reload with the file
+    fixed must replace it at once (not be queued until generation 2 is ready, which
+    it never is): generation 3 becomes ready and serves, and generation 1 still
+    finishes its held connection.  Outside the session: the failure logs [crit]."""
+    import signal
+    d = H.Daemon(tmp_dir, daemon={"workers": 2, "drain_timeout": "30s"},
+                 listeners={"echo": {"buffer_size": "16k"}}, **H.alloc_limited())
+    held = None
+    try:
+        d.start()
+        held = H.connect(d.port)
+        assert H.exchange(held, b"gen 1") == b"gen 1"
+        d.listeners["echo"]["buffer_size"] = "16m"
+        d.write_config()
+        log_at = d.log_size()
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"worker \d gen 2 \(pid \d+\) exited", start=log_at)
+        d.listeners["echo"]["buffer_size"] = "16k"
+        d.write_config()
+        status = d.reload()
+        assert "reload failed" not in (status or ""), status
+        d.wait_log(r"generation 3 ready: 2 workers", start=log_at)
+        assert "reload queued" not in d.log()[log_at:], d.log_tail()
+        for i in range(4):
+            assert H.echo_ok(d.port, H.payload(20000, seed=i))
+        assert H.exchange(held, b"still gen 1") == b"still gen 1"
+        held.close()
+        held = None
+        assert d.stop() == 0, d.log_tail()
+    finally:
+        if held is not None:
+            held.close()
+        bad = H.end_daemon(d)
+    assert not bad, "sanitizer report:\n%s" % "\n".join(bad)

@@ -47,6 +47,7 @@ msg_equal(const struct chan_msg *a, const struct chan_msg *b)
 	return 0; } } while (0)
 	CMP(type);
 	CMP(flags);
+	CMP(seq);
 	CMP(lsock);
 	CMP(count);
 	CMP(conns);
@@ -73,16 +74,19 @@ fill(struct chan_msg *m, int type, enum pattern p)
 	switch (p) {
 	case PAT_ZERO:
 		m->flags = 0;
+		m->seq = 0;
 		m->lsock = m->count = m->conns = m->timeout_ms = 0;
 		m->accepted = m->bytes_in = m->bytes_out = m->errors = 0;
 		break;
 	case PAT_MAX:
 		m->flags = CHAN_F_ALL;
+		m->seq = UINT16_MAX;
 		m->lsock = m->count = m->conns = m->timeout_ms = UINT32_MAX;
 		m->accepted = m->bytes_in = m->bytes_out = m->errors = UINT64_MAX;
 		break;
 	case PAT_DISTINCT:
 		m->flags = CHAN_F_MORE | CHAN_F_PAUSED;
+		m->seq = 0x8281;
 		m->lsock = 0x04030201u;
 		m->count = 0x14131211u;
 		m->conns = 0x24232221u;
@@ -94,6 +98,7 @@ fill(struct chan_msg *m, int type, enum pattern p)
 		break;
 	case PAT_HIGHBIT:
 		m->flags = CHAN_F_FULL;
+		m->seq = 0x8000;
 		m->lsock = 0x80000000u;
 		m->count = 1;
 		m->conns = 0x7fffffffu;
@@ -159,6 +164,7 @@ test_encode_deterministic(void)
 	memset(&b, 0, sizeof(b));
 	b.type = a.type;
 	b.flags = a.flags;
+	b.seq = a.seq;
 	b.lsock = a.lsock;
 	b.count = a.count;
 	b.conns = a.conns;
@@ -219,6 +225,7 @@ test_layout(void)
 	chan_encode(&m, wire);
 	is_int(wire[0], CHAN_HEARTBEAT, "type at byte 0");
 	is_int(wire[1], CHAN_F_MORE | CHAN_F_PAUSED, "flags at byte 1");
+	ok(wire[2] == 0x81 && wire[3] == 0x82, "seq at bytes 2 and 3, little-endian");
 
 	fill(&m, CHAN_DRAIN, PAT_ZERO);
 	m.flags = CHAN_F_FULL;
@@ -249,6 +256,41 @@ test_layout(void)
 		}
 	}
 	ok(prev_end <= CHAN_WIRE_SIZE, "the fields fit in CHAN_WIRE_SIZE");
+}
+
+/* An ACCEPTED answers the lease whose number it carries, and no other. */
+static void
+test_answers(void)
+{
+	static const struct {
+		const char	*name;
+		int		 type;
+		uint16_t	 msg_seq;	/* what the answer carries */
+		uint16_t	 lease_seq;	/* the last ACCEPT sent */
+		int		 want;
+	} cases[] = {
+		{ "the answer to the last lease",	CHAN_ACCEPTED,	7,	7,	1 },
+		{ "a late answer to the one before",	CHAN_ACCEPTED,	6,	7,	0 },
+		{ "a late answer, across the wrap",	CHAN_ACCEPTED,	UINT16_MAX, 0,	0 },
+		{ "the answer, after the wrap",		CHAN_ACCEPTED,	0,	0,	1 },
+		{ "the first lease",			CHAN_ACCEPTED,	1,	1,	1 },
+		{ "not an ACCEPTED",			CHAN_STATE,	7,	7,	0 },
+	};
+	struct chan_msg m, d;
+	uint8_t wire[CHAN_WIRE_SIZE];
+	size_t i;
+
+	for (i = 0; i < NELEM(cases); i++) {
+		fill(&m, cases[i].type, PAT_ZERO);
+		m.seq = cases[i].msg_seq;
+		/* through the wire, as the master receives it */
+		chan_encode(&m, wire);
+		if (!ok(chan_decode(wire, sizeof(wire), &d) == 0, "answers, %s: decodes",
+		    cases[i].name))
+			continue;
+		is_int(chan_answers(&d, cases[i].lease_seq), cases[i].want,
+		    "answers, %s", cases[i].name);
+	}
 }
 
 static void
@@ -647,6 +689,7 @@ main(void)
 	test_flags_accepted();
 	test_encode_deterministic();
 	test_layout();
+	test_answers();
 	test_decode_rejects();
 	test_type_names();
 	test_send_recv();

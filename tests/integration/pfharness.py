@@ -44,6 +44,16 @@ ASAN = os.environ.get("PREFORKD_ASAN", "") == "1"
 KEEP = os.environ.get("PREFORKD_KEEP", "") == "1"
 SPLICE = os.environ.get("PREFORKD_SPLICE") or None
 
+
+def src_define(path, name):
+    """The number a `#define NAME N` of src/PATH gives (int, or float if it has a
+    point), so that a test's bound follows the code it bounds."""
+    with open(os.path.join(REPO, "src", path)) as f:
+        m = re.search(r"^#define\s+%s\s+([0-9.]+)" % re.escape(name), f.read(), re.M)
+    assert m, "no #define %s in src/%s" % (name, path)
+    return float(m.group(1)) if "." in m.group(1) else int(m.group(1))
+
+
 # ASan builds start and run slower: stretch deadlines, not assertions.
 SLOW = 3.0 if ASAN else 1.0
 

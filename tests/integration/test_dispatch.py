@@ -3,7 +3,6 @@ connections spread over the workers."""
 
 import collections
 import os
-import re
 import signal
 
 import pytest
@@ -53,10 +52,7 @@ def spread(d, socks, workers):
 def lease_slack():
     """LEASE_SLACK of src/master.c: how many connections more than the worker that
     took fewest a notify lease may take."""
-    with open(os.path.join(H.REPO, "src", "master.c")) as f:
-        m = re.search(r"^#define\s+LEASE_SLACK\s+(\d+)", f.read(), re.M)
-    assert m, "no LEASE_SLACK in src/master.c"
-    return int(m.group(1))
+    return H.src_define("master.c", "LEASE_SLACK")
 
 
 @pytest.mark.parametrize("dispatch", ["notify", "handoff"])

@@ -142,10 +142,14 @@ def loop_turns(calls):
     return sum(calls.get(c, 0) for c in LOOP_CALLS)
 
 
-ACCEPT_BATCH = 16       # src/worker.c: accept() calls a lease makes at once, at most
-LEASE_SLACK = 32        # src/master.c: a lease's cap, connections past the fewest taken
-ANSWER_SECS = 0.5       # src/master.c: the answer timer's period while a lease is out
-ACCEPT_PAUSE_SECS = 0.5  # src/net.h: how long a worker out of descriptors stops accepting
+# accept() calls a lease makes at once, at most
+ACCEPT_BATCH = H.src_define("worker.c", "ACCEPT_BATCH")
+# a lease's cap, connections past the fewest taken
+LEASE_SLACK = H.src_define("master.c", "LEASE_SLACK")
+# the answer timer's period while a lease is out
+ANSWER_SECS = H.src_define("master.c", "ANSWER_SECS")
+# how long a worker out of descriptors stops accepting
+ACCEPT_PAUSE_SECS = H.src_define("net.h", "ACCEPT_PAUSE_SECS")
 
 
 @pytest.mark.timeout_s(90)

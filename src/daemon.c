@@ -60,6 +60,32 @@ plain_file(const char *path, const struct stat *st, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Open path with flags (O_CREAT makes it 0644), never through a symbolic
+ * link nor blocking on a FIFO, and stat it into *st.  The descriptor, or
+ * -1 with a message and errno kept.
+ */
+static int
+open_stat(const char *path, int flags, struct stat *st, char *err, size_t errlen)
+{
+	int fd, saved;
+
+	if ((fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644)) == -1) {
+		saved = errno;
+		open_error(path, saved, err, errlen);
+		errno = saved;
+		return -1;
+	}
+	if (fstat(fd, st) == -1) {
+		saved = errno;
+		snprintf(err, errlen, "pidfile %s: %s", path, strerror(saved));
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 /* The pid at the start of fd's file: "PID\n"; 0 if there is none. */
 static pid_t
 pid_in(int fd)
@@ -92,17 +118,8 @@ pidfile_open(const char *path, char *err, size_t errlen)
 	 * instance that is exiting, or be replaced, before our lock is on it.
 	 */
 	for (int tries = 0; tries < 5; tries++) {
-		/* O_NONBLOCK: a FIFO planted at path must not hang the open. */
-		if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-		    0644)) == -1) {
-			open_error(path, errno, err, errlen);
+		if ((fd = open_stat(path, O_RDWR | O_CREAT, &st, err, errlen)) == -1)
 			return -1;
-		}
-		if (fstat(fd, &st) == -1) {
-			snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
-			close(fd);
-			return -1;
-		}
 		if (plain_file(path, &st, err, errlen) == -1) {
 			close(fd);
 			return -1;
@@ -178,18 +195,11 @@ pidfile_running(const char *path, char *err, size_t errlen)
 	pid_t named;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1) {
-		if (errno == ENOENT) {
-			snprintf(err, errlen, "pidfile %s: not running (no such file)", path);
-			return 0;
-		}
-		open_error(path, errno, err, errlen);
-		return -1;
-	}
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "pidfile %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
+	if ((fd = open_stat(path, O_RDONLY, &st, err, errlen)) == -1) {
+		if (errno != ENOENT)
+			return -1;
+		snprintf(err, errlen, "pidfile %s: not running (no such file)", path);
+		return 0;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "pidfile %s: not a regular file", path);

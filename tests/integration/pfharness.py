@@ -164,21 +164,23 @@ def children(pid):
         return []
 
 
-def socket_inodes(pid):
-    """Inodes of the sockets PID has open: {inode: fd}."""
-    out = {}
+def fd_links(pid):
+    """(fd, what it names: "socket:[INODE]", a path, ...) for each descriptor PID
+    has open; none once it is gone."""
     try:
         fds = os.listdir("/proc/%d/fd" % pid)
     except (FileNotFoundError, ProcessLookupError):
-        return out
+        return
     for fd in fds:
         try:
-            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
+            yield int(fd), os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:     # closed meanwhile (listdir's own fd, too)
             continue
-        if link.startswith("socket:["):
-            out[int(link[8:-1])] = int(fd)
-    return out
+
+
+def socket_inodes(pid):
+    """Inodes of the sockets PID has open: {inode: fd}."""
+    return {int(link[8:-1]): fd for fd, link in fd_links(pid) if link.startswith("socket:[")}
 
 
 def pidfile_lock_holder(path):
@@ -195,18 +197,7 @@ def pidfile_lock_holder(path):
 
 def open_on(pid, path):
     """The descriptors of process pid open on file `path`."""
-    out = []
-    try:
-        fds = os.listdir("/proc/%d/fd" % pid)
-    except (FileNotFoundError, ProcessLookupError):
-        return out
-    for fd in fds:
-        try:
-            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == path:
-                out.append(int(fd))
-        except OSError:
-            continue
-    return out
+    return [fd for fd, link in fd_links(pid) if link == path]
 
 
 def tcp_table():

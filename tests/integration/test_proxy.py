@@ -792,14 +792,7 @@ def test_source_bind_failure_moves_on(backends, preforkd):
 
 def fd_kinds(pid):
     """{"socket": n, "pipe": n, ...}: what the open fds of pid are."""
-    kinds = collections.Counter()
-    path = "/proc/%d/fd" % pid
-    for fd in os.listdir(path):
-        try:
-            kinds[os.readlink(os.path.join(path, fd)).split(":", 1)[0]] += 1
-        except FileNotFoundError:       # closed meanwhile (listdir's own fd)
-            pass
-    return kinds
+    return collections.Counter(link.split(":", 1)[0] for _, link in H.fd_links(pid))
 
 
 @pytest.mark.parametrize("splice", ["auto", "on"])

@@ -73,6 +73,7 @@
 #define QUICK_DEATH	1.0	/* a worker dying sooner is backed off */
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	10000
+#define FATAL_TRIES	3	/* starts failing with status 2 in a row: give up */
 #define KILL_GRACE	2.0	/* after a stop deadline, before SIGKILL */
 #define EXTEND_GRACE	5	/* seconds asked of systemd beyond shutdown_timeout */
 #define HANDOFF_BATCH	16	/* connections passed per readiness at most */
@@ -129,7 +130,8 @@ struct slot {
 	int		 idx;
 	struct wproc	*w;		/* NULL while dead or waiting to respawn */
 	unsigned	 delay_ms;	/* respawn back-off */
-	int		 fatal;		/* exited with status 2: not respawned */
+	unsigned	 failed;	/* starts that exited with status 2, in a row */
+	int		 fatal;		/* FATAL_TRIES of them: not respawned */
 	ev_timer	 respawn;
 	struct master	*m;
 };
@@ -825,6 +827,8 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 		case CHAN_HELLO:
 			if (w->state == W_STARTING) {
 				w->state = W_READY;
+				if (w->gen == m->gen && w->slot < m->nslots)
+					m->slots[w->slot]->failed = 0;
 				log_info("worker %d gen %u ready, pid %d", w->slot, w->gen,
 				    (int)w->pid);
 			}
@@ -1111,8 +1115,15 @@ master_reap(struct master *m)
 			struct slot *s = m->slots[w->slot];
 
 			s->w = NULL;	/* even when stopping: status and watchdog read it */
-			if (!m->stopping && WIFEXITED(st) && WEXITSTATUS(st) == 2) {
-				log_errorx("worker %d exited with status 2 (fatal): not respawning", s->idx);
+			/*
+			 * Status 2: it failed while it started.  A shortage that
+			 * passes (descriptors, memory) gets the back-off; one that
+			 * stays would fail each new worker the same way.
+			 */
+			if (!m->stopping && WIFEXITED(st) && WEXITSTATUS(st) == 2 &&
+			    ++s->failed >= FATAL_TRIES) {
+				log_errorx("worker %d failed to start %u times in a row (status 2): "
+				    "not respawning", s->idx, s->failed);
 				s->fatal = 1;
 			} else if (!m->stopping)
 				master_schedule(m, s, ev_now(m->loop) - w->started);
@@ -1125,8 +1136,17 @@ master_reap(struct master *m)
 		return;
 	}
 	if (!m->stopping) {
-		int fatal_all = m->nslots > 0;
+		int fatal_all;
 
+		if (m->reload_pending && !m->gen_ready && gen_stuck(m)) {
+			/*
+			 * Queued for a generation that will not be ready soon:
+			 * first, since it may replace one that cannot start.
+			 */
+			m->reload_pending = 0;
+			master_reload(m);
+		}
+		fatal_all = m->nslots > 0;
 		for (int i = 0; i < m->nslots; i++)
 			fatal_all &= m->slots[i]->fatal;
 		/*
@@ -1145,11 +1165,6 @@ master_reap(struct master *m)
 			m->fatal_logged = 1;
 			log_errorx("no worker of generation %u can start; stopping once the "
 			    "older generations are done, unless a reload replaces it", m->gen);
-		}
-		if (m->reload_pending && !m->gen_ready && gen_stuck(m)) {
-			/* Queued for a generation that will not be ready soon. */
-			m->reload_pending = 0;
-			master_reload(m);
 		}
 	}
 	master_resume(m);

@@ -44,12 +44,17 @@ open_error(const char *path, int error, char *err, size_t errlen)
 		snprintf(err, errlen, "pidfile %s: %s", path, strerror(error));
 }
 
-/* A regular file with one link, or -1 with a message. */
+/* A regular file of ours with one link, or -1 with a message. */
 static int
 plain_file(const char *path, const struct stat *st, char *err, size_t errlen)
 {
 	if (!S_ISREG(st->st_mode)) {
 		snprintf(err, errlen, "pidfile %s: not a regular file", path);
+		return -1;
+	}
+	if (st->st_uid != geteuid()) {
+		snprintf(err, errlen, "pidfile %s: owned by uid %lu, not by us; refusing to "
+		    "write to it", path, (unsigned long)st->st_uid);
 		return -1;
 	}
 	if (st->st_nlink > 1) {
@@ -133,7 +138,13 @@ pidfile_open(const char *path, char *err, size_t errlen)
 				return -1;
 			}
 			whole(&fl, F_WRLCK);
-			if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type == F_RDLCK) {
+			if (fcntl(fd, F_GETLK, &fl) == -1) {
+				snprintf(err, errlen, "pidfile %s: testing its lock: %s", path,
+				    strerror(errno));
+				close(fd);
+				return -1;
+			}
+			if (fl.l_type == F_RDLCK) {
 				/*
 				 * Any reader of a 0644 file can hold a read lock;
 				 * a master holds a write lock.  Put a new file in
@@ -141,7 +152,10 @@ pidfile_open(const char *path, char *err, size_t errlen)
 				 */
 				close(fd);
 				fd = -1;
-				if (unlink(path) == -1 && errno != ENOENT) {
+				/* Only the file we looked at: a racing start may own the name now. */
+				if (lstat(path, &now) == 0 && now.st_dev == st.st_dev &&
+				    now.st_ino == st.st_ino && unlink(path) == -1 &&
+				    errno != ENOENT) {
 					snprintf(err, errlen, "pidfile %s: read-locked by pid %d "
 					    "and cannot be replaced: %s", path, (int)fl.l_pid,
 					    strerror(errno));
@@ -289,16 +303,21 @@ pidfile_close(const char *path, int fd)
 
 	if (fd == -1)
 		return 0;
-	if (fstat(fd, &st) == 0 && lstat(path, &now) == 0 && now.st_dev == st.st_dev &&
-	    now.st_ino == st.st_ino && unlink(path) == -1) {
-		saved = errno;
-		if (ftruncate(fd, 0) == -1) {
-			/* nothing more we can do; the lock goes all the same */
-		}
+	if (fstat(fd, &st) == -1)
 		rc = -1;
-		errno = saved;
-	}
+	else if (lstat(path, &now) == -1) {
+		/* Gone is fine; unreachable (a directory we may no longer search) is not. */
+		if (errno != ENOENT)
+			rc = 1;
+	} else if (now.st_dev == st.st_dev && now.st_ino == st.st_ino &&
+	    unlink(path) == -1)
+		rc = 1;
+	/* else: the name is another file's now, and it is left alone */
 	saved = errno;
+	if (rc == 1 && ftruncate(fd, 0) == -1) {
+		saved = errno;
+		rc = -1;
+	}
 	close(fd);	/* releases the lock */
 	errno = saved;
 	return rc;

@@ -53,10 +53,11 @@ pid_t	pidfile_running(const char *path, char *err, size_t errlen);
 pid_t	pidfile_signal(const char *path, int signo, char *err, size_t errlen);
 /*
  * At exit: remove path if it is still the file open on fd, then close fd,
- * which releases the lock.  When the name cannot be removed (its directory
- * is not writable after a privilege drop), the file is emptied instead, so
- * what is left names no process.  Returns 0, or -1 with errno set when the
- * file stays.
+ * which releases the lock.  When the name cannot be removed or checked (its
+ * directory is not writable, or not searchable, after a privilege drop),
+ * the file is emptied instead, so what is left names no process.  Returns
+ * 0 when it is removed or the name is another file's now, 1 with errno
+ * saying why when it was emptied instead, -1 with errno when not even that.
  */
 int	pidfile_close(const char *path, int fd);
 

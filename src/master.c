@@ -1593,15 +1593,20 @@ master_run(struct config *cfg, const char *file, const struct config_overrides *
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 
-	if (master_open(&m) == -1) {
-		m.exit_status = 1;
-		goto out;
-	}
+	/*
+	 * Signals are caught before the pid file names us: a -s reopen or
+	 * stop that comes while the sockets open waits in the pipe for the
+	 * loop instead of killing a master half started.
+	 */
 	if ((sigfd = selfpipe_open()) == -1)
 		fatal("self-pipe");
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		if (selfpipe_catch(sigs[i]) == -1)
 			fatal("sigaction");
+	if (master_open(&m) == -1) {
+		m.exit_status = 1;
+		goto out;
+	}
 	if ((m.loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
 		fatalx("cannot create the event loop");
 	ev_io_init(&m.sig_io, master_sig_cb, sigfd, EV_READ);
@@ -1649,8 +1654,14 @@ out:
 	for (int i = 0; i < m.npassed; i++)
 		close(m.passed[i].fd);
 	free(m.passed);
-	if (m.pidfd != -1 && pidfile_close(m.pidfile, m.pidfd) == -1)
+	switch (m.pidfd != -1 ? pidfile_close(m.pidfile, m.pidfd) : 0) {
+	case 1:
 		log_warn("pid file %s emptied, not removed", m.pidfile);
+		break;
+	case -1:
+		log_warn("pid file %s left as it was", m.pidfile);
+		break;
+	}
 	free(m.pidfile);
 	config_free(m.cfg);
 	return m.exit_status;

@@ -12,8 +12,8 @@ import pwd
 import re
 import shutil
 import signal
-import stat
 import subprocess
+import tempfile
 
 import pytest
 
@@ -159,40 +159,30 @@ def test_known_user_passes_check(binaries, tmp_dir):
     assert r.stdout.strip() == "%s: configuration ok" % path, r
 
 
-def reachable_by_others(path):
-    """Whether a user other than root can reach path: every directory above it is
-    searchable by others."""
-    d = os.path.dirname(os.path.abspath(path))
-    while True:
-        if not os.stat(d).st_mode & stat.S_IXOTH:
-            return False
-        if d == "/":
-            return True
-        d = os.path.dirname(d)
-
-
-def binary_for_others(tmp_dir):
-    """A copy of preforkd in tmp_dir (mode 0755) that another user can execute
-    wherever the checkout lives: a fresh clone in a private (0700) directory does
-    not let nobody run build/preforkd itself."""
-    os.chmod(tmp_dir, 0o755)
-    if not reachable_by_others(tmp_dir):
-        pytest.skip("the temporary directory %s is not reachable by other users "
-                    "(set TMPDIR to one that is)" % tmp_dir)
-    copy = os.path.join(tmp_dir, "preforkd")
-    shutil.copy(H.PREFORKD, copy)
-    os.chmod(copy, 0o755)
-    return copy
+@pytest.fixture
+def others_dir():
+    """A directory (0755) that other users can reach and a copy of preforkd in it,
+    wherever the checkout and $TMPDIR live: a fresh clone in a private (0700)
+    directory does not let nobody run build/preforkd, nor read a file beside it.
+    Made in /tmp (1777 on every Debian), not in $TMPDIR, which may be private."""
+    d = tempfile.mkdtemp(prefix="preforkd-others-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        shutil.copy(H.PREFORKD, os.path.join(d, "preforkd"))
+        os.chmod(os.path.join(d, "preforkd"), 0o755)
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @needs_root
-def test_unprivileged_start_cannot_switch_user(binaries, tmp_dir):
+def test_unprivileged_start_cannot_switch_user(binaries, others_dir):
     """Not root and user names someone else: start-up error, exit 1 (no serving).
     It runs a copy of the binary in the test's own directory, not the checkout's."""
     uid, gid = user_ids("nobody")
-    binary = binary_for_others(tmp_dir)
+    binary = os.path.join(others_dir, "preforkd")
     port = H.free_port()
-    path = os.path.join(tmp_dir, "u.conf")
+    path = os.path.join(others_dir, "u.conf")
     with open(path, "w") as f:
         f.write(H.render_config({"workers": 1, "user": "daemon"},
                                 {"echo": {"listen": "127.0.0.1:%d" % port}}))
@@ -206,7 +196,7 @@ def test_unprivileged_start_cannot_switch_user(binaries, tmp_dir):
                                                              "LISTEN_PID")}
     p = subprocess.Popen([binary, "-c", path], stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         cwd=tmp_dir, preexec_fn=become_nobody, start_new_session=True)
+                         cwd=others_dir, preexec_fn=become_nobody, start_new_session=True)
     try:
         out, err = p.communicate(timeout=10 * H.SLOW)
     except subprocess.TimeoutExpired:

@@ -340,6 +340,63 @@ test_planted(void)
 	snprintf(path, sizeof(path), "%s/no/such/dir/p.pid", dir);
 	ok(pidfile_open(path, err, sizeof(err)) == -1 && strstr(err, "p.pid") != NULL,
 	    "open in a missing directory fails naming the file (%s)", err);
+
+	/* Root writing into another user's file (planted in a shared directory). */
+	snprintf(path, sizeof(path), "%s/p.pid", dir);
+	if (geteuid() != 0) {
+		skip(3, "a file of another user's needs root to make");
+		return;
+	}
+	put("precious\n");
+	if (chown(path, 65534, 65534) == -1)
+		bail_out("chown: %s", strerror(errno));
+	is_int(pidfile_open(path, err, sizeof(err)), -1, "another user's file is refused");
+	ok(strstr(err, "owned by uid 65534") != NULL, "saying so (%s)", err);
+	is_str(got_in(path), "precious\n", "and left as it was");
+	unlink(path);
+}
+
+/*
+ * A master that dropped privileges may not even search the directory of
+ * its pid file any more: it empties the file it holds open instead.
+ */
+static void
+test_close_unreachable(void)
+{
+	char err[256], sub[128], buf[32];
+	int fd, st, p[2];
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		skip(3, "dropping privileges needs root");
+		return;
+	}
+	snprintf(sub, sizeof(sub), "%s/private", dir);
+	if (mkdir(sub, 0700) == -1)
+		bail_out("mkdir: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/p.pid", sub);
+	if ((fd = pidfile_open(path, err, sizeof(err))) == -1)
+		bail_out("pidfile_open: %s", err);
+	if (pipe(p) == -1 || (pid = fork()) == -1)
+		bail_out("pipe/fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* The lock is not inherited: this child only tries the exit path. */
+		close(p[0]);
+		if (setgid(65534) == -1 || setuid(65534) == -1)
+			_exit(9);
+		st = pidfile_close(path, fd);
+		_exit(write(p[1], &st, sizeof(st)) == (ssize_t)sizeof(st) ? 0 : 9);
+	}
+	close(p[1]);
+	if (read(p[0], &st, sizeof(st)) != (ssize_t)sizeof(st))
+		st = -99;
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	is_int(st, 1, "pidfile_close in a directory it cannot search: emptied");
+	snprintf(buf, sizeof(buf), "%s", got_in(path));
+	is_str(buf, "", "the file names no process");
+	is_int(pidfile_close(path, fd), 0, "and root then removes it");
+	rmdir(sub);
 }
 
 static void
@@ -360,6 +417,7 @@ main(void)
 	test_not_running();
 	test_lock();
 	test_planted();
+	test_close_unreachable();
 	test_drop_noop();
 	rmdir(dir);
 	return done_testing();

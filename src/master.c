@@ -442,6 +442,14 @@ master_answer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	master_resume(m);
 }
 
+/* net_listen()'s flags for lc's sockets. */
+static int
+lsock_flags(const struct config *cfg, const struct listener_conf *lc)
+{
+	return (cfg->dispatch == DISPATCH_REUSEPORT ? NET_REUSEPORT : 0) |
+	    (lc->tcp_nodelay ? NET_NODELAY : 0);
+}
+
 /* A passed socket for lc: by name, else by address; NULL when none. */
 static struct sd_socket *
 passed_find(struct master *m, const struct listener_conf *lc)
@@ -493,16 +501,20 @@ lsock_open(struct master *m, const struct listener_conf *lc, char *err,
 			    lc->name, strerror(errno));
 			return NULL;
 		}
-	} else if ((fd = net_listen(&lc->addr, lc->backlog,
-	    m->cfg->dispatch == DISPATCH_REUSEPORT)) == -1) {
+		/* Ours to set either way: its connections inherit it. */
+		if (net_nodelay(fd, lc->tcp_nodelay) == -1) {
+			snprintf(err, errlen, "listener %s: socket from systemd: "
+			    "TCP_NODELAY: %s", lc->name, strerror(errno));
+			return NULL;
+		}
+	} else if ((fd = net_listen(&lc->addr, lc->backlog, lsock_flags(m->cfg, lc))) == -1) {
 		snprintf(err, errlen, "listener %s: bind %s: %s", lc->name,
 		    net_addr_str((const struct sockaddr *)&lc->addr.ss, a, sizeof(a)),
 		    strerror(errno));
 		return NULL;
 	}
-	if (net_nodelay(fd, lc->tcp_nodelay) == -1 ||
-	    (ls = calloc(1, sizeof(*ls))) == NULL) {
-		snprintf(err, errlen, "listener %s: %s", lc->name, strerror(errno));
+	if ((ls = calloc(1, sizeof(*ls))) == NULL) {
+		snprintf(err, errlen, "listener %s: out of memory", lc->name);
 		if (p == NULL)
 			close(fd);
 		return NULL;
@@ -554,15 +566,8 @@ lsock_slots(struct lsock *ls, int n, char *err, size_t errlen)
 	}
 	ls->rfd = v;
 	while (ls->nrfd < n) {
-		if ((fd = net_listen(&ls->addr, ls->conf->backlog, 1)) != -1 &&
-		    net_nodelay(fd, ls->conf->tcp_nodelay) == -1) {
-			int saved = errno;
-
-			close(fd);
-			fd = -1;
-			errno = saved;
-		}
-		if (fd == -1) {
+		if ((fd = net_listen(&ls->addr, ls->conf->backlog,
+		    lsock_flags(ls->m->cfg, ls->conf))) == -1) {
 			snprintf(err, errlen, "listener %s: bind %s for worker %d: %s",
 			    ls->conf->name,
 			    net_addr_str((const struct sockaddr *)&ls->addr.ss, a, sizeof(a)),

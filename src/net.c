@@ -179,15 +179,16 @@ net_addr_str(const struct sockaddr *sa, char *buf, size_t len)
 }
 
 int
-net_listen(const struct addr *a, int backlog, int reuseport)
+net_listen(const struct addr *a, int backlog, int flags)
 {
 	int fd, on = 1, saved;
 
 	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
-	    (reuseport &&
+	    ((flags & NET_REUSEPORT) &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1) ||
+	    ((flags & NET_NODELAY) && net_nodelay(fd, 1) == -1) ||
 	    (a->ss.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1) ||
 	    bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1 ||

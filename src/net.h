@@ -46,10 +46,13 @@ const char *net_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 
 /*
  * Open a non-blocking, close-on-exec listening TCP socket bound to a with
- * SO_REUSEADDR (and IPV6_V6ONLY for IPv6), and SO_REUSEPORT when
- * reuseport is set.  Returns the fd, or -1 with errno set.
+ * SO_REUSEADDR (and IPV6_V6ONLY for IPv6), SO_REUSEPORT with NET_REUSEPORT
+ * in flags, and TCP_NODELAY with NET_NODELAY (see net_nodelay()).  Returns
+ * the fd, or -1 with errno set.
  */
-int	net_listen(const struct addr *a, int backlog, int reuseport);
+#define NET_REUSEPORT	0x1
+#define NET_NODELAY	0x2
+int	net_listen(const struct addr *a, int backlog, int flags);
 
 /*
  * Set TCP_NODELAY on TCP socket fd when on is 1, clear it when 0.  Linux

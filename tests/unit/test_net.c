@@ -588,6 +588,67 @@ test_listen_queued(void)
 	close(fd);
 }
 
+/*
+ * TCP_NODELAY: set on a listening socket (net_listen's NET_NODELAY, or
+ * net_nodelay() later), each connection accepted afterwards has it; set
+ * off, they do not.
+ */
+static int
+accepted_nodelay(int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int c, s, on = -1;
+	socklen_t olen = sizeof(on);
+
+	if (getsockname(lfd, (struct sockaddr *)&ss, &len) == -1 ||
+	    (c = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return -1;
+	if (connect(c, (struct sockaddr *)&ss, len) == -1) {
+		close(c);
+		return -1;
+	}
+	s = accept(lfd, NULL, NULL);
+	if (s != -1 && getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, &olen) == -1)
+		on = -1;
+	if (s != -1)
+		close(s);
+	close(c);
+	return on;
+}
+
+static void
+test_nodelay(void)
+{
+	struct sockaddr_in *sin;
+	struct addr a;
+	int fd, on = -1;
+	socklen_t olen = sizeof(on);
+
+	memset(&a, 0, sizeof(a));
+	sin = (struct sockaddr_in *)&a.ss;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.len = sizeof(*sin);
+
+	if ((fd = net_listen(&a, 16, NET_NODELAY)) == -1)
+		bail_out("net_listen: %s", strerror(errno));
+	ok(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &olen) == 0 && on != 0,
+	    "NET_NODELAY: the listening socket has TCP_NODELAY");
+	ok(accepted_nodelay(fd) > 0, "... and a connection accepted from it");
+	is_int(net_nodelay(fd, 0), 0, "net_nodelay(fd, 0)");
+	is_int(accepted_nodelay(fd), 0, "then a connection accepted has it off");
+	is_int(net_nodelay(fd, 1), 0, "net_nodelay(fd, 1)");
+	ok(accepted_nodelay(fd) > 0, "then on again");
+	close(fd);
+
+	if ((fd = net_listen(&a, 16, 0)) == -1)
+		bail_out("net_listen: %s", strerror(errno));
+	is_int(accepted_nodelay(fd), 0, "without NET_NODELAY: off, the kernel's default");
+	close(fd);
+	is_int(net_nodelay(fd, 1), -1, "net_nodelay on a closed descriptor fails");
+}
+
 int
 main(void)
 {
@@ -601,5 +662,6 @@ main(void)
 	test_bind_source();
 	test_accept_starved();
 	test_listen_queued();
+	test_nodelay();
 	return done_testing();
 }

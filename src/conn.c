@@ -139,7 +139,7 @@ static void
 conn_bad_header(struct conn *c, const char *why)
 {
 	struct wlisten *wl = c->wl;
-	char addr[NET_ADDRSTRLEN];
+	char addr[NET_ADDRSTRLEN], more[LOG_HELD_MAX];
 	unsigned long held;
 
 	if (log_verbosity > LOGL_WARNING)
@@ -148,12 +148,9 @@ conn_bad_header(struct conn *c, const char *why)
 	if (!log_rate_ok(&wl->bad_hdr_log, ev_now(wl->worker->loop), 1.0, &held))
 		log_info("listener %s: bad PROXY header from %s: %s",
 		    wl->conf->name, addr, why);
-	else if (held > 0)
-		log_warnx("listener %s: bad PROXY header from %s: %s (%lu more "
-		    "since the last such line)", wl->conf->name, addr, why, held);
 	else
-		log_warnx("listener %s: bad PROXY header from %s: %s",
-		    wl->conf->name, addr, why);
+		log_warnx("listener %s: bad PROXY header from %s: %s%s",
+		    wl->conf->name, addr, why, log_held(held, more, sizeof(more)));
 }
 
 /* accept_proxy: read until the PROXY header is complete. */

@@ -213,6 +213,16 @@ log_rate_ok(struct log_rate *r, double now, double interval,
 	return 1;
 }
 
+const char *
+log_held(unsigned long held, char *buf, size_t len)
+{
+	if (held == 0)
+		snprintf(buf, len, "%s", "");
+	else
+		snprintf(buf, len, " (%lu more since the last such line)", held);
+	return buf;
+}
+
 void
 fatal(const char *fmt, ...)
 {

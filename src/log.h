@@ -86,6 +86,13 @@ struct log_rate {
  */
 int	log_rate_ok(struct log_rate *r, double now, double interval,
 	    unsigned long *held);
+/*
+ * The tail of a line written under a log_rate: " (N more since the last
+ * such line)" into buf for held > 0, "" for none.  LOG_HELD_MAX bytes are
+ * always enough.  Returns buf.
+ */
+#define LOG_HELD_MAX	64
+const char *log_held(unsigned long held, char *buf, size_t len);
 
 /*
  * Log at crit level and exit with the fatal status: 1 unless set.  For

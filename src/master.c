@@ -151,7 +151,7 @@ struct master {
 	ev_io		 sig_io;
 	ev_timer	 tick, answer, stop_timer, watchdog;
 	ev_timer	 accept_pause;	/* handoff: after EMFILE in the master */
-	ev_tstamp	 last_handoff_log;
+	struct log_rate	 handoff_log;	/* "no worker took a connection" */
 	ev_tstamp	 stop_at;	/* graceful stop: when stragglers are killed */
 	struct sd_socket *passed;	/* owned; sockets from systemd, npassed */
 	int		 npassed;
@@ -383,11 +383,12 @@ master_handoff_cb(struct ev_loop *loop, ev_io *io, int revents)
 			w->handed++;
 		close(fd);
 		if (w == NULL) {
-			if (ev_now(loop) - m->last_handoff_log >= 1.0) {
-				m->last_handoff_log = ev_now(loop);
-				log_warnx("%s: no worker took a connection; closed it",
-				    ls->conf->name);
-			}
+			char more[LOG_HELD_MAX];
+			unsigned long held;
+
+			if (log_rate_ok(&m->handoff_log, ev_now(loop), 1.0, &held))
+				log_warnx("%s: no worker took a connection; closed it%s",
+				    ls->conf->name, log_held(held, more, sizeof(more)));
 			ev_io_stop(loop, io);
 			return;
 		}

@@ -229,20 +229,19 @@ relay_bind(struct conn *c, int fd, const struct addr *to)
 {
 	struct wlisten *wl = c->wl;
 	const struct addr *src;
-	static ev_tstamp last_log;
-	char a[NET_ADDRSTRLEN], b[NET_ADDRSTRLEN];
+	char a[NET_ADDRSTRLEN], b[NET_ADDRSTRLEN], more[LOG_HELD_MAX];
+	unsigned long held;
 
 	for (size_t i = 0; i < wl->ups.nsrc; i++) {
 		if ((src = upstream_source(&wl->ups, to->ss.ss_family)) == NULL ||
 		    net_bind_source(fd, src) == 0)
 			return 0;
-		if (ev_now(wl->worker->loop) - last_log >= 1.0) {
-			last_log = ev_now(wl->worker->loop);
-			log_warn("listener %s: bind to source %s for backend %s",
+		if (log_rate_ok(&wl->source_log, ev_now(wl->worker->loop), 1.0, &held))
+			log_warn("listener %s: bind to source %s for backend %s%s",
 			    wl->conf->name,
 			    net_addr_str((const struct sockaddr *)&src->ss, a, sizeof(a)),
-			    net_addr_str((const struct sockaddr *)&to->ss, b, sizeof(b)));
-		}
+			    net_addr_str((const struct sockaddr *)&to->ss, b, sizeof(b)),
+			    log_held(held, more, sizeof(more)));
 	}
 	return wl->ups.nsrc > 0 ? -1 : 0;
 }
@@ -261,12 +260,12 @@ relay_connect(struct conn *c)
 	    relay_rand, NULL);
 	if (up < 0) {
 		if (r->tried == 0) {
-			static ev_tstamp last_log;	/* one line a second at most */
+			char more[LOG_HELD_MAX];
+			unsigned long held;
 
-			if (ev_now(loop) - last_log >= 1.0) {
-				last_log = ev_now(loop);
-				log_warnx("listener %s: no backend up; closing clients", wl->conf->name);
-			}
+			if (log_rate_ok(&wl->nobackend_log, ev_now(loop), 1.0, &held))
+				log_warnx("listener %s: no backend up; closing clients%s",
+				    wl->conf->name, log_held(held, more, sizeof(more)));
 			conn_close(c, CONN_NO_BACKEND);
 		} else		/* every usable backend was tried */
 			conn_close(c, r->last_err == ETIMEDOUT ?

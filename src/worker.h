@@ -31,6 +31,8 @@ struct wlisten {
 	ev_io		 lease_io;	/* accepting while holding a lease */
 	ev_timer	 idle;		/* fires for the head of conns */
 	struct log_rate	 bad_hdr_log;	/* "bad PROXY header": once a second */
+	struct log_rate	 source_log;	/* "bind to source": once a second */
+	struct log_rate	 nobackend_log;	/* "no backend up": once a second */
 };
 
 struct worker {

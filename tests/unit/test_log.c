@@ -3,6 +3,7 @@
  * interval, the lines held back counted and handed over with the next one,
  * on a clock the test moves itself.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,9 +68,24 @@ test_rate(void)
 	is_uint(sum, 0, "interval 0: none held");
 }
 
+static void
+test_held(void)
+{
+	char buf[LOG_HELD_MAX], small[8];
+
+	is_str(log_held(0, buf, sizeof(buf)), "", "none held: no tail");
+	is_str(log_held(1, buf, sizeof(buf)), " (1 more since the last such line)",
+	    "one held");
+	is_str(log_held(ULONG_MAX, buf, sizeof(buf)),
+	    " (18446744073709551615 more since the last such line)",
+	    "LOG_HELD_MAX holds the largest count");
+	is_str(log_held(12345, small, sizeof(small)), " (12345", "cut to a short buffer");
+}
+
 int
 main(void)
 {
 	test_rate();
+	test_held();
 	return done_testing();
 }

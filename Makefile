@@ -98,6 +98,7 @@ deps-test:
 deps-bench:
 	@$(call ensure_pkgs,$(BUILD_DEPS) python3 $(BENCH_DEPS))
 
+# $(2) = optional: a user who is not root is told the command and goes on.
 define ensure_pkgs
 missing=""; for p in $(1); do \
 	dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -108,14 +109,15 @@ if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	else \
 		echo "preforkd: missing packages:$$missing"; \
-		echo "run: sudo apt-get install$$missing"; exit 1; \
+		echo "run: sudo apt-get install$$missing"; [ "$(2)" = optional ] || exit 1; \
 	fi; \
 fi
 endef
 
-# The quick start (README) talks to it with nc.
+# The quick start (README) talks to it with nc, which the daemon does not need.
 run:
-	@$(call ensure_pkgs,$(BUILD_DEPS) netcat-openbsd)
+	@$(call ensure_pkgs,$(BUILD_DEPS))
+	@$(call ensure_pkgs,netcat-openbsd,optional)
 	$(MAKE) --no-print-directory build/preforkd
 	./build/preforkd -c conf/preforkd.conf
 

@@ -443,6 +443,21 @@ master_answer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	master_resume(m);
 }
 
+/*
+ * why, an error of lc's socket, where lc is configured: "FILE:LINE: listen:
+ * why" as for the file's other errors; why alone for a listener of -l.
+ */
+static const char *
+lsock_where(const struct config *cfg, const struct listener_conf *lc, const char *why,
+    char *buf, size_t len)
+{
+	if (cfg->file != NULL && lc->listen_line > 0)
+		snprintf(buf, len, "%s:%d: listen: %s", cfg->file, lc->listen_line, why);
+	else
+		snprintf(buf, len, "%s", why);
+	return buf;
+}
+
 /* net_listen()'s flags for lc's sockets. */
 static int
 lsock_flags(const struct config *cfg, const struct listener_conf *lc)
@@ -1229,7 +1244,7 @@ master_reload(struct master *m)
 	struct wproc *w;
 	struct timespec ts;
 	size_t nfresh = 0;
-	char why[256];
+	char why[256], where[1024];
 
 	if (m->stopping)
 		return;
@@ -1334,13 +1349,11 @@ master_reload(struct master *m)
 	return;
 
 undo:
-	/* Where the listener is configured, as for the file's other errors. */
-	if (nc->file != NULL && failed->listen_line > 0)
-		snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s:%d: listen: %s",
-		    nc->file, failed->listen_line, why);
-	else
-		snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s", why);
-	log_errorx("%s", m->reload_result + strlen("failed: "));
+	lsock_where(nc, failed, why, where, sizeof(where));
+	log_errorx("%s", where);
+	/* Cut to fit STATUS=; the log line has it whole. */
+	snprintf(m->reload_result, sizeof(m->reload_result), "failed: %.*s",
+	    (int)sizeof(m->reload_result) - 9, where);
 	while (nfresh > 0)
 		lsock_release(fresh[--nfresh]);
 	free(fresh);
@@ -1518,7 +1531,7 @@ static int
 master_open(struct master *m)
 {
 	const struct config *cfg = m->cfg;
-	char err[512];
+	char err[512], where[1024];
 	struct lsock *ls;
 
 	if (cfg->pidfile != NULL) {
@@ -1535,15 +1548,16 @@ master_open(struct master *m)
 		return -1;
 	}
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
-		if ((ls = lsock_open(m, &cfg->listeners[i], err, sizeof(err))) == NULL) {
-			fprintf(stderr, "preforkd: %s\n", err);
-			return -1;
+		const struct listener_conf *lc = &cfg->listeners[i];
+
+		if ((ls = lsock_open(m, lc, err, sizeof(err))) != NULL) {
+			LIST_INSERT_HEAD(&m->lsocks, ls, entry);
+			if (lsock_slots(ls, cfg->workers, err, sizeof(err)) == 0)
+				continue;
 		}
-		LIST_INSERT_HEAD(&m->lsocks, ls, entry);
-		if (lsock_slots(ls, cfg->workers, err, sizeof(err)) == -1) {
-			fprintf(stderr, "preforkd: %s\n", err);
-			return -1;
-		}
+		fprintf(stderr, "%s%s\n", cfg->file != NULL && lc->listen_line > 0 ?
+		    "" : "preforkd: ", lsock_where(cfg, lc, err, where, sizeof(where)));
+		return -1;
 	}
 	for (int i = 0; i < m->npassed; i++)
 		if (!m->passed[i].used) {

@@ -146,8 +146,9 @@ def test_port_in_use(binaries, tmp_dir):
             {"workers": 1}, {"echo": {"listen": "127.0.0.1:%d" % port}}))
         r = run_cli(["-c", path])
         assert r.returncode == 1, r
-        assert "preforkd: listener echo: bind 127.0.0.1:%d: Address already in use" % port \
-            in r.stderr, r.stderr
+        # where the listener is configured, as for the file's other errors
+        assert "%s:5: listen: listener echo: bind 127.0.0.1:%d: Address already in use" % (
+            path, port) in r.stderr, r.stderr
     finally:
         holder.close()
 

@@ -473,8 +473,8 @@ def test_daemonize_reports_startup_failure(detached):
         pidfile = os.path.join(dt.tmp, "fail.pid")
         r = dt.run(["-d", "-p", pidfile, "-c", conf])
         assert r.returncode == 1, r
-        assert re.search(r"preforkd: listener echo: bind 127\.0\.0\.1:%d: Address already in use"
-                         % port, r.stderr), r.stderr
+        assert re.search(r"%s:\d+: listen: listener echo: bind 127\.0\.0\.1:%d: Address "
+                         r"already in use" % (re.escape(conf), port), r.stderr), r.stderr
         assert not os.path.exists(pidfile)
     finally:
         blocker.close()

@@ -1206,6 +1206,8 @@ def charts(outdir, tmp, groups, workloads, summary, mem, notes):
                 script.append("plot NaN notitle")
                 script.append("unset label 1")
     script.append("unset multiplot")
+    if not pp:
+        script = []     # no 64-byte pingpong in this run: no throughput chart
     # memory per idle connection
     mdat = os.path.join(tmp, "mem.dat")
     rows, top = [], 0

@@ -35,13 +35,6 @@ enum conn_reason {
 
 struct relay;
 
-/* An IPv4 or IPv6 socket address, and no bigger. */
-union conn_addr {
-	struct sockaddr		sa;
-	struct sockaddr_in	sin;
-	struct sockaddr_in6	sin6;
-};
-
 /*
  * About 150 bytes while idle: the buffer exists only while bytes are
  * pending, and the idle timeout is one timer per listener, not per conn.
@@ -55,7 +48,11 @@ struct conn {
 	struct relay	*relay;		/* owned; mode = proxy, once connecting */
 	ev_tstamp	 start, last;
 	uint64_t	 in, out;	/* bytes read from / written to the client */
-	union conn_addr	 peer;		/* the client; accept_proxy: as the header named it */
+	union {
+		struct sockaddr		sa;
+		struct sockaddr_in	sin;
+		struct sockaddr_in6	sin6;
+	}		 peer;		/* the client; accept_proxy: as the header named it */
 	uint8_t		 eof;		/* the client sent FIN */
 	uint8_t		 in_hdrq;	/* still reading a PROXY header (wl->hdrq) */
 };

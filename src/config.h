@@ -150,6 +150,9 @@ const struct listener_conf *config_listener(const struct config *c,
 	    const char *name);
 
 /*
+ * The value parsers that the command line shares with the file; they live
+ * in confkey.c beside the others.
+ *
  * "250ms", "30s", "5m", "1h", or a bare number of seconds, into
  * milliseconds.  0 or -1 (bad syntax or overflow past UINT_MAX ms).
  */

@@ -4,6 +4,9 @@
  * Every key is one row of keys[]; every value type one parser.  Nothing
  * here knows where a value came from: the caller (config.c) adds the file
  * and line to what a parser returns.
+ *
+ * About 670 lines, over the house's 600: the table and its parsers are one
+ * role, and parting them would export a score of parsers for one caller.
  */
 #include <arpa/inet.h>
 
@@ -393,158 +396,274 @@ source_set(struct listener_conf *l, const char *value, char *msg, size_t msglen)
 	return why;
 }
 
+/* What a value parser gets: the key, where it goes, and room for a message. */
+struct keyval {
+	const struct keydef *k;
+	void		*obj;		/* struct config or listener_conf */
+	char		*p;		/* the field: obj + k->off */
+	const char	*value;
+	char		*msg;		/* msglen bytes for a message made up */
+	size_t		 msglen;
+};
+
+/* The value kept as a copy in the char * field. */
+static const char *
+keep_string(const struct keyval *kv)
+{
+	char *dup = strdup(kv->value);
+
+	if (dup == NULL)
+		return "out of memory";
+	free(*(char **)kv->p);
+	*(char **)kv->p = dup;
+	return NULL;
+}
+
+/* One of up to four words, stored as its index (the enum's order). */
+static const char *
+set_word(const struct keyval *kv, const char *a, const char *b, const char *c,
+    const char *d, const char *why)
+{
+	int n;
+
+	if ((n = word_index(kv->value, a, b, c, d)) == -1)
+		return why;
+	*(int *)kv->p = n;
+	return NULL;
+}
+
+/*
+ * The value parsers, one per key type: each sets the field from kv->value
+ * and returns NULL, or a message saying what was wrong.
+ */
+static const char *
+parse_workers(const struct keyval *kv)
+{
+	int n;
+
+	if ((n = config_parse_workers(kv->value)) == -1)
+		return "expected auto or a number from 1 to 256";
+	*(int *)kv->p = n;
+	return NULL;
+}
+
+static const char *
+parse_uint(const struct keyval *kv)
+{
+	const struct keydef *k = kv->k;
+	unsigned long long v;
+	const char *end;
+
+	if (parse_ull(kv->value, &end, &v) == -1 || *end != '\0')
+		return "expected a number";
+	if (v < k->min || v > k->max) {
+		snprintf(kv->msg, kv->msglen, "%s is out of range %llu-%llu",
+		    kv->value, k->min, k->max);
+		return kv->msg;
+	}
+	*(unsigned *)kv->p = v;
+	return NULL;
+}
+
+static const char *
+parse_duration(const struct keyval *kv)
+{
+	const struct keydef *k = kv->k;
+	unsigned ms;
+
+	if (config_parse_duration(kv->value, &ms) == -1)
+		return "expected a duration such as 250ms, 30s, 5m or 1h";
+	if (ms < k->min || ms > k->max) {
+		snprintf(kv->msg, kv->msglen, "%s is out of range %s-%llus", kv->value,
+		    k->min > 0 ? "1ms" : "0", k->max / 1000);
+		return kv->msg;
+	}
+	*(unsigned *)kv->p = ms;
+	return NULL;
+}
+
+static const char *
+parse_size(const struct keyval *kv)
+{
+	size_t sz;
+
+	if (config_parse_size(kv->value, &sz) == -1)
+		return "expected a size such as 4096, 16k or 1m";
+	if (sz < kv->k->min || sz > kv->k->max) {
+		snprintf(kv->msg, kv->msglen, "%s is out of range 1k-16m", kv->value);
+		return kv->msg;
+	}
+	*(size_t *)kv->p = sz;
+	return NULL;
+}
+
+static const char *
+parse_level(const struct keyval *kv)
+{
+	int n;
+
+	if ((n = log_level_parse(kv->value)) == -1)
+		return "expected debug, info, notice, warning or error";
+	*(int *)kv->p = n;
+	return NULL;
+}
+
+static const char *
+parse_target(const struct keyval *kv)
+{
+	if (strcmp(kv->value, "stderr") != 0 && strcmp(kv->value, "syslog") != 0 &&
+	    kv->value[0] != '/')
+		return "expected stderr, syslog or an absolute file path";
+	return keep_string(kv);
+}
+
+static const char *
+parse_path(const struct keyval *kv)
+{
+	if (kv->value[0] != '/')
+		return "expected an absolute path";
+	return keep_string(kv);
+}
+
+static const char *
+parse_user(const struct keyval *kv)
+{
+	struct config *c = kv->obj;
+	struct passwd *pw;
+
+	errno = 0;
+	if ((pw = getpwnam(kv->value)) == NULL) {
+		snprintf(kv->msg, kv->msglen, "unknown user \"%s\"", kv->value);
+		return kv->msg;
+	}
+	c->uid = pw->pw_uid;
+	if (c->group == NULL)
+		c->gid = pw->pw_gid;
+	return keep_string(kv);
+}
+
+static const char *
+parse_group(const struct keyval *kv)
+{
+	struct group *gr;
+
+	if ((gr = getgrnam(kv->value)) == NULL) {
+		snprintf(kv->msg, kv->msglen, "unknown group \"%s\"", kv->value);
+		return kv->msg;
+	}
+	((struct config *)kv->obj)->gid = gr->gr_gid;
+	return keep_string(kv);
+}
+
+static const char *
+parse_addr(const struct keyval *kv)
+{
+	if (net_parse_addr(kv->value, 1, &((struct listener_conf *)kv->obj)->addr,
+	    kv->msg, kv->msglen) == -1)
+		return kv->msg;
+	return keep_string(kv);
+}
+
+static const char *
+parse_mode(const struct keyval *kv)
+{
+	return set_word(kv, "echo", "proxy", NULL, NULL, "expected echo or proxy");
+}
+
+static const char *
+parse_balance(const struct keyval *kv)
+{
+	return set_word(kv, "roundrobin", "leastconn", "source", "random",
+	    "expected roundrobin, leastconn, source or random");
+}
+
+static const char *
+parse_dispatch(const struct keyval *kv)
+{
+	return set_word(kv, "notify", "reuseport", "handoff", NULL,
+	    "expected notify, reuseport or handoff");
+}
+
+static const char *
+parse_sendproxy(const struct keyval *kv)
+{
+	return set_word(kv, "off", "v1", "v2", NULL, "expected off, v1 or v2");
+}
+
+static const char *
+parse_onoff(const struct keyval *kv)
+{
+	return set_word(kv, "off", "on", NULL, NULL, "expected off or on");
+}
+
+static const char *
+parse_splice(const struct keyval *kv)
+{
+	return set_word(kv, "auto", "on", "off", NULL, "expected auto, on or off");
+}
+
+static const char *
+parse_backend(const struct keyval *kv)
+{
+	return backend_add(kv->obj, kv->value, kv->msg, kv->msglen);
+}
+
+static const char *
+parse_source(const struct keyval *kv)
+{
+	return source_set(kv->obj, kv->value, kv->msg, kv->msglen);
+}
+
+static const char *
+parse_bytes(const struct keyval *kv)
+{
+	const struct keydef *k = kv->k;
+	char *dec;
+	size_t len;
+
+	if ((dec = unescape(kv->value, &len)) == NULL)
+		return "bad escape (use \\r \\n \\t \\\\ or \\xHH)";
+	if (len < k->min || len > k->max) {
+		free(dec);
+		snprintf(kv->msg, kv->msglen, "must be %llu to %llu bytes", k->min, k->max);
+		return kv->msg;
+	}
+	free(*(char **)kv->p);
+	*(char **)kv->p = dec;
+	*(size_t *)((char *)kv->obj + k->off_len) = len;
+	return NULL;
+}
+
+/* The parser of each key type: a new type is one function and one line. */
+static const char *(*const parsers[K_NTYPES])(const struct keyval *) = {
+	[K_WORKERS]	= parse_workers,
+	[K_UINT]	= parse_uint,
+	[K_DURATION]	= parse_duration,
+	[K_SIZE]	= parse_size,
+	[K_LEVEL]	= parse_level,
+	[K_TARGET]	= parse_target,
+	[K_ADDR]	= parse_addr,
+	[K_MODE]	= parse_mode,
+	[K_USER]	= parse_user,
+	[K_GROUP]	= parse_group,
+	[K_PATH]	= parse_path,
+	[K_BACKEND]	= parse_backend,
+	[K_BALANCE]	= parse_balance,
+	[K_SENDPROXY]	= parse_sendproxy,
+	[K_ONOFF]	= parse_onoff,
+	[K_BYTES]	= parse_bytes,
+	[K_DISPATCH]	= parse_dispatch,
+	[K_SOURCE]	= parse_source,
+	[K_SPLICE]	= parse_splice,
+};
+
 const char *
 confkey_set(const struct keydef *k, void *obj, const char *value, char *msg,
     size_t msglen)
 {
-	char *p = (char *)obj + k->off;
-	unsigned long long v;
-	const char *end;
-	unsigned ms;
-	size_t sz;
-	int n;
+	struct keyval kv = { k, obj, (char *)obj + k->off, value, msg, msglen };
 
-	switch (k->type) {
-	case K_WORKERS:
-		if ((n = config_parse_workers(value)) == -1)
-			return "expected auto or a number from 1 to 256";
-		*(int *)p = n;
-		return NULL;
-	case K_UINT:
-		if (parse_ull(value, &end, &v) == -1 || *end != '\0')
-			return "expected a number";
-		if (v < k->min || v > k->max) {
-			snprintf(msg, msglen, "%s is out of range %llu-%llu",
-			    value, k->min, k->max);
-			return msg;
-		}
-		*(unsigned *)p = v;
-		return NULL;
-	case K_DURATION:
-		if (config_parse_duration(value, &ms) == -1)
-			return "expected a duration such as 250ms, 30s, 5m or 1h";
-		if (ms < k->min || ms > k->max) {
-			snprintf(msg, msglen, "%s is out of range %s-%llus", value,
-			    k->min > 0 ? "1ms" : "0", k->max / 1000);
-			return msg;
-		}
-		*(unsigned *)p = ms;
-		return NULL;
-	case K_SIZE:
-		if (config_parse_size(value, &sz) == -1)
-			return "expected a size such as 4096, 16k or 1m";
-		if (sz < k->min || sz > k->max) {
-			snprintf(msg, msglen, "%s is out of range 1k-16m", value);
-			return msg;
-		}
-		*(size_t *)p = sz;
-		return NULL;
-	case K_LEVEL:
-		if ((n = log_level_parse(value)) == -1)
-			return "expected debug, info, notice, warning or error";
-		*(int *)p = n;
-		return NULL;
-	case K_TARGET:
-		if (strcmp(value, "stderr") != 0 && strcmp(value, "syslog") != 0 &&
-		    value[0] != '/')
-			return "expected stderr, syslog or an absolute file path";
-		break;
-	case K_PATH:
-		if (value[0] != '/')
-			return "expected an absolute path";
-		break;
-	case K_USER: {
-		struct passwd *pw;
-
-		errno = 0;
-		if ((pw = getpwnam(value)) == NULL) {
-			snprintf(msg, msglen, "unknown user \"%s\"", value);
-			return msg;
-		}
-		((struct config *)obj)->uid = pw->pw_uid;
-		if (((struct config *)obj)->group == NULL)
-			((struct config *)obj)->gid = pw->pw_gid;
-		break;
-	}
-	case K_GROUP: {
-		struct group *gr;
-
-		if ((gr = getgrnam(value)) == NULL) {
-			snprintf(msg, msglen, "unknown group \"%s\"", value);
-			return msg;
-		}
-		((struct config *)obj)->gid = gr->gr_gid;
-		break;
-	}
-	case K_MODE:
-		if (strcmp(value, "echo") == 0)
-			*(int *)p = MODE_ECHO;
-		else if (strcmp(value, "proxy") == 0)
-			*(int *)p = MODE_PROXY;
-		else
-			return "expected echo or proxy";
-		return NULL;
-	case K_BALANCE:
-		if ((n = word_index(value, "roundrobin", "leastconn", "source", "random")) == -1)
-			return "expected roundrobin, leastconn, source or random";
-		*(int *)p = n;
-		return NULL;
-	case K_DISPATCH:
-		if ((n = word_index(value, "notify", "reuseport", "handoff", NULL)) == -1)
-			return "expected notify, reuseport or handoff";
-		*(int *)p = n;
-		return NULL;
-	case K_SENDPROXY:
-		if ((n = word_index(value, "off", "v1", "v2", NULL)) == -1)
-			return "expected off, v1 or v2";
-		*(int *)p = n;
-		return NULL;
-	case K_ONOFF:
-		if ((n = word_index(value, "off", "on", NULL, NULL)) == -1)
-			return "expected off or on";
-		*(int *)p = n;
-		return NULL;
-	case K_SPLICE:
-		if ((n = word_index(value, "auto", "on", "off", NULL)) == -1)
-			return "expected auto, on or off";
-		*(int *)p = n;
-		return NULL;
-	case K_BACKEND:
-		return backend_add(obj, value, msg, msglen);
-	case K_SOURCE:
-		return source_set(obj, value, msg, msglen);
-	case K_BYTES: {
-		char *dec;
-		size_t len;
-
-		if ((dec = unescape(value, &len)) == NULL)
-			return "bad escape (use \\r \\n \\t \\\\ or \\xHH)";
-		if (len < k->min || len > k->max) {
-			free(dec);
-			snprintf(msg, msglen, "must be %llu to %llu bytes", k->min, k->max);
-			return msg;
-		}
-		free(*(char **)p);
-		*(char **)p = dec;
-		*(size_t *)((char *)obj + k->off_len) = len;
-		return NULL;
-	}
-	case K_ADDR:
-		if (net_parse_addr(value, 1,
-		    &((struct listener_conf *)obj)->addr, msg, msglen) == -1)
-			return msg;
-		break;
-	}
-	/* The rest keep the string. */
-	{
-		char *dup = strdup(value);
-
-		if (dup == NULL)
-			return "out of memory";
-		free(*(char **)p);
-		*(char **)p = dup;
-	}
-	return NULL;
+	return parsers[k->type](&kv);
 }
 
 const struct keydef *

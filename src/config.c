@@ -35,6 +35,7 @@
 
 struct parse {
 	const char	*name;		/* file name for messages */
+	const char	*file;		/* the same; NULL: "(command line)" */
 	const char	*pos;		/* reader position in the text */
 	int		 line;		/* line just handed to inih */
 	enum sect	 sect;
@@ -48,26 +49,78 @@ struct parse {
 	size_t		 nerr_before;
 };
 
-static void
-err_add(struct config_errors *errs, const char *fmt, ...)
+static void	err_push(struct config_errors *, int, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+static void	err_add(struct config_errors *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
+static void	err_at(struct parse *, int, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
-err_add(struct config_errors *errs, const char *fmt, ...)
+err_vpush(struct config_errors *errs, int line, const char *fmt, va_list ap)
 {
 	char **v, *s;
-	va_list ap;
+	int *vl;
 
-	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) == -1)
 		s = NULL;
-	va_end(ap);
 	if (s == NULL || (v = realloc(errs->msg, (errs->n + 1) * sizeof(*v))) == NULL) {
 		free(s);
 		return;		/* out of memory: the count still shows failure below */
 	}
 	errs->msg = v;
+	if ((vl = realloc(errs->line, (errs->n + 1) * sizeof(*vl))) == NULL) {
+		free(s);
+		return;
+	}
+	errs->line = vl;
+	errs->line[errs->n] = line;
 	errs->msg[errs->n++] = s;
+}
+
+/* A message as formatted; line: the file's line it begins with, or -1. */
+static void
+err_push(struct config_errors *errs, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_vpush(errs, line, fmt, ap);
+	va_end(ap);
+}
+
+/* A message that names no line of a file. */
+static void
+err_add(struct config_errors *errs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_vpush(errs, -1, fmt, ap);
+	va_end(ap);
+}
+
+/* line as errs->line records it: a line of a file, not of "(command line)". */
+static int
+err_line(const struct parse *ps, int line)
+{
+	return ps->file != NULL && line >= 0 ? line : -1;
+}
+
+/* "NAME:LINE: " and the message. */
+static void
+err_at(struct parse *ps, int line, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) == -1)
+		s = NULL;
+	va_end(ap);
+	if (s != NULL)
+		err_push(ps->errs, err_line(ps, line), "%s:%d: %s", ps->name, line, s);
+	free(s);
 }
 
 void
@@ -76,7 +129,9 @@ config_errors_fini(struct config_errors *errs)
 	for (size_t i = 0; i < errs->n; i++)
 		free(errs->msg[i]);
 	free(errs->msg);
+	free(errs->line);
 	errs->msg = NULL;
+	errs->line = NULL;
 	errs->n = 0;
 }
 
@@ -135,8 +190,8 @@ section_begin(struct parse *ps, const char *hdr, size_t len)
 	ps->cur = NULL;
 	if (strcmp(name, "daemon") == 0) {
 		if (ps->daemon_seen)
-			err_add(ps->errs, "%s:%d: [daemon]: section already defined at line %d",
-			    ps->name, ps->line, ps->daemon_line);
+			err_at(ps, ps->line, "[daemon]: section already defined at line %d",
+			    ps->daemon_line);
 		ps->daemon_seen = 1;
 		ps->daemon_line = ps->line;
 		ps->sect = S_DAEMON;
@@ -147,18 +202,18 @@ section_begin(struct parse *ps, const char *hdr, size_t len)
 			;
 		ps->sect = S_UNKNOWN;	/* until it proves valid */
 		if (!valid_name(arg)) {
-			err_add(ps->errs, "%s:%d: [%s]: listener name must be letters, digits, '_', '-' or '.'",
-			    ps->name, ps->line, name);
+			err_at(ps, ps->line, "[%s]: listener name must be letters, digits, '_', '-' or '.'",
+			    name);
 			return;
 		}
 		if (config_listener(ps->c, arg) != NULL) {
-			err_add(ps->errs, "%s:%d: [%s]: section already defined at line %d",
-			    ps->name, ps->line, name, config_listener(ps->c, arg)->line);
+			err_at(ps, ps->line, "[%s]: section already defined at line %d",
+			    name, config_listener(ps->c, arg)->line);
 			return;
 		}
 		if ((ps->cur = listener_add(ps->c, arg)) == NULL) {
-			err_add(ps->errs, "%s:%d: [%s]: too many listeners (at most %d)",
-			    ps->name, ps->line, name, MAX_LISTENERS);
+			err_at(ps, ps->line, "[%s]: too many listeners (at most %d)",
+			    name, MAX_LISTENERS);
 			return;
 		}
 		ps->cur->line = ps->line;
@@ -166,8 +221,8 @@ section_begin(struct parse *ps, const char *hdr, size_t len)
 		defaults(ps, S_LISTENER, ps->cur);
 		return;
 	}
-	err_add(ps->errs, "%s:%d: [%s]: unknown section (expected [daemon] or [listener NAME])",
-	    ps->name, ps->line, name);
+	err_at(ps, ps->line, "[%s]: unknown section (expected [daemon] or [listener NAME])",
+	    name);
 	ps->sect = S_UNKNOWN;
 }
 
@@ -190,8 +245,7 @@ config_reader(char *str, int num, void *stream)
 	ps->line++;
 
 	if (len > LINE_MAX_LEN || len >= (size_t)num) {
-		err_add(ps->errs, "%s:%d: line is longer than %d bytes",
-		    ps->name, ps->line, LINE_MAX_LEN);
+		err_at(ps, ps->line, "line is longer than %d bytes", LINE_MAX_LEN);
 		strcpy(str, "\n");
 		return str;
 	}
@@ -208,8 +262,7 @@ config_reader(char *str, int num, void *stream)
 		const char *close = memchr(s, ']', e - s);
 
 		if (close == NULL) {
-			err_add(ps->errs, "%s:%d: malformed section header (missing ']')",
-			    ps->name, ps->line);
+			err_at(ps, ps->line, "malformed section header (missing ']')");
 			ps->sect = S_UNKNOWN;
 			strcpy(str, "\n");
 			return str;
@@ -218,7 +271,7 @@ config_reader(char *str, int num, void *stream)
 		return str;
 	}
 	if (memchr(s, '=', e - s) == NULL) {
-		err_add(ps->errs, "%s:%d: expected key = value", ps->name, ps->line);
+		err_at(ps, ps->line, "expected key = value");
 		strcpy(str, "\n");
 	} else if (s != str) {
 		/* inih would take an indented line as a continuation. */
@@ -242,18 +295,17 @@ config_handler(void *user, const char *section, const char *name,
 	if (ps->sect == S_UNKNOWN)
 		return 1;	/* already reported at the header */
 	if (ps->sect == S_NONE) {
-		err_add(ps->errs, "%s:%d: %s: key outside any section",
-		    ps->name, ps->line, name);
+		err_at(ps, ps->line, "%s: key outside any section", name);
 		return 1;
 	}
 	if ((k = confkey_find(ps->sect, name)) == NULL) {
-		err_add(ps->errs, "%s:%d: %s: unknown key in [%s]", ps->name,
-		    ps->line, name, ps->sect == S_DAEMON ? "daemon" : "listener");
+		err_at(ps, ps->line, "%s: unknown key in [%s]",
+		    name, ps->sect == S_DAEMON ? "daemon" : "listener");
 		return 1;
 	}
 	bit = UINT64_C(1) << (k - confkey_keys);
 	if ((ps->seen & bit) && k->type != K_BACKEND) {
-		err_add(ps->errs, "%s:%d: %s: duplicate key", ps->name, ps->line, name);
+		err_at(ps, ps->line, "%s: duplicate key", name);
 		return 1;
 	}
 	ps->seen |= bit;
@@ -271,7 +323,7 @@ config_handler(void *user, const char *section, const char *name,
 	else
 		why = confkey_set(k, obj, value, msg, sizeof(msg));
 	if (why != NULL)
-		err_add(ps->errs, "%s:%d: %s: %s", ps->name, ps->line, name, why);
+		err_at(ps, ps->line, "%s: %s", name, why);
 	else if (k->type == K_BACKEND)
 		ps->cur->backends[ps->cur->nbackends - 1].line = ps->line;
 	return 1;
@@ -331,36 +383,37 @@ static void
 validate_mode(struct parse *ps, const struct listener_conf *l)
 {
 	char where[300];
+	int at = l->line > 0 ? err_line(ps, l->line) : -1;
 
 	if (l->line > 0)
 		snprintf(where, sizeof(where), "%s:%d: ", ps->name, l->line);
 	else
 		snprintf(where, sizeof(where), "-l %s: ", l->listen ? l->listen : l->name);
 	if (l->mode == MODE_PROXY && l->nbackends == 0 && l->backend_keys == 0)
-		err_add(ps->errs, "%sbackend: [listener %s] has mode = proxy but no backend",
+		err_push(ps->errs, at, "%sbackend: [listener %s] has mode = proxy but no backend",
 		    where, l->name);
 	if (l->mode == MODE_ECHO && l->nbackends > 0)
-		err_add(ps->errs, "%sbackend: [listener %s] has backends but mode = echo",
+		err_push(ps->errs, at, "%sbackend: [listener %s] has backends but mode = echo",
 		    where, l->name);
 	if (l->mode == MODE_ECHO && l->send_proxy != SEND_PROXY_OFF)
-		err_add(ps->errs, "%ssend_proxy: [listener %s] has mode = echo",
+		err_push(ps->errs, at, "%ssend_proxy: [listener %s] has mode = echo",
 		    where, l->name);
 	if (l->mode == MODE_ECHO && l->splice == SPLICE_ON)
-		err_add(ps->errs, "%ssplice: [listener %s] has mode = echo",
+		err_push(ps->errs, at, "%ssplice: [listener %s] has mode = echo",
 		    where, l->name);
 	if (l->mode == MODE_ECHO && l->nsource > 0)
-		err_add(ps->errs, "%s:%d: source: [listener %s] has mode = echo",
-		    ps->name, l->source_line, l->name);
+		err_at(ps, l->source_line, "source: [listener %s] has mode = echo",
+		    l->name);
 	if ((l->check_send != NULL || l->check_expect != NULL) &&
 	    l->check_interval_ms == 0)
-		err_add(ps->errs, "%scheck_send/check_expect: [listener %s] needs check_interval",
+		err_push(ps->errs, at, "%scheck_send/check_expect: [listener %s] needs check_interval",
 		    where, l->name);
 	for (size_t j = 0; j < l->nbackends; j++)
 		for (size_t k = 0; k < j; k++)
 			if (net_addr_equal(&l->backends[j].addr, &l->backends[k].addr)) {
 				if (l->backends[j].line > 0)
-					err_add(ps->errs, "%s:%d: backend: %s is listed twice",
-					    ps->name, l->backends[j].line, l->backends[j].spec);
+					err_at(ps, l->backends[j].line, "backend: %s is listed twice",
+					    l->backends[j].spec);
 				else
 					err_add(ps->errs, "-b %s: listed twice", l->backends[j].spec);
 				break;
@@ -373,11 +426,9 @@ validate(struct parse *ps)
 	struct config *c = ps->c;
 
 	if (c->group != NULL && c->user == NULL)
-		err_add(ps->errs, "%s:%d: group: needs user as well", ps->name,
-		    ps->group_line);
+		err_at(ps, ps->group_line, "group: needs user as well");
 	if (c->nlisteners == 0) {
-		err_add(ps->errs, "%s:%d: listener: no [listener] section; nothing to serve",
-		    ps->name, ps->line);
+		err_at(ps, ps->line, "listener: no [listener] section; nothing to serve");
 		return;
 	}
 	for (size_t i = 0; i < c->nlisteners; i++) {
@@ -387,8 +438,8 @@ validate(struct parse *ps)
 		if (l->listen == NULL) {
 			/* A bad value (file or -l) was reported already. */
 			if (l->line > 0 && l->listen_line == 0)
-				err_add(ps->errs, "%s:%d: listen: missing in [listener %s]",
-				    ps->name, l->line, l->name);
+				err_at(ps, l->line, "listen: missing in [listener %s]",
+				    l->name);
 			continue;
 		}
 		for (size_t j = 0; j < i; j++) {
@@ -397,8 +448,8 @@ validate(struct parse *ps)
 			if (o->listen == NULL || !net_addr_equal(&o->addr, &l->addr))
 				continue;
 			if (l->line > 0)
-				err_add(ps->errs, "%s:%d: listen: %s is already used by [listener %s]",
-				    ps->name, l->listen_line, l->listen, o->name);
+				err_at(ps, l->listen_line, "listen: %s is already used by [listener %s]",
+				    l->listen, o->name);
 			else
 				err_add(ps->errs, "-l %s: address already used by [listener %s]",
 				    l->listen, o->name);
@@ -416,6 +467,7 @@ build(const char *name, const char *text, const struct config_overrides *ov,
 
 	memset(&ps, 0, sizeof(ps));
 	ps.name = name != NULL ? name : "(command line)";
+	ps.file = name;
 	ps.pos = text != NULL ? text : "";
 	ps.errs = errs;
 	if ((ps.c = calloc(1, sizeof(*ps.c))) == NULL) {
@@ -430,7 +482,7 @@ build(const char *name, const char *text, const struct config_overrides *ov,
 
 		/* The reader screens out what inih rejects; this is a backstop. */
 		if (rc != 0 && errs->n == before)
-			err_add(errs, "%s:%d: syntax error", ps.name, rc);
+			err_at(&ps, rc, "syntax error");
 	}
 	apply_overrides(&ps, ov);
 	validate(&ps);

@@ -1,7 +1,6 @@
 /*
  * main.c: the command line, usage and start-up.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -60,20 +59,18 @@ usage(FILE *f)
 }
 
 /*
- * A config error on stderr: "FILE:LINE: key: message" as it is, any other
- * (a file that cannot be read, an error in -l or -b) as "preforkd: ...",
- * the two forms the manual documents.
+ * The config errors on stderr: "FILE:LINE: key: message" as it is, any
+ * other (a file that cannot be read, an error in -l or -b) as
+ * "preforkd: ...", the two forms the manual documents.
  */
 static void
-config_error_print(const char *file, const char *msg)
+config_errors_print(const struct config_errors *errs)
 {
-	size_t n = file != NULL ? strlen(file) : 0;
-
-	if (n > 0 && strncmp(msg, file, n) == 0 && msg[n] == ':' &&
-	    isdigit((unsigned char)msg[n + 1]))
-		fprintf(stderr, "%s\n", msg);
-	else
-		fprintf(stderr, "preforkd: %s\n", msg);
+	for (size_t i = 0; i < errs->n; i++)
+		if (errs->line[i] >= 0)
+			fprintf(stderr, "%s\n", errs->msg[i]);
+		else
+			fprintf(stderr, "preforkd: %s\n", errs->msg[i]);
 }
 
 static void
@@ -110,7 +107,7 @@ int
 main(int argc, char *argv[])
 {
 	struct config_overrides ov = { .workers = 0, .log_level = -1, .mode = -1 };
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	const char **listen = NULL, **backends = NULL;
 	const char *file = NULL, *signame = NULL;
 	char *abs_file = NULL, err[256];
@@ -198,8 +195,7 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	cfg = config_load(file, &ov, &errs);
-	for (size_t i = 0; i < errs.n; i++)
-		config_error_print(file, errs.msg[i]);
+	config_errors_print(&errs);
 	config_errors_fini(&errs);
 	if (signame != NULL) {
 		if (cfg != NULL)

@@ -49,7 +49,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	char *text;
 	size_t i;

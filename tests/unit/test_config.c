@@ -7,6 +7,7 @@
  * "t.conf"); a bad config gives NULL; every problem in a text is reported.
  * A few cases go through config_load() with a real file.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -82,7 +83,25 @@ find_error(const struct config_errors *errs, const char *prefix, const char *sub
 	return -1;
 }
 
-/* Every message is one line and names the file. */
+/* The line errs records for message i: the one after "name:", or -1. */
+static int
+line_in(const struct config_errors *errs, size_t i, const char *name)
+{
+	const char *p = errs->msg[i] + strlen(name);
+	char *end;
+	long v;
+
+	if (strncmp(errs->msg[i], name, strlen(name)) != 0 || *p != ':' ||
+	    !isdigit((unsigned char)p[1]))
+		return -1;
+	v = strtol(p + 1, &end, 10);
+	return *end == ':' ? (int)v : -1;
+}
+
+/*
+ * Every message is one line and names the file, and records the line it
+ * names (errs->line) as its text states it.
+ */
 static int
 errors_well_formed(const struct config_errors *errs, const char *name)
 {
@@ -91,7 +110,8 @@ errors_well_formed(const struct config_errors *errs, const char *name)
 	for (i = 0; i < errs->n; i++) {
 		if (errs->msg[i] == NULL || strchr(errs->msg[i], '\n') != NULL ||
 		    strncmp(errs->msg[i], name, strlen(name)) != 0 ||
-		    errs->msg[i][strlen(name)] != ':')
+		    errs->msg[i][strlen(name)] != ':' ||
+		    errs->line[i] != line_in(errs, i, name))
 			return 0;
 	}
 	return 1;
@@ -139,7 +159,7 @@ static void
 test_full(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	const struct listener_conf *l;
 
@@ -208,7 +228,7 @@ static void
 test_defaults(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	const struct listener_conf *l;
 	const char *n;
@@ -387,7 +407,7 @@ static void
 test_keys(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	char text[512], prefix[128];
 	size_t i;
@@ -585,7 +605,7 @@ static void
 test_errors(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	char prefix[128];
 	size_t i;
@@ -619,13 +639,69 @@ test_errors(void)
 	}
 }
 
+/* ---- which errors name a line of the file -------------------------------- */
+
+static const char *const one_listen[] = { "127.0.0.1:7501" };
+static const char *const bad_listen[] = { "127.0.0.1" };
+static const char *const two_backends[] = { "127.0.0.1:9000", "127.0.0.1:9000" };	/* twice */
+
+static const struct {
+	const char	*name;
+	const char	*file;		/* NULL: the command line alone */
+	const char	*text;
+	const char	*const *listen;	/* -l, one of them */
+	const char	*const *backends; /* -b */
+	size_t		 nbackends;
+	int		 mode;		/* -m; -1: not given */
+	int		 line;		/* errs.line[0]: the file's line, or -1 */
+} line_cases[] = {
+	{ "a bad value",		NAME, "[daemon]\nworkers = 0\n" LISTENER_A,
+	    NULL, NULL, 0, -1, 2 },
+	{ "a bad listen",		NAME, "[listener a]\nlisten = 127.0.0.1\n",
+	    NULL, NULL, 0, -1, 2 },
+	{ "a listener's mode",		NAME, LISTENER_A "backend = 127.0.0.1:9000\n",
+	    NULL, NULL, 0, -1, 1 },
+	{ "an empty file",		NAME, "", NULL, NULL, 0, -1, 0 },
+	{ "no listener, no file",	NULL, NULL, NULL, NULL, 0, -1, -1 },
+	{ "a bad -l",			NULL, NULL, bad_listen, NULL, 0, -1, -1 },
+	{ "-m echo with -b",		NULL, NULL, one_listen, two_backends, 1, MODE_ECHO, -1 },
+	{ "-b twice, in a file's run",	NAME, "[daemon]\n", one_listen, two_backends, 2, -1, -1 },
+};
+
+static void
+test_error_lines(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0, NULL };
+	struct config *c;
+	size_t i;
+
+	for (i = 0; i < NELEM(line_cases); i++) {
+		ov_init(&ov);
+		if (line_cases[i].listen != NULL) {
+			ov.listen = line_cases[i].listen;
+			ov.nlisten = 1;
+		}
+		ov.backends = line_cases[i].backends;
+		ov.nbackends = line_cases[i].nbackends;
+		ov.mode = line_cases[i].mode;
+		c = config_parse_string(line_cases[i].file, line_cases[i].text, &ov, &errs);
+		if (!ok(c == NULL && errs.n == 1 && errs.line[0] == line_cases[i].line,
+		    "%s: one error, recorded at line %d", line_cases[i].name,
+		    line_cases[i].line))
+			dump_errors(&errs);
+		cfree(c);
+		errs_reset(&errs);
+	}
+}
+
 /* ---- user, group and pidfile resolve at load ----------------------------- */
 
 static void
 test_user_group(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	struct passwd *pw = getpwnam("nobody");
 	struct group *gr = getgrnam("nogroup");
@@ -658,7 +734,7 @@ static void
 test_proxy(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	const struct listener_conf *l;
 	struct config *c;
 	const char *cli_backends[] = { "127.0.0.1:9100 weight=3", "127.0.0.1:9101 backup" };
@@ -776,7 +852,7 @@ static void
 test_source(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	const struct listener_conf *l;
 	struct config *c;
 	char text[512];
@@ -873,7 +949,7 @@ test_many_errors(void)
 		NAME ":11: buffer_size: ",
 	};
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	size_t i, before;
 
@@ -934,7 +1010,7 @@ test_long_lines(void)
 		{ 450, 1, 0 }, { 1000, 0, 0 },
 	};
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	char *text;
 	size_t i;
@@ -996,7 +1072,7 @@ test_overrides(void)
 	static const char *const bad[] = { "127.0.0.1" };
 	static const char *const nameless[] = { "localhost:7301" };
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	const struct listener_conf *l;
 
@@ -1122,7 +1198,7 @@ test_load(void)
 	static const char *const one[] = { "127.0.0.1:7401" };
 	char dir[] = "/tmp/test_config.XXXXXX", path[256], missing[256], want[300];
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	FILE *f;
 
@@ -1163,8 +1239,8 @@ test_load(void)
 	c = config_load(missing, &ov, &errs);
 	snprintf(want, sizeof(want), "%s: No such file or directory", missing);
 	ok(c == NULL, "config_load of a missing file: NULL");
-	if (!ok(errs.n == 1 && strcmp(errs.msg[0], want) == 0,
-	    "config_load of a missing file: \"FILE: No such file or directory\""))
+	if (!ok(errs.n == 1 && strcmp(errs.msg[0], want) == 0 && errs.line[0] == -1,
+	    "config_load of a missing file: \"FILE: No such file or directory\", no line"))
 		dump_errors(&errs);
 	cfree(c);
 	errs_reset(&errs);
@@ -1239,7 +1315,7 @@ test_key_table(void)
 		{ "listener", "tcp_nodelay",	"on" },
 	};
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	const struct config_key *k;
 	char text[512];
@@ -1457,6 +1533,7 @@ main(void)
 	test_defaults();
 	test_keys();
 	test_errors();
+	test_error_lines();
 	test_many_errors();
 	test_long_lines();
 	test_overrides();

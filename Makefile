@@ -47,7 +47,7 @@ UNIT_TESTS = buf chan net config daemon sdnotify proxyproto upstream
 UNIT_deps_buf    = buf
 UNIT_deps_chan   = chan
 UNIT_deps_net    = net
-UNIT_deps_config = config net log
+UNIT_deps_config = config confkey net log
 UNIT_deps_daemon = daemon
 UNIT_deps_sdnotify = sdnotify
 UNIT_deps_proxyproto = proxyproto net
@@ -185,7 +185,7 @@ FUZZ_CC	 = clang
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_TARGETS = proxyproto config
 FUZZ_deps_proxyproto = proxyproto
-FUZZ_deps_config = config net log
+FUZZ_deps_config = config confkey net log
 FUZZ_args_proxyproto = -max_len=640
 FUZZ_args_config = -max_len=4096 -dict=tests/fuzz/config.dict
 

@@ -124,10 +124,16 @@ struct config_overrides {
 	int		 daemonize;	/* -d: log_target stderr means syslog */
 };
 
-/* Errors found while building a config, each "FILE:LINE: key: message". */
+/*
+ * Errors found while building a config: "FILE:LINE: key: message" for a
+ * problem on a line of the file, "FILE: message" or "-l ADDR: message"
+ * (and the like) for others.
+ */
 struct config_errors {
 	char		**msg;		/* owned, n of them */
 	size_t		  n;
+	int		 *line;		/* owned, n of them: the file's line that
+					   msg[i] begins with, or -1 for none */
 };
 
 /*
@@ -150,6 +156,9 @@ const struct listener_conf *config_listener(const struct config *c,
 	    const char *name);
 
 /*
+ * The value parsers that the command line shares with the file; they live
+ * in confkey.c beside the others.
+ *
  * "250ms", "30s", "5m", "1h", or a bare number of seconds, into
  * milliseconds.  0 or -1 (bad syntax or overflow past UINT_MAX ms).
  */

@@ -1,7 +1,10 @@
 /*
- * main.c: the command line, usage and start-up.
+ * main.c: the command line, usage and start-up: parse the flags, then
+ * signal a running master (-s), check the configuration (-t) or detach
+ * and hand the configuration to the master (master_run).  It prints the
+ * configuration's errors but builds nothing itself (config.c does) and
+ * keeps no state once the master runs.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -60,20 +63,18 @@ usage(FILE *f)
 }
 
 /*
- * A config error on stderr: "FILE:LINE: key: message" as it is, any other
- * (a file that cannot be read, an error in -l or -b) as "preforkd: ...",
- * the two forms the manual documents.
+ * The config errors on stderr: "FILE:LINE: key: message" as it is, any
+ * other (a file that cannot be read, an error in -l or -b) as
+ * "preforkd: ...", the two forms the manual documents.
  */
 static void
-config_error_print(const char *file, const char *msg)
+config_errors_print(const struct config_errors *errs)
 {
-	size_t n = file != NULL ? strlen(file) : 0;
-
-	if (n > 0 && strncmp(msg, file, n) == 0 && msg[n] == ':' &&
-	    isdigit((unsigned char)msg[n + 1]))
-		fprintf(stderr, "%s\n", msg);
-	else
-		fprintf(stderr, "preforkd: %s\n", msg);
+	for (size_t i = 0; i < errs->n; i++)
+		if (errs->line[i] >= 0)
+			fprintf(stderr, "%s\n", errs->msg[i]);
+		else
+			fprintf(stderr, "preforkd: %s\n", errs->msg[i]);
 }
 
 static void
@@ -106,76 +107,87 @@ send_signal(const char *pidfile, int signo, const char *name)
 	return 0;
 }
 
-int
-main(int argc, char *argv[])
-{
-	struct config_overrides ov = { .workers = 0, .log_level = -1, .mode = -1 };
-	struct config_errors errs = { NULL, 0 };
-	const char **listen = NULL, **backends = NULL;
-	const char *file = NULL, *signame = NULL;
-	char *abs_file = NULL, err[256];
-	struct config *cfg = NULL;
-	int ch, test = 0, rc = 1, signo = 0, file_given = 0;
+/* The command line, parsed. */
+struct cli {
+	struct config_overrides ov;	/* ov.listen and ov.backends: below */
+	const char	**listen;	/* owned array; the strings are argv's */
+	const char	**backends;	/* owned array; the strings are argv's */
+	const char	*file;		/* -c, or the default file; NULL: -l alone */
+	int		 file_given;	/* -c was given */
+	const char	*signame;	/* -s, as written; NULL: not given */
+	int		 signo;
+	int		 test;		/* -t */
+};
 
-	if ((listen = calloc(argc, sizeof(*listen))) == NULL ||
-	    (backends = calloc(argc, sizeof(*backends))) == NULL)
-		goto out;
+#define CLI_GO_ON	(-1)		/* cli_parse: start, no exit status yet */
+
+/*
+ * Parse argv into cl.  Returns CLI_GO_ON, or the exit status when there is
+ * nothing more to do (-V, -h, out of memory); bad usage exits with 2.
+ */
+static int
+cli_parse(struct cli *cl, int argc, char *argv[])
+{
+	struct config_overrides *ov = &cl->ov;
+	int ch;
+
+	if ((cl->listen = calloc(argc, sizeof(*cl->listen))) == NULL ||
+	    (cl->backends = calloc(argc, sizeof(*cl->backends))) == NULL)
+		return 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":c:tl:m:b:w:L:dp:s:Vh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			file = optarg;
-			file_given = 1;
+			cl->file = optarg;
+			cl->file_given = 1;
 			break;
 		case 't':
-			test = 1;
+			cl->test = 1;
 			break;
 		case 'l':
-			listen[ov.nlisten++] = optarg;
+			cl->listen[ov->nlisten++] = optarg;
 			break;
 		case 'm':
 			if (strcmp(optarg, "echo") == 0)
-				ov.mode = MODE_ECHO;
+				ov->mode = MODE_ECHO;
 			else if (strcmp(optarg, "proxy") == 0)
-				ov.mode = MODE_PROXY;
+				ov->mode = MODE_PROXY;
 			else
 				bad_usage("-m %s: expected echo or proxy", optarg);
 			break;
 		case 'b':
-			backends[ov.nbackends++] = optarg;
+			cl->backends[ov->nbackends++] = optarg;
 			break;
 		case 'w':
 			if (strcmp(optarg, "auto") == 0)
-				ov.workers = -1;
-			else if ((ov.workers = config_parse_workers(optarg)) == -1)
+				ov->workers = -1;
+			else if ((ov->workers = config_parse_workers(optarg)) == -1)
 				bad_usage("-w %s: expected auto or 1-256", optarg);
 			break;
 		case 'L':
-			if ((ov.log_level = log_level_parse(optarg)) == -1)
+			if ((ov->log_level = log_level_parse(optarg)) == -1)
 				bad_usage("-L %s: expected debug, info, notice, warning or error",
 				    optarg);
 			break;
 		case 'd':
-			ov.daemonize = 1;
+			ov->daemonize = 1;
 			break;
 		case 'p':
 			if (optarg[0] != '/')
 				bad_usage("-p %s: expected an absolute path", optarg);
-			ov.pidfile = optarg;
+			ov->pidfile = optarg;
 			break;
 		case 's':
-			if ((signo = daemon_signal_parse(optarg)) == -1)
+			if ((cl->signo = daemon_signal_parse(optarg)) == -1)
 				bad_usage("-s %s: expected reload, stop, quit or reopen", optarg);
-			signame = optarg;
+			cl->signame = optarg;
 			break;
 		case 'V':
 			printf("preforkd " PREFORKD_VERSION "\n");
-			rc = 0;
-			goto out;
+			return 0;
 		case 'h':
 			usage(stdout);
-			rc = 0;
-			goto out;
+			return 0;
 		case ':':
 			bad_usage("%s: missing argument", argv[optind - 1]);
 			break;
@@ -185,37 +197,34 @@ main(int argc, char *argv[])
 	}
 	if (optind < argc)
 		bad_usage("%s: unexpected argument", argv[optind]);
-	ov.listen = listen;
-	ov.backends = backends;
-	if ((ov.mode != -1 || ov.nbackends > 0) && ov.nlisten == 0)
-		bad_usage("%s: -m and -b apply to listeners given with -l", ov.mode != -1 ? "-m" : "-b");
-	if (file == NULL && ov.nlisten == 0)
-		file = CONFIG_DEFAULT_FILE;
+	ov->listen = cl->listen;
+	ov->backends = cl->backends;
+	if ((ov->mode != -1 || ov->nbackends > 0) && ov->nlisten == 0)
+		bad_usage("%s: -m and -b apply to listeners given with -l", ov->mode != -1 ? "-m" : "-b");
+	if (cl->file == NULL && ov->nlisten == 0)
+		cl->file = CONFIG_DEFAULT_FILE;
+	return CLI_GO_ON;
+}
 
-	if (signame != NULL && ov.pidfile != NULL && !file_given) {
-		/* -s with -p needs no configuration file. */
-		rc = send_signal(ov.pidfile, signo, signame);
-		goto out;
-	}
-	cfg = config_load(file, &ov, &errs);
-	for (size_t i = 0; i < errs.n; i++)
-		config_error_print(file, errs.msg[i]);
-	config_errors_fini(&errs);
-	if (signame != NULL) {
-		if (cfg != NULL)
-			rc = send_signal(cfg->pidfile, signo, signame);
-		goto out;
-	}
-	if (test) {
-		if (cfg != NULL) {
-			printf("%s: configuration ok\n", file != NULL ? file : "(command line)");
-			rc = 0;
-		}
-		goto out;
-	}
+/* -t: say whether the configuration (cfg, NULL if bad) is valid. */
+static int
+test_report(const struct cli *cl, const struct config *cfg)
+{
 	if (cfg == NULL)
-		goto out;
-	if (ov.daemonize) {
+		return 1;
+	printf("%s: configuration ok\n", cl->file != NULL ? cl->file : "(command line)");
+	return 0;
+}
+
+/* Detach if asked, then run the master on cfg, which it takes. */
+static int
+run(const struct cli *cl, struct config *cfg)
+{
+	const char *file = cl->file;
+	char *abs_file = NULL, err[256];
+	int rc = 1;
+
+	if (cl->ov.daemonize) {
 		/* Detaching moves to "/": reloads must still find the file. */
 		if (file != NULL && file[0] != '/' &&
 		    (file = abs_file = realpath(file, NULL)) == NULL) {
@@ -227,12 +236,49 @@ main(int argc, char *argv[])
 			goto out;
 		}
 	}
-	rc = master_run(cfg, file, &ov);
+	rc = master_run(cfg, file, &cl->ov);
 	cfg = NULL;		/* master_run took it */
 out:
 	config_free(cfg);
 	free(abs_file);
-	free(listen);
-	free(backends);
+	return rc;
+}
+
+/* Load the configuration, then signal, test or run as the flags say. */
+static int
+start(const struct cli *cl)
+{
+	struct config_errors errs = { NULL, 0, NULL };
+	struct config *cfg;
+	int rc = 1;
+
+	if (cl->signame != NULL && cl->ov.pidfile != NULL && !cl->file_given) {
+		/* -s with -p needs no configuration file. */
+		return send_signal(cl->ov.pidfile, cl->signo, cl->signame);
+	}
+	cfg = config_load(cl->file, &cl->ov, &errs);
+	config_errors_print(&errs);
+	config_errors_fini(&errs);
+	if (cl->signame != NULL) {
+		if (cfg != NULL)
+			rc = send_signal(cfg->pidfile, cl->signo, cl->signame);
+	} else if (cl->test)
+		rc = test_report(cl, cfg);
+	else if (cfg != NULL)
+		return run(cl, cfg);
+	config_free(cfg);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct cli cl = { .ov = { .workers = 0, .log_level = -1, .mode = -1 } };
+	int rc;
+
+	if ((rc = cli_parse(&cl, argc, argv)) == CLI_GO_ON)
+		rc = start(&cl);
+	free(cl.listen);
+	free(cl.backends);
 	return rc;
 }

@@ -1237,7 +1237,7 @@ same_str(const char *a, const char *b)
 static void
 master_reload(struct master *m)
 {
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	const struct listener_conf *failed = NULL;
 	struct lsock *ls, *next, **fresh = NULL;
 	struct config *nc, *old;

@@ -1,7 +1,8 @@
 /*
- * fuzz_config.c: libFuzzer harness for the config loader (src/config.c):
- * the input is a config file's text, parsed through config_parse_string(),
- * the same inih handler config_load() uses once it has read the file.
+ * fuzz_config.c: libFuzzer harness for the config loader (src/config.c and
+ * src/confkey.c): the input is a config file's text, parsed through
+ * config_parse_string(), the same inih handler config_load() uses once it
+ * has read the file.
  *
  * Invariants: no crash, no sanitizer report, no leak (libFuzzer checks
  * after every input); a config or a list of errors, never both and never
@@ -49,7 +50,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	char *text;
 	size_t i;

@@ -1,5 +1,5 @@
 /*
- * test_config.c: unit tests for src/config.c.
+ * test_config.c: unit tests for src/config.c and src/confkey.c.
  *
  * Configs are built with config_parse_string(), which goes through the same
  * inih handler as a file, so line numbers in the messages are real.  Every
@@ -7,6 +7,7 @@
  * "t.conf"); a bad config gives NULL; every problem in a text is reported.
  * A few cases go through config_load() with a real file.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -82,7 +83,25 @@ find_error(const struct config_errors *errs, const char *prefix, const char *sub
 	return -1;
 }
 
-/* Every message is one line and names the file. */
+/* The line errs records for message i: the one after "name:", or -1. */
+static int
+line_in(const struct config_errors *errs, size_t i, const char *name)
+{
+	const char *p = errs->msg[i] + strlen(name);
+	char *end;
+	long v;
+
+	if (strncmp(errs->msg[i], name, strlen(name)) != 0 || *p != ':' ||
+	    !isdigit((unsigned char)p[1]))
+		return -1;
+	v = strtol(p + 1, &end, 10);
+	return *end == ':' ? (int)v : -1;
+}
+
+/*
+ * Every message is one line and names the file, and records the line it
+ * names (errs->line) as its text states it.
+ */
 static int
 errors_well_formed(const struct config_errors *errs, const char *name)
 {
@@ -91,7 +110,8 @@ errors_well_formed(const struct config_errors *errs, const char *name)
 	for (i = 0; i < errs->n; i++) {
 		if (errs->msg[i] == NULL || strchr(errs->msg[i], '\n') != NULL ||
 		    strncmp(errs->msg[i], name, strlen(name)) != 0 ||
-		    errs->msg[i][strlen(name)] != ':')
+		    errs->msg[i][strlen(name)] != ':' ||
+		    errs->line[i] != line_in(errs, i, name))
 			return 0;
 	}
 	return 1;
@@ -139,7 +159,7 @@ static void
 test_full(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	const struct listener_conf *l;
 
@@ -208,7 +228,7 @@ static void
 test_defaults(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	const struct listener_conf *l;
 	const char *n;
@@ -387,7 +407,7 @@ static void
 test_keys(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	char text[512], prefix[128];
 	size_t i;
@@ -585,7 +605,7 @@ static void
 test_errors(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	char prefix[128];
 	size_t i;
@@ -619,13 +639,69 @@ test_errors(void)
 	}
 }
 
+/* ---- which errors name a line of the file -------------------------------- */
+
+static const char *const one_listen[] = { "127.0.0.1:7501" };
+static const char *const bad_listen[] = { "127.0.0.1" };
+static const char *const two_backends[] = { "127.0.0.1:9000", "127.0.0.1:9000" };	/* twice */
+
+static const struct {
+	const char	*name;
+	const char	*file;		/* NULL: the command line alone */
+	const char	*text;
+	const char	*const *listen;	/* -l, one of them */
+	const char	*const *backends; /* -b */
+	size_t		 nbackends;
+	int		 mode;		/* -m; -1: not given */
+	int		 line;		/* errs.line[0]: the file's line, or -1 */
+} line_cases[] = {
+	{ "a bad value",		NAME, "[daemon]\nworkers = 0\n" LISTENER_A,
+	    NULL, NULL, 0, -1, 2 },
+	{ "a bad listen",		NAME, "[listener a]\nlisten = 127.0.0.1\n",
+	    NULL, NULL, 0, -1, 2 },
+	{ "a listener's mode",		NAME, LISTENER_A "backend = 127.0.0.1:9000\n",
+	    NULL, NULL, 0, -1, 1 },
+	{ "an empty file",		NAME, "", NULL, NULL, 0, -1, 0 },
+	{ "no listener, no file",	NULL, NULL, NULL, NULL, 0, -1, -1 },
+	{ "a bad -l",			NULL, NULL, bad_listen, NULL, 0, -1, -1 },
+	{ "-m echo with -b",		NULL, NULL, one_listen, two_backends, 1, MODE_ECHO, -1 },
+	{ "-b twice, in a file's run",	NAME, "[daemon]\n", one_listen, two_backends, 2, -1, -1 },
+};
+
+static void
+test_error_lines(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0, NULL };
+	struct config *c;
+	size_t i;
+
+	for (i = 0; i < NELEM(line_cases); i++) {
+		ov_init(&ov);
+		if (line_cases[i].listen != NULL) {
+			ov.listen = line_cases[i].listen;
+			ov.nlisten = 1;
+		}
+		ov.backends = line_cases[i].backends;
+		ov.nbackends = line_cases[i].nbackends;
+		ov.mode = line_cases[i].mode;
+		c = config_parse_string(line_cases[i].file, line_cases[i].text, &ov, &errs);
+		if (!ok(c == NULL && errs.n == 1 && errs.line[0] == line_cases[i].line,
+		    "%s: one error, recorded at line %d", line_cases[i].name,
+		    line_cases[i].line))
+			dump_errors(&errs);
+		cfree(c);
+		errs_reset(&errs);
+	}
+}
+
 /* ---- user, group and pidfile resolve at load ----------------------------- */
 
 static void
 test_user_group(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	struct passwd *pw = getpwnam("nobody");
 	struct group *gr = getgrnam("nogroup");
@@ -658,7 +734,7 @@ static void
 test_proxy(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	const struct listener_conf *l;
 	struct config *c;
 	const char *cli_backends[] = { "127.0.0.1:9100 weight=3", "127.0.0.1:9101 backup" };
@@ -776,7 +852,7 @@ static void
 test_source(void)
 {
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	const struct listener_conf *l;
 	struct config *c;
 	char text[512];
@@ -873,7 +949,7 @@ test_many_errors(void)
 		NAME ":11: buffer_size: ",
 	};
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	size_t i, before;
 
@@ -934,7 +1010,7 @@ test_long_lines(void)
 		{ 450, 1, 0 }, { 1000, 0, 0 },
 	};
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	char *text;
 	size_t i;
@@ -995,42 +1071,50 @@ test_overrides(void)
 	static const char *const dup2[] = { "127.0.0.1:7201", "127.0.0.1:7201" };
 	static const char *const bad[] = { "127.0.0.1" };
 	static const char *const nameless[] = { "localhost:7301" };
+	/* -w and -L over the file's workers = 2 and log_level = debug */
+	static const struct {
+		const char	*name;
+		int		 w, L;		/* the overrides; 0 and -1: not given */
+		int		 workers;	/* -1: the CPU count */
+		int		 log_level;
+	} flag_cases[] = {
+		{ "-w 5 overrides workers = 2",		5,  -1,	5,  LOGL_DEBUG },
+		{ "-w auto overrides workers = 2",	-1, -1,	-1, LOGL_DEBUG },
+		{ "no flags: the file's values",	0,  -1,	2,  LOGL_DEBUG },
+		{ "-L error overrides log_level = debug", 0, LOGL_ERROR, 2, LOGL_ERROR },
+	};
+	/* -l that the file's listener or another -l refuses */
+	static const struct {
+		const char	*name;
+		const char	*const *listen;
+		size_t		 nlisten;
+	} bad_l[] = {
+		{ "-l with a bad address",		bad,	1 },
+		{ "-l with the file's address",		dup,	1 },
+		{ "-l twice with one address",		dup2,	2 },
+	};
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	const struct listener_conf *l;
+	size_t i;
 
-	ov_init(&ov);
-	ov.workers = 5;
-	c = config_parse_string(NAME, text, &ov, &errs);
-	ok(c != NULL && c->workers == 5, "-w 5 overrides workers = 2");
-	if (c)
-		is_int(c->log_level, LOGL_DEBUG, "log_level from the file when not overridden");
-	cfree(c);
-	errs_reset(&errs);
+	for (i = 0; i < NELEM(flag_cases); i++) {
+		const char *n = flag_cases[i].name;
+		int want_workers = flag_cases[i].workers == -1 ? (int)ncpu : flag_cases[i].workers;
 
-	ov_init(&ov);
-	ov.workers = -1;
-	c = config_parse_string(NAME, text, &ov, &errs);
-	ok(c != NULL && c->workers == ncpu, "-w auto overrides workers = 2 (%ld CPUs)",
-	    ncpu);
-	cfree(c);
-	errs_reset(&errs);
-
-	ov_init(&ov);
-	c = config_parse_string(NAME, text, &ov, &errs);
-	ok(c != NULL && c->workers == 2, "workers from the file when not overridden");
-	cfree(c);
-	errs_reset(&errs);
-
-	ov_init(&ov);
-	ov.log_level = LOGL_ERROR;
-	c = config_parse_string(NAME, text, &ov, &errs);
-	ok(c != NULL && c->log_level == LOGL_ERROR, "-L error overrides log_level = debug");
-	if (c)
-		is_int(c->workers, 2, "workers from the file with -L only");
-	cfree(c);
-	errs_reset(&errs);
+		ov_init(&ov);
+		ov.workers = flag_cases[i].w;
+		ov.log_level = flag_cases[i].L;
+		c = config_parse_string(NAME, text, &ov, &errs);
+		if (!ok(c != NULL && c->workers == want_workers, "%s: workers %d", n,
+		    want_workers))
+			dump_errors(&errs);
+		ok(c != NULL && c->log_level == flag_cases[i].log_level, "%s: log_level %d",
+		    n, flag_cases[i].log_level);
+		cfree(c);
+		errs_reset(&errs);
+	}
 
 	ov_init(&ov);
 	ov.workers = 1;
@@ -1079,29 +1163,15 @@ test_overrides(void)
 	cfree(c);
 	errs_reset(&errs);
 
-	ov_init(&ov);
-	ov.listen = bad;
-	ov.nlisten = 1;
-	c = config_parse_string(NAME, text, &ov, &errs);
-	ok(c == NULL && errs.n >= 1, "-l with a bad address: NULL with an error");
-	cfree(c);
-	errs_reset(&errs);
-
-	ov_init(&ov);
-	ov.listen = dup;
-	ov.nlisten = 1;
-	c = config_parse_string(NAME, text, &ov, &errs);
-	ok(c == NULL && errs.n >= 1, "-l with the file's address: NULL with an error");
-	cfree(c);
-	errs_reset(&errs);
-
-	ov_init(&ov);
-	ov.listen = dup2;
-	ov.nlisten = 2;
-	c = config_parse_string(NAME, text, &ov, &errs);
-	ok(c == NULL && errs.n >= 1, "-l twice with one address: NULL with an error");
-	cfree(c);
-	errs_reset(&errs);
+	for (i = 0; i < NELEM(bad_l); i++) {
+		ov_init(&ov);
+		ov.listen = bad_l[i].listen;
+		ov.nlisten = bad_l[i].nlisten;
+		c = config_parse_string(NAME, text, &ov, &errs);
+		ok(c == NULL && errs.n >= 1, "%s: NULL with an error", bad_l[i].name);
+		cfree(c);
+		errs_reset(&errs);
+	}
 
 	/* the overrides supply the missing listener */
 	ov_init(&ov);
@@ -1122,7 +1192,7 @@ test_load(void)
 	static const char *const one[] = { "127.0.0.1:7401" };
 	char dir[] = "/tmp/test_config.XXXXXX", path[256], missing[256], want[300];
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	FILE *f;
 
@@ -1163,8 +1233,8 @@ test_load(void)
 	c = config_load(missing, &ov, &errs);
 	snprintf(want, sizeof(want), "%s: No such file or directory", missing);
 	ok(c == NULL, "config_load of a missing file: NULL");
-	if (!ok(errs.n == 1 && strcmp(errs.msg[0], want) == 0,
-	    "config_load of a missing file: \"FILE: No such file or directory\""))
+	if (!ok(errs.n == 1 && strcmp(errs.msg[0], want) == 0 && errs.line[0] == -1,
+	    "config_load of a missing file: \"FILE: No such file or directory\", no line"))
 		dump_errors(&errs);
 	cfree(c);
 	errs_reset(&errs);
@@ -1239,7 +1309,7 @@ test_key_table(void)
 		{ "listener", "tcp_nodelay",	"on" },
 	};
 	struct config_overrides ov;
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = { NULL, 0, NULL };
 	struct config *c;
 	const struct config_key *k;
 	char text[512];
@@ -1283,161 +1353,142 @@ test_key_table(void)
 	}
 }
 
-/* ---- the value parsers ------------------------------------------------------------------------ */
+/* ---- the value parsers: config_parse_duration, _size and _workers ---------- */
+
+enum { DUR, SIZE, WORKERS };		/* which parser a value_cases row tries */
 
 static const struct {
+	int		 parser;
 	const char	*s;
-	long long	 ms;	/* -1: error */
-} dur_cases[] = {
-	{ "250ms",	250 },
-	{ "30s",	30000 },
-	{ "5m",		300000 },
-	{ "1h",		3600000 },
-	{ "10",		10000 },
-	{ "1",		1000 },
-	{ "0",		0 },
-	{ "0ms",	0 },
-	{ "0s",		0 },
-	{ "0h",		0 },
-	{ "1ms",	1 },
-	{ "24h",	86400000 },
-	{ "010",	10000 },		/* decimal, not octal */
-	{ "010ms",	10 },
-	{ "08s",	8000 },
-	{ "4294967295ms", 4294967295LL },	/* UINT_MAX ms */
-	{ "4294967s",	4294967000LL },
-	{ "4294967",	4294967000LL },
-	{ "71582m",	4294920000LL },
-	{ "1193h",	4294800000LL },
-	{ "",		-1 },
-	{ "5x",		-1 },
-	{ "-1",		-1 },
-	{ "-5s",	-1 },
-	{ "ms",		-1 },
-	{ "s",		-1 },
-	{ "h",		-1 },
-	{ "1.5s",	-1 },
-	{ "5 s",	-1 },
-	{ "5sm",	-1 },
-	{ "5ms5",	-1 },
-	{ "5ss",	-1 },
-	{ "0x10",	-1 },
-	{ "1e3",	-1 },
-	{ "4294967296ms", -1 },			/* UINT_MAX + 1 */
-	{ "4294968s",	-1 },
-	{ "4294968",	-1 },
-	{ "71583m",	-1 },
-	{ "1194h",	-1 },
-	{ "18446744073709551616", -1 },
-	{ "18446744073709551617ms", -1 },
-	{ "5124095576030432h", -1 },		/* wraps 2^64 when scaled */
-	{ "99999999999999999999999", -1 },
+	long long	 want;	/* ms, bytes or workers; -1: error; -2: CPU count */
+} value_cases[] = {
+	{ DUR, "250ms",			250 },
+	{ DUR, "30s",			30000 },
+	{ DUR, "5m",			300000 },
+	{ DUR, "1h",			3600000 },
+	{ DUR, "10",			10000 },
+	{ DUR, "1",			1000 },
+	{ DUR, "0",			0 },
+	{ DUR, "0ms",			0 },
+	{ DUR, "0s",			0 },
+	{ DUR, "0h",			0 },
+	{ DUR, "1ms",			1 },
+	{ DUR, "24h",			86400000 },
+	{ DUR, "010",			10000 },		/* decimal, not octal */
+	{ DUR, "010ms",			10 },
+	{ DUR, "08s",			8000 },
+	{ DUR, "4294967295ms",		4294967295LL },	/* UINT_MAX ms */
+	{ DUR, "4294967s",		4294967000LL },
+	{ DUR, "4294967",		4294967000LL },
+	{ DUR, "71582m",		4294920000LL },
+	{ DUR, "1193h",			4294800000LL },
+	{ DUR, "",			-1 },
+	{ DUR, "5x",			-1 },
+	{ DUR, "-1",			-1 },
+	{ DUR, "-5s",			-1 },
+	{ DUR, "ms",			-1 },
+	{ DUR, "s",			-1 },
+	{ DUR, "h",			-1 },
+	{ DUR, "1.5s",			-1 },
+	{ DUR, "5 s",			-1 },
+	{ DUR, "5sm",			-1 },
+	{ DUR, "5ms5",			-1 },
+	{ DUR, "5ss",			-1 },
+	{ DUR, "0x10",			-1 },
+	{ DUR, "1e3",			-1 },
+	{ DUR, "4294967296ms",		-1 },			/* UINT_MAX + 1 */
+	{ DUR, "4294968s",		-1 },
+	{ DUR, "4294968",		-1 },
+	{ DUR, "71583m",		-1 },
+	{ DUR, "1194h",			-1 },
+	{ DUR, "18446744073709551616",	-1 },
+	{ DUR, "18446744073709551617ms", -1 },
+	{ DUR, "5124095576030432h",	-1 },		/* wraps 2^64 when scaled */
+	{ DUR, "99999999999999999999999", -1 },
+	{ SIZE, "4096",			4096 },
+	{ SIZE, "16k",			16384 },
+	{ SIZE, "1m",			1048576 },
+	{ SIZE, "1K",			1024 },
+	{ SIZE, "0",			0 },
+	{ SIZE, "1",			1 },
+	{ SIZE, "1k",			1024 },
+	{ SIZE, "16m",			16777216 },
+	{ SIZE, "1024k",		1048576 },
+	{ SIZE, "010k",			10240 },		/* decimal, not octal */
+	{ SIZE, "09",			9 },
+	{ SIZE, "",			-1 },
+	{ SIZE, "k",			-1 },
+	{ SIZE, "m",			-1 },
+	{ SIZE, "-5",			-1 },
+	{ SIZE, "-5k",			-1 },
+	{ SIZE, "16kb",			-1 },
+	{ SIZE, "16kk",			-1 },
+	{ SIZE, "1.5k",			-1 },
+	{ SIZE, "5 k",			-1 },
+	{ SIZE, "0x10",			-1 },
+	{ SIZE, "4096x",		-1 },
+	{ SIZE, "1g",			-1 },		/* only k and m are units */
+	{ SIZE, "18446744073709551616",	-1 },		/* 2^64 */
+	{ SIZE, "18014398509481984k",	-1 },		/* 2^54 k = 2^64 */
+	{ SIZE, "17592186044416m",	-1 },		/* 2^44 m = 2^64 */
+	{ SIZE, "99999999999999999999999", -1 },
+	{ WORKERS, "auto",		-2 },
+	{ WORKERS, "1",			1 },
+	{ WORKERS, "2",			2 },
+	{ WORKERS, "16",		16 },
+	{ WORKERS, "256",		256 },
+	{ WORKERS, "010",		10 },
+	{ WORKERS, "0",			-1 },
+	{ WORKERS, "257",		-1 },
+	{ WORKERS, "1000",		-1 },
+	{ WORKERS, "-1",		-1 },
+	{ WORKERS, "",			-1 },
+	{ WORKERS, "abc",		-1 },
+	{ WORKERS, "4x",		-1 },
+	{ WORKERS, "auto2",		-1 },
+	{ WORKERS, "99999999999999999999", -1 },
 };
 
-static void
-test_durations(void)
+/* The parser of row i: 0 and *v, or -1. */
+static int
+value_parse(size_t i, long long *v)
 {
-	size_t i;
+	unsigned ms = 12345;
+	size_t bytes = 12345;
+	int n;
 
-	for (i = 0; i < NELEM(dur_cases); i++) {
-		unsigned ms = 12345;
-		int r = config_parse_duration(dur_cases[i].s, &ms);
-
-		if (dur_cases[i].ms < 0) {
-			is_int(r, -1, "duration \"%s\" is an error", dur_cases[i].s);
-		} else if (is_int(r, 0, "duration \"%s\" parses", dur_cases[i].s)) {
-			is_uint(ms, dur_cases[i].ms, "duration \"%s\" = %lld ms",
-			    dur_cases[i].s, dur_cases[i].ms);
-		} else {
-			skip(1, "did not parse");
-		}
+	switch (value_cases[i].parser) {
+	case DUR:
+		n = config_parse_duration(value_cases[i].s, &ms);
+		*v = ms;
+		return n;
+	case SIZE:
+		n = config_parse_size(value_cases[i].s, &bytes);
+		*v = (long long)bytes;
+		return n;
+	default:
+		*v = n = config_parse_workers(value_cases[i].s);
+		return n == -1 ? -1 : 0;
 	}
 }
 
-static const struct {
-	const char	*s;
-	long long	 bytes;	/* -1: error */
-} size_cases[] = {
-	{ "4096",	4096 },
-	{ "16k",	16384 },
-	{ "1m",		1048576 },
-	{ "1K",		1024 },
-	{ "0",		0 },
-	{ "1",		1 },
-	{ "1k",		1024 },
-	{ "16m",	16777216 },
-	{ "1024k",	1048576 },
-	{ "010k",	10240 },		/* decimal, not octal */
-	{ "09",		9 },
-	{ "",		-1 },
-	{ "k",		-1 },
-	{ "m",		-1 },
-	{ "-5",		-1 },
-	{ "-5k",	-1 },
-	{ "16kb",	-1 },
-	{ "16kk",	-1 },
-	{ "1.5k",	-1 },
-	{ "5 k",	-1 },
-	{ "0x10",	-1 },
-	{ "4096x",	-1 },
-	{ "1g",		-1 },		/* only k and m are units */
-	{ "18446744073709551616", -1 },		/* 2^64 */
-	{ "18014398509481984k", -1 },		/* 2^54 k = 2^64 */
-	{ "17592186044416m", -1 },		/* 2^44 m = 2^64 */
-	{ "99999999999999999999999", -1 },
-};
-
 static void
-test_sizes(void)
+test_values(void)
 {
+	static const char *const what[] = { "duration", "size", "workers" };
 	size_t i;
 
-	for (i = 0; i < NELEM(size_cases); i++) {
-		size_t bytes = 12345;
-		int r = config_parse_size(size_cases[i].s, &bytes);
+	for (i = 0; i < NELEM(value_cases); i++) {
+		const char *w = what[value_cases[i].parser], *s = value_cases[i].s;
+		long long v, want = value_cases[i].want == -2 ? ncpu : value_cases[i].want;
+		int r = value_parse(i, &v);
 
-		if (size_cases[i].bytes < 0) {
-			is_int(r, -1, "size \"%s\" is an error", size_cases[i].s);
-		} else if (is_int(r, 0, "size \"%s\" parses", size_cases[i].s)) {
-			is_uint(bytes, size_cases[i].bytes, "size \"%s\" = %lld bytes",
-			    size_cases[i].s, size_cases[i].bytes);
-		} else {
+		if (want < 0)
+			is_int(r, -1, "%s \"%s\" is an error", w, s);
+		else if (is_int(r, 0, "%s \"%s\" parses", w, s))
+			ok(v == want, "%s \"%s\" = %lld", w, s, want);
+		else
 			skip(1, "did not parse");
-		}
-	}
-}
-
-static const struct {
-	const char	*s;
-	int		 n;	/* -1: error; -2: CPU count */
-} workers_cases[] = {
-	{ "auto",	-2 },
-	{ "1",		1 },
-	{ "2",		2 },
-	{ "16",		16 },
-	{ "256",	256 },
-	{ "010",	10 },
-	{ "0",		-1 },
-	{ "257",	-1 },
-	{ "1000",	-1 },
-	{ "-1",		-1 },
-	{ "",		-1 },
-	{ "abc",	-1 },
-	{ "4x",		-1 },
-	{ "auto2",	-1 },
-	{ "99999999999999999999", -1 },
-};
-
-static void
-test_workers(void)
-{
-	size_t i;
-
-	for (i = 0; i < NELEM(workers_cases); i++) {
-		int want = workers_cases[i].n == -2 ? (int)ncpu : workers_cases[i].n;
-
-		is_int(config_parse_workers(workers_cases[i].s), want,
-		    "config_parse_workers(\"%s\")", workers_cases[i].s);
 	}
 }
 
@@ -1450,13 +1501,12 @@ main(void)
 	if (ncpu > CONFIG_MAX_WORKERS)
 		ncpu = CONFIG_MAX_WORKERS;
 
-	test_durations();
-	test_sizes();
-	test_workers();
+	test_values();
 	test_full();
 	test_defaults();
 	test_keys();
 	test_errors();
+	test_error_lines();
 	test_many_errors();
 	test_long_lines();
 	test_overrides();

@@ -326,6 +326,16 @@ def test_markdown_links_resolve():
     assert not problems, "broken links:\n" + "\n".join(problems)
 
 
+def test_readme_is_the_front_door():
+    """README.md leads to the reference and the docs, and does not copy them."""
+    targets = {os.path.normpath(t.partition("#")[0]) for _, t in md_links(README)}
+    for want in ("man/preforkd.8", "man/preforkd.conf.5", "docs/design.md",
+                 "docs/performance.md"):
+        assert want in targets, "README.md does not link %s" % want
+    size = os.path.getsize(README)
+    assert size < 15000, "README.md is %d bytes: the reference belongs in man/" % size
+
+
 @pytest.mark.skipif(shutil.which("mandoc") is None,
                     reason="mandoc not installed (Debian package mandoc; make check installs "
                            "it with the test dependencies)")

@@ -55,7 +55,10 @@ UNIT_deps_upstream = upstream net
 UNIT_TESTS += log
 UNIT_deps_log    = log
 
-TOOLS	= pfload refecho
+TOOLS	= pfload refecho keydump
+# keydump prints the key table of the config module for the docs check
+# (tests/integration/test_docs.py): it links that module and what it needs.
+KEYDUMP_SRCS = src/config.c src/net.c src/log.c
 
 .PHONY: all run check check-unit check-integration check-asan deps deps-test \
 	deps-bench bench bench-quick bench-scale bench-dispatch bench-source install uninstall clean
@@ -88,6 +91,9 @@ $(foreach t,$(UNIT_TESTS),$(eval $(call unit_rule,$(t))))
 
 build/tools/%: tests/tools/%.c | build/tools
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -o $@ $< -lm
+
+build/tools/keydump: tests/tools/keydump.c $(KEYDUMP_SRCS) $(wildcard $(KEYDUMP_SRCS:.c=.h)) | build/tools
+	$(CC) $(WARN) $(CPPFLAGS) $(INIH_CFLAGS) $(CFLAGS) -o $@ $< $(KEYDUMP_SRCS) $(LIBS)
 
 # Install what is missing: as root with apt-get (saying so), otherwise print
 # the command to run.

@@ -58,7 +58,7 @@ UNIT_deps_log    = log
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check
 # (tests/integration/test_docs.py): it links that module and what it needs.
-KEYDUMP_SRCS = src/config.c src/net.c src/log.c
+KEYDUMP_SRCS = src/config.c src/confkey.c src/net.c src/log.c
 
 .PHONY: all run check check-unit check-integration check-asan deps deps-test \
 	deps-bench bench bench-quick bench-scale bench-dispatch bench-source install uninstall clean

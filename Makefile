@@ -141,13 +141,15 @@ check-asan: deps-test
 	    $(PYTEST) -q -p no:cacheprovider tests/integration
 
 # Side by side with HAProxy and nginx on loopback: tests/bench/results/LATEST.md.
+# BENCH_ARGS: more bench.py options, e.g. BENCH_ARGS='--pf-variant base:bin=/tmp/pf-base'
+# (another preforkd binary side by side, with its ratios to this build).
 bench: deps-bench
 	$(MAKE) --no-print-directory build/preforkd $(TOOLS:%=build/tools/%)
-	$(PYTHON) tests/bench/bench.py
+	$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
 
 bench-quick: deps-bench
 	$(MAKE) --no-print-directory build/preforkd $(TOOLS:%=build/tools/%)
-	$(PYTHON) tests/bench/bench.py --quick
+	$(PYTHON) tests/bench/bench.py --quick $(BENCH_ARGS)
 
 # 100,000 idle echo connections held and verified: tests/bench/results/SCALE.md.
 bench-scale:

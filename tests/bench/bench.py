@@ -41,8 +41,25 @@ PREFORKD, PFLOAD and REFECHO in the environment override the three binaries.
 
 Options worth knowing: --only KEYS (a subset of workloads), --pf-daemon/--pf-listener
 (extra configuration lines for every preforkd, e.g. --pf-listener 'source = ...'),
---pf-variant NAME:SECTION.KEY=VALUE,... (another preforkd, side by side with the first,
-e.g. reuseport:daemon.dispatch=reuseport), --keep-tmp (keep logs and configurations).
+--pf-variant NAME:ITEM,... (another preforkd, side by side with the first; each ITEM
+daemon.KEY=VALUE, listener.KEY=VALUE or bin=PATH, e.g. reuseport:daemon.dispatch=reuseport),
+--keep-tmp (keep logs and configurations).
+
+Base against new in one run: bin=PATH runs another preforkd binary as the variant, so
+that two builds are measured side by side under the same machine load rather than in two
+runs at different times.  For example, before a change:
+
+    make build/preforkd && cp build/preforkd /tmp/pf-base
+
+and after it:
+
+    make build/preforkd && /usr/bin/python3 tests/bench/bench.py --quick \
+        --pf-variant base:bin=/tmp/pf-base
+    make bench-quick BENCH_ARGS='--pf-variant base:bin=/tmp/pf-base'
+
+Every variant (preforkd-NAME) gets its rows in the tables as any system does, and a
+table "Variants against preforkd" gives, cell by cell, its rate, efficiency and p99
+divided by the main preforkd's in the same round (median over the rounds).
 """
 
 import argparse
@@ -360,10 +377,10 @@ def start_refecho(tmp, port, workers, name):
 
 
 def start_preforkd(tmp, port, workers, name, backend=None, daemon_extra=(), listener_extra=(),
-                   keep_notify=False):
-    """Start preforkd and wait for READY=1.  keep_notify: leave its NOTIFY_SOCKET open as
-    the Proc's .notify (a bound datagram socket; the caller closes it) for the STATUS= lines
-    that follow."""
+                   keep_notify=False, binary=None):
+    """Start preforkd (binary, default PREFORKD) and wait for READY=1.  keep_notify: leave
+    its NOTIFY_SOCKET open as the Proc's .notify (a bound datagram socket; the caller closes
+    it) for the STATUS= lines that follow."""
     name = unique(name)
     conf = os.path.join(tmp, "%s.conf" % name)
     lines = ["[daemon]", "workers = %d" % workers, "log_level = notice",
@@ -381,7 +398,7 @@ def start_preforkd(tmp, port, workers, name, backend=None, daemon_extra=(), list
     env = dict(os.environ, NOTIFY_SOCKET=sockpath)
     env.pop("LISTEN_FDS", None)
     env.pop("LISTEN_PID", None)
-    p = Proc(name, [PREFORKD, "-c", conf], tmp, env=env)
+    p = Proc(name, [binary or PREFORKD, "-c", conf], tmp, env=env)
     try:
         end = time.monotonic() + 15
         ready = False
@@ -639,39 +656,58 @@ def wl_groups(kind):
             "ab": ("http",)}.get(kind, ("echo", "proxy"))
 
 
+def parse_variant(spec, daemon, listener):
+    """One --pf-variant NAME:ITEM[,ITEM...], each ITEM daemon.KEY=VALUE, listener.KEY=VALUE
+    or bin=PATH: (NAME, daemon lines, listener lines, binary or None).  The variant's
+    configuration lines come after daemon and listener (the --pf-daemon/--pf-listener
+    lines every preforkd gets)."""
+    vname, _, items = spec.partition(":")
+    dx, lx, binary = list(daemon), list(listener), None
+    for item in filter(None, items.split(",")):
+        if item.startswith("bin="):
+            binary = item[len("bin="):]
+            if not binary or not os.access(binary, os.X_OK):
+                raise SystemExit("bench: --pf-variant %r: %r is not an executable file" %
+                                 (spec, binary))
+            continue
+        sect, _, rest = item.partition(".")
+        key, _, val = rest.partition("=")
+        if sect not in ("daemon", "listener") or not key or not val or not vname:
+            raise SystemExit("bench: bad --pf-variant %r "
+                             "(NAME:daemon.KEY=VALUE,listener.KEY=VALUE,bin=PATH)" % spec)
+        (dx if sect == "daemon" else lx).append("%s = %s" % (key.strip(), val.strip()))
+    if not vname:
+        raise SystemExit("bench: bad --pf-variant %r (no NAME before the colon)" % spec)
+    return vname, dx, lx, binary
+
+
 def build_groups(a):
     """[(group name, backend Server or None, [Server, ...])] in report order."""
     w = a.workers
     de, le = a.pf_daemon, a.pf_listener
-    variants = []
-    for spec in a.pf_variant:
-        vname, _, kvs = spec.partition(":")
-        dx, lx = list(de), list(le)
-        for kv in filter(None, kvs.split(",")):
-            sect, _, rest = kv.partition(".")
-            key, _, val = rest.partition("=")
-            if sect not in ("daemon", "listener") or not key or not val or not vname:
-                raise SystemExit("bench: bad --pf-variant %r (NAME:daemon.KEY=VALUE,...)" % spec)
-            (dx if sect == "daemon" else lx).append("%s = %s" % (key.strip(), val.strip()))
-        variants.append((vname, dx, lx))
+    variants = [parse_variant(spec, de, le) for spec in a.pf_variant]
 
-    def pf(group, vname, dx, lx, backend):
+    def pf(group, vname, dx, lx, binary, backend):
         name = "preforkd" + ("-" + vname if vname else "")
         return Server(name, "preforkd", group, lambda tmp, port: start_preforkd(
             tmp, port, w, "%s-%s" % (name, group),
-            backend=backend.port if backend else None, daemon_extra=dx, listener_extra=lx))
+            backend=backend.port if backend else None, daemon_extra=dx, listener_extra=lx,
+            binary=binary))
+
+    def pfs(group, backend):
+        """The preforkd and its variants, in that order."""
+        return [pf(group, vn, dx, lx, b, backend)
+                for vn, dx, lx, b in [("", de, le, None)] + variants]
 
     def proxies(group, backend):
-        return [pf(group, "", de, le, backend)] + \
-            [pf(group, vn, dx, lx, backend) for vn, dx, lx in variants] + [
+        return pfs(group, backend) + [
             Server("haproxy", "haproxy", group, lambda tmp, port: start_haproxy(
                 tmp, port, w, "haproxy-" + group, backend.port)),
             Server("nginx", "nginx", group, lambda tmp, port: start_nginx(
                 tmp, port, w, "nginx-" + group, backend.port)),
             Server("direct", "direct", group, None)]
 
-    echo = [pf("echo", "", de, le, None)] + \
-        [pf("echo", vn, dx, lx, None) for vn, dx, lx in variants] + \
+    echo = pfs("echo", None) + \
         [Server("refecho", "refecho", "echo",
                 lambda tmp, port: start_refecho(tmp, port, w, "refecho-echo"))]
     backend = Server("backend", "refecho", "backend",
@@ -688,13 +724,17 @@ def build_groups(a):
             ("http", origin, proxies("http", origin))]
 
 
-def versions():
-    v = {}
+def preforkd_version(binary):
+    """What binary -V prints, or "?"."""
     try:
-        v["preforkd"] = subprocess.run([PREFORKD, "-V"], capture_output=True, text=True,
-                                       timeout=5).stdout.strip()
+        return subprocess.run([binary, "-V"], capture_output=True, text=True,
+                              timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        v["preforkd"] = "?"
+        return "?"
+
+
+def versions():
+    v = {"preforkd": preforkd_version(PREFORKD)}
     try:
         rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=5).stdout.strip()
@@ -997,6 +1037,30 @@ def peers_of(srv, systems):
             and not (srv.family == "direct")]
 
 
+def is_variant(srv):
+    """Whether srv is a --pf-variant (a preforkd other than the main one)."""
+    return srv.family == "preforkd" and srv.name != "preforkd"
+
+
+# A variant's figures against the main preforkd: (summary field, cell field), the median
+# of the per-round ratios.
+VARIANT_RATIOS = (("vs_pf", "rate"), ("eff_vs_pf", "eff"), ("p99_vs_pf", "p99"))
+
+
+def variant_ratios(results, rounds, cell, name):
+    """The VARIANT_RATIOS of variant name in cell (group, workload key)."""
+    out = {}
+    for field, f in VARIANT_RATIOS:
+        rs = []
+        for r in range(rounds):
+            mine = results.get((r, *cell, name))
+            main = results.get((r, *cell, "preforkd"))
+            if mine and main and mine.get(f) and main.get(f):
+                rs.append(mine[f] / main[f])
+        out[field] = median(rs)
+    return out
+
+
 def summarize(results, groups, workloads, rounds):
     """Medians of the figures and of the per-round ratios."""
     summary = {}
@@ -1035,6 +1099,8 @@ def summarize(results, groups, workloads, rounds):
                 s["ratio"] = median(ratios)
                 s["eff_ratio"] = median(eratios)
                 s["p99_ratio"] = median(p99r)
+                if is_variant(srv):
+                    s.update(variant_ratios(results, rounds, (gname, key), srv.name))
                 summary[(gname, key, srv.name)] = s
     return summary
 
@@ -1081,6 +1147,24 @@ def table(gname, systems, workloads, summary):
                                            if s["errors"] and s["first_error"] else ""))
             out.append("| " + " | ".join(row) + " |")
     return "\n".join(out)
+
+
+def variant_table(groups, workloads, summary):
+    """Each --pf-variant against the main preforkd, cell by cell (None: no variant)."""
+    out = ["| group | workload | system | rate | preforkd rate | rate ratio | eff. ratio "
+           "| p99 ratio |", "|---|---|---|---|---|---|---|---|"]
+    for gname, systems in groups:
+        for key, kind, _, _, label in workloads:
+            main = summary.get((gname, key, "preforkd"))
+            for srv in filter(is_variant, systems):
+                s = summary.get((gname, key, srv.name))
+                if s is None or main is None:
+                    continue
+                out.append("| %s | %s | %s | %s %s | %s %s | %s | %s | %s |" % (
+                    gname, label, srv.name, fmt_rate(s["rate"], kind), UNITS[kind],
+                    fmt_rate(main["rate"], kind), UNITS[kind], fmt(s["vs_pf"], 3, "x"),
+                    fmt(s["eff_vs_pf"], 3, "x"), fmt(s["p99_vs_pf"], 3, "x")))
+    return "\n".join(out) if len(out) > 2 else None
 
 
 def memory_table(mem, rounds):
@@ -1269,6 +1353,8 @@ def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, 
                  info["versions"]["kernel"], " ".join(info["machine"]["loadavg"]),
                  " ".join(info["machine"].get("loadavg_end", []))),
              "- preforkd: %s" % info["versions"]["preforkd"],
+             ] + ["- preforkd-%s: %s (%s)" % (n, v["version"], v["binary"])
+                  for n, v in sorted(info.get("variants", {}).items())] + [
              "- HAProxy: %s" % info["versions"]["haproxy"],
              "- nginx: %s (stream module)" % info["versions"]["nginx"],
              "- redis-benchmark / redis-server: %s; iperf3: %s; %s; %s" % (
@@ -1293,6 +1379,12 @@ def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, 
                  "in two writes): wrk and ab"
                  }[gname]
         lines += ["## " + title, "", table(gname, systems, workloads, summary), ""]
+    vt = variant_table(groups, workloads, summary)
+    if vt:
+        lines += ["## Variants against preforkd", "", vt, "",
+                  "rate ratio, eff. ratio, p99 ratio: the variant's figure divided by the "
+                  "main preforkd's in the same round, median over the rounds; 1.000x is the "
+                  "same.", ""]
     if any(r for rs in mem.values() for r in rs):
         lines += ["## Memory per idle connection", "", memory_table(mem, a.rounds), "",
                   "PSS of all the server's processes (kernel socket buffers are not in PSS); "
@@ -1354,9 +1446,11 @@ def parse_args():
     ap.add_argument("--pf-listener", action="append", default=[], metavar="'KEY = VALUE'",
                     help="extra [listener] line for every preforkd (repeatable)")
     ap.add_argument("--pf-variant", action="append", default=[],
-                    metavar="NAME:SECTION.KEY=VALUE[,...]",
-                    help="add a preforkd variant to both groups, e.g. "
-                    "reuseport:daemon.dispatch=reuseport (repeatable)")
+                    metavar="NAME:ITEM[,...]",
+                    help="add a preforkd variant to every group; ITEM: daemon.KEY=VALUE, "
+                    "listener.KEY=VALUE or bin=PATH (another binary), e.g. "
+                    "reuseport:daemon.dispatch=reuseport or base:bin=/tmp/pf-base "
+                    "(repeatable)")
     ap.add_argument("--time-limit", type=float,
                     help="watchdog: abort after this many seconds (3600; --quick 300)")
     a = ap.parse_args()
@@ -1396,6 +1490,10 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pfbench-")
     notes = []
     info = {"versions": versions(), "machine": machine()}
+    binaries = {vn: b for vn, _, _, b in (parse_variant(v, (), ()) for v in a.pf_variant) if b}
+    if binaries:
+        info["variants"] = {vn: {"binary": b, "version": preforkd_version(b)}
+                            for vn, b in binaries.items()}
 
     def on_term(signo, frame):
         raise KeyboardInterrupt("signal %d" % signo)

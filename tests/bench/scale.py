@@ -41,7 +41,7 @@ import tempfile
 import time
 
 import bench as B
-import pfharness as H     # on the path bench.py sets: /proc helpers shared with the tests
+import pfharness as H     # on the path benchlib.py sets: /proc helpers shared with the tests
 
 TCP_ESTABLISHED = 0x01
 SLACK_FDS = 64      # descriptors a process needs besides its connections

@@ -85,7 +85,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # of them through this module
 from benchlib import (  # noqa: F401
     BenchError, cpu_seconds, free_port, HOST, log, port_listening, Proc, pss_kib, stop_all,
-    unique, wait_until, Watchdog, _read)
+    unique, wait_until, Watchdog, _read, start_waiting, watch, uninterrupted, run_main)
 
 PREFORKD = os.environ.get("PREFORKD", os.path.join(REPO, "build", "preforkd"))
 PFLOAD = os.environ.get("PFLOAD", os.path.join(REPO, "build", "tools", "pfload"))
@@ -130,16 +130,9 @@ class Server:
 
 
 def start_refecho(tmp, port, workers, name):
-    name = unique(name)
-    p = Proc(name, [REFECHO, "-l", "%s:%d" % (HOST, port), "-w", str(workers)], tmp)
-    try:
-        wait_until(lambda: "refecho: ready" in p.log() or not p.alive(), 10, name)
-        if not p.alive():
-            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
-    except BaseException:
-        p.stop()
-        raise
-    return p
+    return start_waiting(tmp, unique(name),
+                         [REFECHO, "-l", "%s:%d" % (HOST, port), "-w", str(workers)],
+                         lambda p: "refecho: ready" in p.log())
 
 
 def start_preforkd(tmp, port, workers, name, backend=None, daemon_extra=(), listener_extra=(),
@@ -211,16 +204,8 @@ frontend fe
 backend be
     server s1 %s:%d
 """ % (workers, HOST, port, HOST, backend))
-    p = Proc(name, [HAPROXY, "-db", "-f", conf], tmp)
-    try:
-        wait_until(lambda: not p.alive() or (port_listening(port) and
-                                             _nthreads(p.pid) >= workers), 10, name)
-        if not p.alive():
-            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
-    except BaseException:
-        p.stop()
-        raise
-    return p
+    return start_waiting(tmp, name, [HAPROXY, "-db", "-f", conf],
+                         lambda p: port_listening(port) and _nthreads(p.pid) >= workers)
 
 
 def _nofile():
@@ -262,17 +247,9 @@ events {
 %s
 """ % (NGINX_STREAM, workers, prefix, errlog, main, _nofile() - 100,
        body.replace("PREFIX", prefix)))
-    p = Proc(name, [NGINX, "-p", prefix + "/", "-c", conf, "-e", errlog], tmp)
-    try:
-        wait_until(lambda: not p.alive() or (port_listening(port) and
-                                             len(p.tree()) >= workers + 1), 10, name)
-        if not p.alive():
-            raise BenchError("%s exited: %s %s" % (name, p.log().strip()[-300:],
-                                                   _read(errlog)[-300:]))
-    except BaseException:
-        p.stop()
-        raise
-    return p
+    return start_waiting(tmp, name, [NGINX, "-p", prefix + "/", "-c", conf, "-e", errlog],
+                         lambda p: port_listening(port) and len(p.tree()) >= workers + 1,
+                         more=lambda: _read(errlog)[-300:])
 
 
 def start_nginx(tmp, port, workers, name, backend):
@@ -326,31 +303,15 @@ def start_nginx_http(tmp, port, workers, name):
 
 
 def start_redis(tmp, port, name):
-    name = unique(name)
-    p = Proc(name, [REDIS_SERVER, "--port", str(port), "--bind", HOST, "--save", "",
-                    "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
-                    "--dir", tmp], tmp)
-    try:
-        wait_until(lambda: not p.alive() or port_listening(port), 10, name)
-        if not p.alive():
-            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
-    except BaseException:
-        p.stop()
-        raise
-    return p
+    return start_waiting(tmp, unique(name),
+                         [REDIS_SERVER, "--port", str(port), "--bind", HOST, "--save", "",
+                          "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
+                          "--dir", tmp], lambda p: port_listening(port))
 
 
 def start_iperf3(tmp, port, name):
-    name = unique(name)
-    p = Proc(name, [IPERF3, "-s", "-p", str(port), "-B", HOST], tmp)
-    try:
-        wait_until(lambda: not p.alive() or port_listening(port), 10, name)
-        if not p.alive():
-            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
-    except BaseException:
-        p.stop()
-        raise
-    return p
+    return start_waiting(tmp, unique(name), [IPERF3, "-s", "-p", str(port), "-B", HOST],
+                         lambda p: port_listening(port))
 
 
 # --------------------------------------------------------------------------------------
@@ -402,16 +363,42 @@ WORKLOADS_FULL = [
 WORKLOADS_QUICK = ["pp-64-64", "pp-1000-64", "pp-64-4k", "connect", "bulk", "redis", "iperf3",
                    "http-1k-4", "http-64k-50", "http-ab-1k"]
 
-UNITS = {"pingpong": "msg/s", "churn": "conn/s", "bulk": "MB/s", "redis": "req/s",
-         "iperf3": "MB/s", "wrk": "req/s", "ab": "req/s"}
-EFF_UNITS = {"pingpong": "msg", "churn": "conn", "bulk": "MB", "redis": "req", "iperf3": "MB",
-             "wrk": "req", "ab": "req"}
+
+def drive_pfload(tmp, a, kind, port, conns, size, sample):
+    """pfload pingpong, churn or bulk for a.duration seconds."""
+    d = a.duration
+    args = ["-c", conns, "-s", size, "-d", d, "-n", a.sources,
+            "-P", min(a.clients, conns), "-t", 10000]
+    # pingpong and bulk connect first, then run d seconds: sample the memory mid-run
+    lead = 0.3 + conns / 5000.0 if kind != "churn" else 0.0
+    return run_pfload(tmp, kind, port, args, timeout=d + 40, sample=(lead + d * 0.5, sample))
+
+
+# Each kind of workload: (its rate's unit, its unit of work for efficiency, the groups it
+# runs in, its driver: function(tmp, args, kind, port, conns, size, sample) returning
+# (counts, sampled PSS)).  A new kind of workload costs a row here and its run_* function.
+ECHO_PROXY = ("echo", "proxy")
+KINDS = {
+    "pingpong": ("msg/s", "msg", ECHO_PROXY, drive_pfload),
+    "churn": ("conn/s", "conn", ECHO_PROXY, drive_pfload),
+    "bulk": ("MB/s", "MB", ECHO_PROXY, drive_pfload),
+    "redis": ("req/s", "req", ("redis",), lambda tmp, a, kind, port, conns, size, sample:
+              run_redis_benchmark(tmp, port, conns, max(5000, int(a.duration * 15000)),
+                                  sample)),
+    "iperf3": ("MB/s", "MB", ("iperf3",), lambda tmp, a, kind, port, conns, size, sample:
+               run_iperf3(tmp, port, conns, a.duration, sample)),
+    "wrk": ("req/s", "req", ("http",), lambda tmp, a, kind, port, conns, size, sample:
+            run_wrk(tmp, port, conns, HTTP_FILES[size][0], a.duration, sample)),
+    "ab": ("req/s", "req", ("http",), lambda tmp, a, kind, port, conns, size, sample:
+           run_ab(tmp, port, conns, HTTP_FILES[size][0], a.duration, sample)),
+}
+UNITS = {k: v[0] for k, v in KINDS.items()}
+EFF_UNITS = {k: v[1] for k, v in KINDS.items()}
 
 
 def wl_groups(kind):
     """The groups a kind of workload runs in."""
-    return {"redis": ("redis",), "iperf3": ("iperf3",), "wrk": ("http",),
-            "ab": ("http",)}.get(kind, ("echo", "proxy"))
+    return KINDS[kind][2]
 
 
 def parse_variant(spec, daemon, listener):
@@ -545,24 +532,8 @@ def run_cell(tmp, a, wl, srv, backend):
     spids = measured.pids()
     bpids = backend.pids() if srv.family != "direct" and backend else []
     cpu0, bcpu0 = cpu_seconds(spids), cpu_seconds(bpids)
-    if kind == "redis":
-        counts, pss = run_redis_benchmark(tmp, port, conns, max(5000, int(d * 15000)),
-                                          lambda: pss_kib(measured.pids()))
-    elif kind == "iperf3":
-        counts, pss = run_iperf3(tmp, port, conns, d, lambda: pss_kib(measured.pids()))
-    elif kind == "wrk":
-        counts, pss = run_wrk(tmp, port, conns, HTTP_FILES[size][0], d,
-                              lambda: pss_kib(measured.pids()))
-    elif kind == "ab":
-        counts, pss = run_ab(tmp, port, conns, HTTP_FILES[size][0], d,
-                             lambda: pss_kib(measured.pids()))
-    else:
-        args = ["-c", conns, "-s", size, "-d", d, "-n", a.sources,
-                "-P", min(a.clients, conns), "-t", 10000]
-        # pingpong and bulk connect first, then run d seconds: sample the memory mid-run
-        lead = 0.3 + conns / 5000.0 if kind != "churn" else 0.0
-        counts, pss = run_pfload(tmp, kind, port, args, timeout=d + 40,
-                                 sample=(lead + d * 0.5, lambda: pss_kib(measured.pids())))
+    counts, pss = KINDS[kind][3](tmp, a, kind, port, conns, size,
+                                 lambda: pss_kib(measured.pids()))
     # processes may have been replaced (a respawned worker): count the ones there now too
     spids2 = list(dict.fromkeys(spids + measured.pids()))
     cpu = cpu_seconds(spids2) - cpu0
@@ -627,16 +598,24 @@ def run_redis_benchmark(tmp, port, clients, n, sample):
             "wall": time.monotonic() - t0}, pss
 
 
+def run_timed(tmp, name, argv, d, sample):
+    """run_tool for a client that runs d seconds, sampled in the middle."""
+    return run_tool(tmp, name, argv, d + 40, 0.3 + d * 0.5, sample)
+
+
+def http_url(port, path):
+    return "http://%s:%d%s" % (HOST, port, path)
+
+
 _WRK_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
 
 
 def run_wrk(tmp, port, conns, path, d, sample):
     """wrk (keep-alive, HTTP/1.1) for d seconds on one file: requests/s, latency
     percentiles, and every socket error or non-2xx reply as an error."""
-    url = "http://%s:%d%s" % (HOST, port, path)
     argv = [WRK, "-t", str(min(2, conns)), "-c", str(conns), "-d", "%ds" % max(1, round(d)),
-            "--latency", "--timeout", "5s", url]
-    out, pss = run_tool(tmp, "wrk", argv, d + 40, 0.3 + d * 0.5, sample)
+            "--latency", "--timeout", "5s", http_url(port, path)]
+    out, pss = run_timed(tmp, "wrk", argv, d, sample)
     m = re.search(r"Requests/sec:\s*([\d.]+)", out)
     n = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s),", out)
     if not m or not n or float(m.group(1)) <= 0:
@@ -663,12 +642,11 @@ def run_wrk(tmp, port, conns, path, d, sample):
 def run_ab(tmp, port, conns, path, d, sample):
     """ab (HTTP/1.0, a connection per request) for d seconds on one file: requests/s,
     latency percentiles from its CSV, failed and non-2xx requests as errors."""
-    url = "http://%s:%d%s" % (HOST, port, path)
     csv_path = os.path.join(tmp, unique("ab") + ".csv")
     # -t implies -n 50000; the -n after it lifts that, so the time decides
     argv = [AB, "-q", "-r", "-s", "5", "-c", str(conns), "-t", str(max(1, round(d))),
-            "-n", "10000000", "-e", csv_path, url]
-    out, pss = run_tool(tmp, "ab", argv, d + 40, 0.3 + d * 0.5, sample)
+            "-n", "10000000", "-e", csv_path, http_url(port, path)]
+    out, pss = run_timed(tmp, "ab", argv, d, sample)
     m = re.search(r"Requests per second:\s*([\d.]+)", out)
     t = re.search(r"Time taken for tests:\s*([\d.]+)", out)
     if not m or not t or float(m.group(1)) <= 0:
@@ -697,7 +675,7 @@ def run_iperf3(tmp, port, streams, d, sample):
     """iperf3 client for d seconds: MB/s received (10^6 bytes)."""
     argv = [IPERF3, "-c", HOST, "-p", str(port), "-t", str(max(1, int(round(d)))),
             "-P", str(streams), "-J", "--connect-timeout", "5000"]
-    out, pss = run_tool(tmp, "iperf3", argv, d + 40, 0.3 + d * 0.5, sample)
+    out, pss = run_timed(tmp, "iperf3", argv, d, sample)
     try:
         res = json.loads(out)
         if res.get("error"):
@@ -1226,6 +1204,19 @@ def parse_args():
     return a
 
 
+def wind_down(notes):
+    """Note anything alarming in the servers' logs, then stop every process started."""
+    for p in Proc.started:
+        if p.name.startswith("pfload"):
+            continue
+        text = p.log()
+        for bad in ("[crit]", "[alert]", "[emerg]", "ERROR: AddressSanitizer",
+                    "runtime error:"):
+            if bad in text:
+                notes.append("%s's log holds %r" % (p.name, bad))
+    stop_all()
+
+
 def main():
     a = parse_args()
     if a.only:
@@ -1253,17 +1244,7 @@ def main():
         info["variants"] = {vn: {"binary": b, "version": preforkd_version(b)}
                             for vn, b in binaries.items()}
 
-    def on_term(signo, frame):
-        raise KeyboardInterrupt("signal %d" % signo)
-
-    def on_alarm(signo, frame):
-        raise Watchdog("time limit of %.0f s reached" % a.time_limit)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
-    signal.signal(signal.SIGINT, on_term)     # even where the shell left it ignored
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(int(a.time_limit))
+    watch(a.time_limit)
     all_groups = build_groups(a)
     active = {g for w in workloads for g in wl_groups(w[1])}
     results = {}
@@ -1368,20 +1349,7 @@ def main():
         notes.append(str(e) + ": the run is incomplete")
     finally:
         signal.alarm(0)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # logs first: anything alarming the servers said
-        for p in Proc.started:
-            if p.name.startswith("pfload"):
-                continue
-            text = p.log()
-            for bad in ("[crit]", "[alert]", "[emerg]", "ERROR: AddressSanitizer",
-                        "runtime error:"):
-                if bad in text:
-                    notes.append("%s's log holds %r" % (p.name, bad))
-        stop_all()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        uninterrupted(lambda: wind_down(notes))
         if not a.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
         elif ok:
@@ -1409,7 +1377,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main)

@@ -264,3 +264,54 @@ def _read(path):
             return f.read()
     except OSError:
         return ""
+
+
+def start_waiting(tmp, name, argv, ready, more=None, timeout=10):
+    """Proc(name, argv, tmp), then wait up to timeout seconds until ready(p) or its exit.
+    An exit raises BenchError with the end of its log (and more(), when given); on any
+    error the process is stopped.  Returns the Proc."""
+    p = Proc(name, argv, tmp)
+    try:
+        wait_until(lambda: not p.alive() or ready(p), timeout, name)
+        if not p.alive():
+            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:] +
+                                                ((" " + more()) if more else "")))
+    except BaseException:
+        p.stop()
+        raise
+    return p
+
+
+def watch(time_limit):
+    """SIGTERM, SIGHUP and SIGINT (even where the shell left it ignored) raise
+    KeyboardInterrupt; after time_limit seconds, SIGALRM raises Watchdog."""
+    def on_term(signo, frame):
+        raise KeyboardInterrupt("signal %d" % signo)
+
+    def on_alarm(signo, frame):
+        raise Watchdog("time limit of %.0f s reached" % time_limit)
+
+    for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signo, on_term)
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(int(time_limit))
+
+
+def uninterrupted(fn):
+    """fn() with SIGTERM and SIGINT ignored, so that a second Ctrl-C does not cut the
+    clean-up short; the default handlers afterwards."""
+    for signo in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signo, signal.SIG_IGN)
+    try:
+        fn()
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def run_main(main):
+    """A script's entry: exit with main()'s status, 130 on Ctrl-C."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

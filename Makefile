@@ -86,7 +86,7 @@ build-asan/unit/test_$(1): tests/unit/test_$(1).c $(wildcard tests/unit/*.h) $(U
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_rule,$(t))))
 
-build/tools/%: tests/tools/%.c | build/tools
+build/tools/%: tests/tools/%.c tests/tools/tool.h | build/tools
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -o $@ $< -lm
 
 # Install what is missing: as root with apt-get (saying so), otherwise print

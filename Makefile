@@ -89,7 +89,7 @@ build-asan/unit/test_$(1): tests/unit/test_$(1).c $(wildcard tests/unit/*.h) $(U
 endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_rule,$(t))))
 
-build/tools/%: tests/tools/%.c | build/tools
+build/tools/%: tests/tools/%.c tests/tools/tool.h | build/tools
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -o $@ $< -lm
 
 build/tools/keydump: tests/tools/keydump.c $(KEYDUMP_SRCS) $(wildcard $(KEYDUMP_SRCS:.c=.h)) | build/tools
@@ -147,13 +147,15 @@ check-asan: deps-test
 	    $(PYTEST) -q -p no:cacheprovider tests/integration
 
 # Side by side with HAProxy and nginx on loopback: tests/bench/results/LATEST.md.
+# BENCH_ARGS: more bench.py options, e.g. BENCH_ARGS='--pf-variant base:bin=/tmp/pf-base'
+# (another preforkd binary side by side, with its ratios to this build).
 bench: deps-bench
 	$(MAKE) --no-print-directory build/preforkd $(TOOLS:%=build/tools/%)
-	$(PYTHON) tests/bench/bench.py
+	$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
 
 bench-quick: deps-bench
 	$(MAKE) --no-print-directory build/preforkd $(TOOLS:%=build/tools/%)
-	$(PYTHON) tests/bench/bench.py --quick
+	$(PYTHON) tests/bench/bench.py --quick $(BENCH_ARGS)
 
 # 100,000 idle echo connections held and verified: tests/bench/results/SCALE.md.
 bench-scale:

@@ -41,8 +41,25 @@ PREFORKD, PFLOAD and REFECHO in the environment override the three binaries.
 
 Options worth knowing: --only KEYS (a subset of workloads), --pf-daemon/--pf-listener
 (extra configuration lines for every preforkd, e.g. --pf-listener 'source = ...'),
---pf-variant NAME:SECTION.KEY=VALUE,... (another preforkd, side by side with the first,
-e.g. reuseport:daemon.dispatch=reuseport), --keep-tmp (keep logs and configurations).
+--pf-variant NAME:ITEM,... (another preforkd, side by side with the first; each ITEM
+daemon.KEY=VALUE, listener.KEY=VALUE or bin=PATH, e.g. reuseport:daemon.dispatch=reuseport),
+--keep-tmp (keep logs and configurations).
+
+Base against new in one run: bin=PATH runs another preforkd binary as the variant, so
+that two builds are measured side by side under the same machine load rather than in two
+runs at different times.  For example, before a change:
+
+    make build/preforkd && cp build/preforkd /tmp/pf-base
+
+and after it:
+
+    make build/preforkd && /usr/bin/python3 tests/bench/bench.py --quick \
+        --pf-variant base:bin=/tmp/pf-base
+    make bench-quick BENCH_ARGS='--pf-variant base:bin=/tmp/pf-base'
+
+Every variant (preforkd-NAME) gets its rows in the tables as any system does, and a
+table "Variants against preforkd" gives, cell by cell, its rate, efficiency and p99
+divided by the main preforkd's in the same round (median over the rounds).
 """
 
 import argparse
@@ -64,8 +81,11 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-import pfharness as H     # noqa: E402  (helpers shared with the tests)
+# the process, port and signal helpers; dispatch.py, scale.py and source.py reach some
+# of them through this module
+from benchlib import (  # noqa: F401
+    BenchError, cpu_seconds, free_port, HOST, log, port_listening, Proc, pss_kib, stop_all,
+    unique, wait_until, Watchdog, _read, start_waiting, watch, uninterrupted, run_main)
 
 PREFORKD = os.environ.get("PREFORKD", os.path.join(REPO, "build", "preforkd"))
 PFLOAD = os.environ.get("PFLOAD", os.path.join(REPO, "build", "tools", "pfload"))
@@ -79,234 +99,6 @@ REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
 IPERF3 = shutil.which("iperf3") or "/usr/bin/iperf3"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 AB = shutil.which("ab") or "/usr/bin/ab"
-
-HOST = "127.0.0.1"
-
-
-class BenchError(Exception):
-    pass
-
-
-class Watchdog(BaseException):
-    """The run went past its time limit."""
-
-
-def log(msg):
-    sys.stderr.write("bench: %s\n" % msg)
-    sys.stderr.flush()
-
-
-# --------------------------------------------------------------------------------------
-# processes
-
-def _starttime(pid):
-    """The start time of pid (clock ticks since boot), or None when it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            data = f.read()
-        return int(data[data.rindex(")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _children(pid):
-    out = []
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                out.extend(int(x) for x in f.read().split())
-        except (OSError, ValueError):
-            pass
-    return out
-
-
-def process_tree(pid):
-    """pid and all its descendants that are alive now."""
-    seen, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        if p in seen or _starttime(p) is None:
-            continue
-        seen.append(p)
-        todo.extend(_children(p))
-    return seen
-
-
-def cpu_seconds(pids):
-    """CPU time of every thread of pids, in seconds (scheduler nanoseconds)."""
-    total = 0
-    for pid in pids:
-        try:
-            tids = os.listdir("/proc/%d/task" % pid)
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
-    return total / 1e9
-
-
-def pss_kib(pids):
-    """Total PSS of pids in KiB (from /proc/PID/smaps_rollup)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open("/proc/%d/smaps_rollup" % pid) as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1])
-                        break
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
-
-
-class Proc:
-    """A process started by the bench, in its own session, output to a log file."""
-
-    started = []        # every Proc, for the final clean-up
-
-    def __init__(self, name, argv, tmp, env=None, stdout_pipe=False, stderr_pipe=False):
-        self.name = name
-        self.logpath = os.path.join(tmp, "%s.log" % name)
-        self.logf = open(self.logpath, "ab")
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if stdout_pipe else self.logf,
-            stderr=subprocess.PIPE if stderr_pipe else self.logf,
-            env=env, start_new_session=True, close_fds=True)
-        self.pid = self.proc.pid
-        self.known = {self.pid: _starttime(self.pid)}
-        Proc.started.append(self)
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def tree(self):
-        pids = process_tree(self.pid) if self.alive() else []
-        for p in pids:
-            self.known.setdefault(p, _starttime(p))
-        return pids
-
-    def log(self):
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def stop(self, timeout=5.0):
-        """SIGTERM to the root, then SIGKILL to whatever of its tree is left."""
-        self.tree()     # remember the current descendants by pid and start time
-        if self.alive():
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if not self.alive() and not self._leftovers():
-                break
-            time.sleep(0.02)
-        for pid in self._leftovers() + ([self.pid] if self.alive() else []):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        end = time.monotonic() + 5
-        while self._leftovers() and time.monotonic() < end:
-            time.sleep(0.02)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-        self.logf.close()
-
-    def _leftovers(self):
-        """Known descendants that still run (the same process: same start time)."""
-        return [p for p, st in self.known.items()
-                if p != self.pid and st is not None and _starttime(p) == st
-                and not _is_zombie(p)]
-
-
-def _is_zombie(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            data = f.read()
-        return data[data.rindex(")") + 2] == "Z"
-    except (OSError, ValueError, IndexError):
-        return True
-
-
-def stop_all():
-    for p in reversed(Proc.started):
-        if p.alive() or p._leftovers():
-            try:
-                p.stop(timeout=3.0)
-            except Exception as e:      # keep stopping the others
-                log("stopping %s (pid %d): %s" % (p.name, p.pid, e))
-
-
-_used_ports = set()
-
-
-def free_port():
-    lo, hi = H.listen_port_range(20000)
-    for _ in range(200):
-        port = random.randint(lo, hi)
-        if port in _used_ports:
-            continue
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            continue
-        finally:
-            s.close()
-        _used_ports.add(port)
-        return port
-    raise BenchError("no free port")
-
-
-def port_listening(port):
-    """Whether something listens on HOST:port (from /proc/net/tcp, without connecting:
-    a probe would reach the backend behind a proxy)."""
-    want = "%08X:%04X" % (_hexaddr(HOST), port)
-    try:
-        with open("/proc/net/tcp") as f:
-            next(f)
-            for line in f:
-                fields = line.split()
-                if fields[1] == want and fields[3] == "0A":
-                    return True
-    except (OSError, IndexError, StopIteration):
-        pass
-    return False
-
-
-def _hexaddr(host):
-    """/proc/net/tcp's spelling of an IPv4 address: the 32-bit value in host order."""
-    return int.from_bytes(socket.inet_aton(host), sys.byteorder)
-
-
-def wait_until(cond, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise BenchError("%s: not ready after %.0f s" % (what, timeout))
-
 
 # --------------------------------------------------------------------------------------
 # servers
@@ -337,33 +129,17 @@ class Server:
             self.proc = None
 
 
-_seq = [0]
-
-
-def unique(name):
-    """name-N: every start gets its own log, configuration and folder."""
-    _seq[0] += 1
-    return "%s-%d" % (name, _seq[0])
-
-
 def start_refecho(tmp, port, workers, name):
-    name = unique(name)
-    p = Proc(name, [REFECHO, "-l", "%s:%d" % (HOST, port), "-w", str(workers)], tmp)
-    try:
-        wait_until(lambda: "refecho: ready" in p.log() or not p.alive(), 10, name)
-        if not p.alive():
-            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
-    except BaseException:
-        p.stop()
-        raise
-    return p
+    return start_waiting(tmp, unique(name),
+                         [REFECHO, "-l", "%s:%d" % (HOST, port), "-w", str(workers)],
+                         lambda p: "refecho: ready" in p.log())
 
 
 def start_preforkd(tmp, port, workers, name, backend=None, daemon_extra=(), listener_extra=(),
-                   keep_notify=False):
-    """Start preforkd and wait for READY=1.  keep_notify: leave its NOTIFY_SOCKET open as
-    the Proc's .notify (a bound datagram socket; the caller closes it) for the STATUS= lines
-    that follow."""
+                   keep_notify=False, binary=None):
+    """Start preforkd (binary, default PREFORKD) and wait for READY=1.  keep_notify: leave
+    its NOTIFY_SOCKET open as the Proc's .notify (a bound datagram socket; the caller closes
+    it) for the STATUS= lines that follow."""
     name = unique(name)
     conf = os.path.join(tmp, "%s.conf" % name)
     lines = ["[daemon]", "workers = %d" % workers, "log_level = notice",
@@ -381,7 +157,7 @@ def start_preforkd(tmp, port, workers, name, backend=None, daemon_extra=(), list
     env = dict(os.environ, NOTIFY_SOCKET=sockpath)
     env.pop("LISTEN_FDS", None)
     env.pop("LISTEN_PID", None)
-    p = Proc(name, [PREFORKD, "-c", conf], tmp, env=env)
+    p = Proc(name, [binary or PREFORKD, "-c", conf], tmp, env=env)
     try:
         end = time.monotonic() + 15
         ready = False
@@ -428,16 +204,8 @@ frontend fe
 backend be
     server s1 %s:%d
 """ % (workers, HOST, port, HOST, backend))
-    p = Proc(name, [HAPROXY, "-db", "-f", conf], tmp)
-    try:
-        wait_until(lambda: not p.alive() or (port_listening(port) and
-                                             _nthreads(p.pid) >= workers), 10, name)
-        if not p.alive():
-            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
-    except BaseException:
-        p.stop()
-        raise
-    return p
+    return start_waiting(tmp, name, [HAPROXY, "-db", "-f", conf],
+                         lambda p: port_listening(port) and _nthreads(p.pid) >= workers)
 
 
 def _nofile():
@@ -479,17 +247,9 @@ events {
 %s
 """ % (NGINX_STREAM, workers, prefix, errlog, main, _nofile() - 100,
        body.replace("PREFIX", prefix)))
-    p = Proc(name, [NGINX, "-p", prefix + "/", "-c", conf, "-e", errlog], tmp)
-    try:
-        wait_until(lambda: not p.alive() or (port_listening(port) and
-                                             len(p.tree()) >= workers + 1), 10, name)
-        if not p.alive():
-            raise BenchError("%s exited: %s %s" % (name, p.log().strip()[-300:],
-                                                   _read(errlog)[-300:]))
-    except BaseException:
-        p.stop()
-        raise
-    return p
+    return start_waiting(tmp, name, [NGINX, "-p", prefix + "/", "-c", conf, "-e", errlog],
+                         lambda p: port_listening(port) and len(p.tree()) >= workers + 1,
+                         more=lambda: _read(errlog)[-300:])
 
 
 def start_nginx(tmp, port, workers, name, backend):
@@ -543,39 +303,15 @@ def start_nginx_http(tmp, port, workers, name):
 
 
 def start_redis(tmp, port, name):
-    name = unique(name)
-    p = Proc(name, [REDIS_SERVER, "--port", str(port), "--bind", HOST, "--save", "",
-                    "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
-                    "--dir", tmp], tmp)
-    try:
-        wait_until(lambda: not p.alive() or port_listening(port), 10, name)
-        if not p.alive():
-            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
-    except BaseException:
-        p.stop()
-        raise
-    return p
+    return start_waiting(tmp, unique(name),
+                         [REDIS_SERVER, "--port", str(port), "--bind", HOST, "--save", "",
+                          "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
+                          "--dir", tmp], lambda p: port_listening(port))
 
 
 def start_iperf3(tmp, port, name):
-    name = unique(name)
-    p = Proc(name, [IPERF3, "-s", "-p", str(port), "-B", HOST], tmp)
-    try:
-        wait_until(lambda: not p.alive() or port_listening(port), 10, name)
-        if not p.alive():
-            raise BenchError("%s exited: %s" % (name, p.log().strip()[-300:]))
-    except BaseException:
-        p.stop()
-        raise
-    return p
-
-
-def _read(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
+    return start_waiting(tmp, unique(name), [IPERF3, "-s", "-p", str(port), "-B", HOST],
+                         lambda p: port_listening(port))
 
 
 # --------------------------------------------------------------------------------------
@@ -627,51 +363,96 @@ WORKLOADS_FULL = [
 WORKLOADS_QUICK = ["pp-64-64", "pp-1000-64", "pp-64-4k", "connect", "bulk", "redis", "iperf3",
                    "http-1k-4", "http-64k-50", "http-ab-1k"]
 
-UNITS = {"pingpong": "msg/s", "churn": "conn/s", "bulk": "MB/s", "redis": "req/s",
-         "iperf3": "MB/s", "wrk": "req/s", "ab": "req/s"}
-EFF_UNITS = {"pingpong": "msg", "churn": "conn", "bulk": "MB", "redis": "req", "iperf3": "MB",
-             "wrk": "req", "ab": "req"}
+
+def drive_pfload(tmp, a, kind, port, conns, size, sample):
+    """pfload pingpong, churn or bulk for a.duration seconds."""
+    d = a.duration
+    args = ["-c", conns, "-s", size, "-d", d, "-n", a.sources,
+            "-P", min(a.clients, conns), "-t", 10000]
+    # pingpong and bulk connect first, then run d seconds: sample the memory mid-run
+    lead = 0.3 + conns / 5000.0 if kind != "churn" else 0.0
+    return run_pfload(tmp, kind, port, args, timeout=d + 40, sample=(lead + d * 0.5, sample))
+
+
+# Each kind of workload: (its rate's unit, its unit of work for efficiency, the groups it
+# runs in, its driver: function(tmp, args, kind, port, conns, size, sample) returning
+# (counts, sampled PSS)).  A new kind of workload costs a row here and its run_* function.
+ECHO_PROXY = ("echo", "proxy")
+KINDS = {
+    "pingpong": ("msg/s", "msg", ECHO_PROXY, drive_pfload),
+    "churn": ("conn/s", "conn", ECHO_PROXY, drive_pfload),
+    "bulk": ("MB/s", "MB", ECHO_PROXY, drive_pfload),
+    "redis": ("req/s", "req", ("redis",), lambda tmp, a, kind, port, conns, size, sample:
+              run_redis_benchmark(tmp, port, conns, max(5000, int(a.duration * 15000)),
+                                  sample)),
+    "iperf3": ("MB/s", "MB", ("iperf3",), lambda tmp, a, kind, port, conns, size, sample:
+               run_iperf3(tmp, port, conns, a.duration, sample)),
+    "wrk": ("req/s", "req", ("http",), lambda tmp, a, kind, port, conns, size, sample:
+            run_wrk(tmp, port, conns, HTTP_FILES[size][0], a.duration, sample)),
+    "ab": ("req/s", "req", ("http",), lambda tmp, a, kind, port, conns, size, sample:
+           run_ab(tmp, port, conns, HTTP_FILES[size][0], a.duration, sample)),
+}
+UNITS = {k: v[0] for k, v in KINDS.items()}
+EFF_UNITS = {k: v[1] for k, v in KINDS.items()}
 
 
 def wl_groups(kind):
     """The groups a kind of workload runs in."""
-    return {"redis": ("redis",), "iperf3": ("iperf3",), "wrk": ("http",),
-            "ab": ("http",)}.get(kind, ("echo", "proxy"))
+    return KINDS[kind][2]
+
+
+def parse_variant(spec, daemon, listener):
+    """One --pf-variant NAME:ITEM[,ITEM...], each ITEM daemon.KEY=VALUE, listener.KEY=VALUE
+    or bin=PATH: (NAME, daemon lines, listener lines, binary or None).  The variant's
+    configuration lines come after daemon and listener (the --pf-daemon/--pf-listener
+    lines every preforkd gets)."""
+    vname, _, items = spec.partition(":")
+    dx, lx, binary = list(daemon), list(listener), None
+    for item in filter(None, items.split(",")):
+        if item.startswith("bin="):
+            binary = item[len("bin="):]
+            if not binary or not os.access(binary, os.X_OK):
+                raise SystemExit("bench: --pf-variant %r: %r is not an executable file" %
+                                 (spec, binary))
+            continue
+        sect, _, rest = item.partition(".")
+        key, _, val = rest.partition("=")
+        if sect not in ("daemon", "listener") or not key or not val or not vname:
+            raise SystemExit("bench: bad --pf-variant %r "
+                             "(NAME:daemon.KEY=VALUE,listener.KEY=VALUE,bin=PATH)" % spec)
+        (dx if sect == "daemon" else lx).append("%s = %s" % (key.strip(), val.strip()))
+    if not vname:
+        raise SystemExit("bench: bad --pf-variant %r (no NAME before the colon)" % spec)
+    return vname, dx, lx, binary
 
 
 def build_groups(a):
     """[(group name, backend Server or None, [Server, ...])] in report order."""
     w = a.workers
     de, le = a.pf_daemon, a.pf_listener
-    variants = []
-    for spec in a.pf_variant:
-        vname, _, kvs = spec.partition(":")
-        dx, lx = list(de), list(le)
-        for kv in filter(None, kvs.split(",")):
-            sect, _, rest = kv.partition(".")
-            key, _, val = rest.partition("=")
-            if sect not in ("daemon", "listener") or not key or not val or not vname:
-                raise SystemExit("bench: bad --pf-variant %r (NAME:daemon.KEY=VALUE,...)" % spec)
-            (dx if sect == "daemon" else lx).append("%s = %s" % (key.strip(), val.strip()))
-        variants.append((vname, dx, lx))
+    variants = [parse_variant(spec, de, le) for spec in a.pf_variant]
 
-    def pf(group, vname, dx, lx, backend):
+    def pf(group, vname, dx, lx, binary, backend):
         name = "preforkd" + ("-" + vname if vname else "")
         return Server(name, "preforkd", group, lambda tmp, port: start_preforkd(
             tmp, port, w, "%s-%s" % (name, group),
-            backend=backend.port if backend else None, daemon_extra=dx, listener_extra=lx))
+            backend=backend.port if backend else None, daemon_extra=dx, listener_extra=lx,
+            binary=binary))
+
+    def pfs(group, backend):
+        """The preforkd and its variants, in that order."""
+        return [pf(group, vn, dx, lx, b, backend)
+                for vn, dx, lx, b in [("", de, le, None)] + variants]
 
     def proxies(group, backend):
-        return [pf(group, "", de, le, backend)] + \
-            [pf(group, vn, dx, lx, backend) for vn, dx, lx in variants] + [
+        return pfs(group, backend) + [
             Server("haproxy", "haproxy", group, lambda tmp, port: start_haproxy(
                 tmp, port, w, "haproxy-" + group, backend.port)),
             Server("nginx", "nginx", group, lambda tmp, port: start_nginx(
                 tmp, port, w, "nginx-" + group, backend.port)),
             Server("direct", "direct", group, None)]
 
-    echo = [pf("echo", "", de, le, None)] + \
-        [pf("echo", vn, dx, lx, None) for vn, dx, lx in variants] + \
+    echo = pfs("echo", None) + \
         [Server("refecho", "refecho", "echo",
                 lambda tmp, port: start_refecho(tmp, port, w, "refecho-echo"))]
     backend = Server("backend", "refecho", "backend",
@@ -688,13 +469,17 @@ def build_groups(a):
             ("http", origin, proxies("http", origin))]
 
 
-def versions():
-    v = {}
+def preforkd_version(binary):
+    """What binary -V prints, or "?"."""
     try:
-        v["preforkd"] = subprocess.run([PREFORKD, "-V"], capture_output=True, text=True,
-                                       timeout=5).stdout.strip()
+        return subprocess.run([binary, "-V"], capture_output=True, text=True,
+                              timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        v["preforkd"] = "?"
+        return "?"
+
+
+def versions():
+    v = {"preforkd": preforkd_version(PREFORKD)}
     try:
         rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, timeout=5).stdout.strip()
@@ -747,24 +532,8 @@ def run_cell(tmp, a, wl, srv, backend):
     spids = measured.pids()
     bpids = backend.pids() if srv.family != "direct" and backend else []
     cpu0, bcpu0 = cpu_seconds(spids), cpu_seconds(bpids)
-    if kind == "redis":
-        counts, pss = run_redis_benchmark(tmp, port, conns, max(5000, int(d * 15000)),
-                                          lambda: pss_kib(measured.pids()))
-    elif kind == "iperf3":
-        counts, pss = run_iperf3(tmp, port, conns, d, lambda: pss_kib(measured.pids()))
-    elif kind == "wrk":
-        counts, pss = run_wrk(tmp, port, conns, HTTP_FILES[size][0], d,
-                              lambda: pss_kib(measured.pids()))
-    elif kind == "ab":
-        counts, pss = run_ab(tmp, port, conns, HTTP_FILES[size][0], d,
-                             lambda: pss_kib(measured.pids()))
-    else:
-        args = ["-c", conns, "-s", size, "-d", d, "-n", a.sources,
-                "-P", min(a.clients, conns), "-t", 10000]
-        # pingpong and bulk connect first, then run d seconds: sample the memory mid-run
-        lead = 0.3 + conns / 5000.0 if kind != "churn" else 0.0
-        counts, pss = run_pfload(tmp, kind, port, args, timeout=d + 40,
-                                 sample=(lead + d * 0.5, lambda: pss_kib(measured.pids())))
+    counts, pss = KINDS[kind][3](tmp, a, kind, port, conns, size,
+                                 lambda: pss_kib(measured.pids()))
     # processes may have been replaced (a respawned worker): count the ones there now too
     spids2 = list(dict.fromkeys(spids + measured.pids()))
     cpu = cpu_seconds(spids2) - cpu0
@@ -829,16 +598,24 @@ def run_redis_benchmark(tmp, port, clients, n, sample):
             "wall": time.monotonic() - t0}, pss
 
 
+def run_timed(tmp, name, argv, d, sample):
+    """run_tool for a client that runs d seconds, sampled in the middle."""
+    return run_tool(tmp, name, argv, d + 40, 0.3 + d * 0.5, sample)
+
+
+def http_url(port, path):
+    return "http://%s:%d%s" % (HOST, port, path)
+
+
 _WRK_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
 
 
 def run_wrk(tmp, port, conns, path, d, sample):
     """wrk (keep-alive, HTTP/1.1) for d seconds on one file: requests/s, latency
     percentiles, and every socket error or non-2xx reply as an error."""
-    url = "http://%s:%d%s" % (HOST, port, path)
     argv = [WRK, "-t", str(min(2, conns)), "-c", str(conns), "-d", "%ds" % max(1, round(d)),
-            "--latency", "--timeout", "5s", url]
-    out, pss = run_tool(tmp, "wrk", argv, d + 40, 0.3 + d * 0.5, sample)
+            "--latency", "--timeout", "5s", http_url(port, path)]
+    out, pss = run_timed(tmp, "wrk", argv, d, sample)
     m = re.search(r"Requests/sec:\s*([\d.]+)", out)
     n = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s),", out)
     if not m or not n or float(m.group(1)) <= 0:
@@ -865,12 +642,11 @@ def run_wrk(tmp, port, conns, path, d, sample):
 def run_ab(tmp, port, conns, path, d, sample):
     """ab (HTTP/1.0, a connection per request) for d seconds on one file: requests/s,
     latency percentiles from its CSV, failed and non-2xx requests as errors."""
-    url = "http://%s:%d%s" % (HOST, port, path)
     csv_path = os.path.join(tmp, unique("ab") + ".csv")
     # -t implies -n 50000; the -n after it lifts that, so the time decides
     argv = [AB, "-q", "-r", "-s", "5", "-c", str(conns), "-t", str(max(1, round(d))),
-            "-n", "10000000", "-e", csv_path, url]
-    out, pss = run_tool(tmp, "ab", argv, d + 40, 0.3 + d * 0.5, sample)
+            "-n", "10000000", "-e", csv_path, http_url(port, path)]
+    out, pss = run_timed(tmp, "ab", argv, d, sample)
     m = re.search(r"Requests per second:\s*([\d.]+)", out)
     t = re.search(r"Time taken for tests:\s*([\d.]+)", out)
     if not m or not t or float(m.group(1)) <= 0:
@@ -899,7 +675,7 @@ def run_iperf3(tmp, port, streams, d, sample):
     """iperf3 client for d seconds: MB/s received (10^6 bytes)."""
     argv = [IPERF3, "-c", HOST, "-p", str(port), "-t", str(max(1, int(round(d)))),
             "-P", str(streams), "-J", "--connect-timeout", "5000"]
-    out, pss = run_tool(tmp, "iperf3", argv, d + 40, 0.3 + d * 0.5, sample)
+    out, pss = run_timed(tmp, "iperf3", argv, d, sample)
     try:
         res = json.loads(out)
         if res.get("error"):
@@ -997,6 +773,30 @@ def peers_of(srv, systems):
             and not (srv.family == "direct")]
 
 
+def is_variant(srv):
+    """Whether srv is a --pf-variant (a preforkd other than the main one)."""
+    return srv.family == "preforkd" and srv.name != "preforkd"
+
+
+# A variant's figures against the main preforkd: (summary field, cell field), the median
+# of the per-round ratios.
+VARIANT_RATIOS = (("vs_pf", "rate"), ("eff_vs_pf", "eff"), ("p99_vs_pf", "p99"))
+
+
+def variant_ratios(results, rounds, cell, name):
+    """The VARIANT_RATIOS of variant name in cell (group, workload key)."""
+    out = {}
+    for field, f in VARIANT_RATIOS:
+        rs = []
+        for r in range(rounds):
+            mine = results.get((r, *cell, name))
+            main = results.get((r, *cell, "preforkd"))
+            if mine and main and mine.get(f) and main.get(f):
+                rs.append(mine[f] / main[f])
+        out[field] = median(rs)
+    return out
+
+
 def summarize(results, groups, workloads, rounds):
     """Medians of the figures and of the per-round ratios."""
     summary = {}
@@ -1035,6 +835,8 @@ def summarize(results, groups, workloads, rounds):
                 s["ratio"] = median(ratios)
                 s["eff_ratio"] = median(eratios)
                 s["p99_ratio"] = median(p99r)
+                if is_variant(srv):
+                    s.update(variant_ratios(results, rounds, (gname, key), srv.name))
                 summary[(gname, key, srv.name)] = s
     return summary
 
@@ -1081,6 +883,24 @@ def table(gname, systems, workloads, summary):
                                            if s["errors"] and s["first_error"] else ""))
             out.append("| " + " | ".join(row) + " |")
     return "\n".join(out)
+
+
+def variant_table(groups, workloads, summary):
+    """Each --pf-variant against the main preforkd, cell by cell (None: no variant)."""
+    out = ["| group | workload | system | rate | preforkd rate | rate ratio | eff. ratio "
+           "| p99 ratio |", "|---|---|---|---|---|---|---|---|"]
+    for gname, systems in groups:
+        for key, kind, _, _, label in workloads:
+            main = summary.get((gname, key, "preforkd"))
+            for srv in filter(is_variant, systems):
+                s = summary.get((gname, key, srv.name))
+                if s is None or main is None:
+                    continue
+                out.append("| %s | %s | %s | %s %s | %s %s | %s | %s | %s |" % (
+                    gname, label, srv.name, fmt_rate(s["rate"], kind), UNITS[kind],
+                    fmt_rate(main["rate"], kind), UNITS[kind], fmt(s["vs_pf"], 3, "x"),
+                    fmt(s["eff_vs_pf"], 3, "x"), fmt(s["p99_vs_pf"], 3, "x")))
+    return "\n".join(out) if len(out) > 2 else None
 
 
 def memory_table(mem, rounds):
@@ -1269,6 +1089,8 @@ def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, 
                  info["versions"]["kernel"], " ".join(info["machine"]["loadavg"]),
                  " ".join(info["machine"].get("loadavg_end", []))),
              "- preforkd: %s" % info["versions"]["preforkd"],
+             ] + ["- preforkd-%s: %s (%s)" % (n, v["version"], v["binary"])
+                  for n, v in sorted(info.get("variants", {}).items())] + [
              "- HAProxy: %s" % info["versions"]["haproxy"],
              "- nginx: %s (stream module)" % info["versions"]["nginx"],
              "- redis-benchmark / redis-server: %s; iperf3: %s; %s; %s" % (
@@ -1293,6 +1115,12 @@ def write_report(a, outdir, info, groups, workloads, summary, mem, notes, made, 
                  "in two writes): wrk and ab"
                  }[gname]
         lines += ["## " + title, "", table(gname, systems, workloads, summary), ""]
+    vt = variant_table(groups, workloads, summary)
+    if vt:
+        lines += ["## Variants against preforkd", "", vt, "",
+                  "rate ratio, eff. ratio, p99 ratio: the variant's figure divided by the "
+                  "main preforkd's in the same round, median over the rounds; 1.000x is the "
+                  "same.", ""]
     if any(r for rs in mem.values() for r in rs):
         lines += ["## Memory per idle connection", "", memory_table(mem, a.rounds), "",
                   "PSS of all the server's processes (kernel socket buffers are not in PSS); "
@@ -1354,9 +1182,11 @@ def parse_args():
     ap.add_argument("--pf-listener", action="append", default=[], metavar="'KEY = VALUE'",
                     help="extra [listener] line for every preforkd (repeatable)")
     ap.add_argument("--pf-variant", action="append", default=[],
-                    metavar="NAME:SECTION.KEY=VALUE[,...]",
-                    help="add a preforkd variant to both groups, e.g. "
-                    "reuseport:daemon.dispatch=reuseport (repeatable)")
+                    metavar="NAME:ITEM[,...]",
+                    help="add a preforkd variant to every group; ITEM: daemon.KEY=VALUE, "
+                    "listener.KEY=VALUE or bin=PATH (another binary), e.g. "
+                    "reuseport:daemon.dispatch=reuseport or base:bin=/tmp/pf-base "
+                    "(repeatable)")
     ap.add_argument("--time-limit", type=float,
                     help="watchdog: abort after this many seconds (3600; --quick 300)")
     a = ap.parse_args()
@@ -1372,6 +1202,19 @@ def parse_args():
             and a.rounds >= 1 and a.duration > 0 and a.hold >= 1):
         ap.error("a value is out of range")
     return a
+
+
+def wind_down(notes):
+    """Note anything alarming in the servers' logs, then stop every process started."""
+    for p in Proc.started:
+        if p.name.startswith("pfload"):
+            continue
+        text = p.log()
+        for bad in ("[crit]", "[alert]", "[emerg]", "ERROR: AddressSanitizer",
+                    "runtime error:"):
+            if bad in text:
+                notes.append("%s's log holds %r" % (p.name, bad))
+    stop_all()
 
 
 def main():
@@ -1396,18 +1239,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pfbench-")
     notes = []
     info = {"versions": versions(), "machine": machine()}
+    binaries = {vn: b for vn, _, _, b in (parse_variant(v, (), ()) for v in a.pf_variant) if b}
+    if binaries:
+        info["variants"] = {vn: {"binary": b, "version": preforkd_version(b)}
+                            for vn, b in binaries.items()}
 
-    def on_term(signo, frame):
-        raise KeyboardInterrupt("signal %d" % signo)
-
-    def on_alarm(signo, frame):
-        raise Watchdog("time limit of %.0f s reached" % a.time_limit)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
-    signal.signal(signal.SIGINT, on_term)     # even where the shell left it ignored
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(int(a.time_limit))
+    watch(a.time_limit)
     all_groups = build_groups(a)
     active = {g for w in workloads for g in wl_groups(w[1])}
     results = {}
@@ -1512,20 +1349,7 @@ def main():
         notes.append(str(e) + ": the run is incomplete")
     finally:
         signal.alarm(0)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # logs first: anything alarming the servers said
-        for p in Proc.started:
-            if p.name.startswith("pfload"):
-                continue
-            text = p.log()
-            for bad in ("[crit]", "[alert]", "[emerg]", "ERROR: AddressSanitizer",
-                        "runtime error:"):
-                if bad in text:
-                    notes.append("%s's log holds %r" % (p.name, bad))
-        stop_all()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        uninterrupted(lambda: wind_down(notes))
         if not a.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
         elif ok:
@@ -1553,7 +1377,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main(main)

@@ -437,18 +437,6 @@ def parse_args():
     return a
 
 
-def uninterrupted(fn):
-    """fn() with SIGTERM and SIGINT ignored, so that a second Ctrl-C does not cut the
-    clean-up short; the default handlers afterwards."""
-    for signo in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signo, signal.SIG_IGN)
-    try:
-        fn()
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
 def main():
     a = parse_args()
     cmd = " ".join(["/usr/bin/python3 tests/bench/dispatch.py"] + sys.argv[1:])
@@ -466,16 +454,7 @@ def main():
     cells, spread_extra, notes, logs = {}, {}, [], []
     complete = False
 
-    def interrupted(signo, frame):
-        raise KeyboardInterrupt("signal %d" % signo)
-
-    def watchdog(signo, frame):
-        raise B.Watchdog("time limit of %.0f s reached" % a.time_limit)
-
-    for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(signo, interrupted)
-    signal.signal(signal.SIGALRM, watchdog)
-    signal.alarm(int(a.time_limit))
+    B.watch(a.time_limit)
     try:
         B.log("temp dir %s; %d round(s), %g s per run, %d workers" % (
             tmp, a.rounds, a.duration, a.workers))
@@ -492,7 +471,7 @@ def main():
         raise
     finally:
         signal.alarm(0)
-        uninterrupted(B.stop_all)
+        B.uninterrupted(B.stop_all)
         if not a.keep_tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     if a.keep_tmp:
@@ -509,7 +488,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    B.run_main(main)

@@ -41,7 +41,7 @@ import tempfile
 import time
 
 import bench as B
-import pfharness as H     # on the path bench.py sets: /proc helpers shared with the tests
+import pfharness as H     # on the path benchlib.py sets: /proc helpers shared with the tests
 
 TCP_ESTABLISHED = 0x01
 SLACK_FDS = 64      # descriptors a process needs besides its connections
@@ -425,6 +425,17 @@ def parse_args():
     return a
 
 
+def wind_down(res):
+    """Stop every process started; note what the daemon logged and close its
+    NOTIFY_SOCKET."""
+    B.stop_all()
+    pf = res.get("proc")
+    if pf is not None:
+        res["log_problems"] = log_problems(pf.log())
+        if getattr(pf, "notify", None) is not None:
+            pf.notify.close()
+
+
 def main():
     a = parse_args()
     for path in (B.PREFORKD, B.PFLOAD):
@@ -441,17 +452,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pfscale-")
     res, error = {}, None
 
-    def on_term(signo, frame):
-        raise KeyboardInterrupt("signal %d" % signo)
-
-    def on_alarm(signo, frame):
-        raise B.Watchdog("time limit of %.0f s reached" % a.time_limit)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(int(a.time_limit))
+    B.watch(a.time_limit)
     try:
         B.log("temp dir %s; %d connections, %d workers, %d client processes" % (
             tmp, a.conns, a.workers, a.clients))
@@ -467,16 +468,7 @@ def main():
         raise
     finally:
         signal.alarm(0)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        B.stop_all()
-        pf = res.get("proc")
-        if pf is not None:
-            res["log_problems"] = log_problems(pf.log())
-            if getattr(pf, "notify", None) is not None:
-                pf.notify.close()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        B.uninterrupted(lambda: wind_down(res))
         if a.keep_tmp:
             B.log("kept %s" % tmp)
         else:
@@ -491,7 +483,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    B.run_main(main)

@@ -71,12 +71,7 @@ def backends():
 def preforkd(request, binaries):
     s = H.Session(request)
     yield s
-    # teardown gets its own time limit, whatever the test left of its own
-    signal.alarm(int(60 * H.SLOW))
-    try:
-        problems = s.teardown()
-    finally:
-        signal.alarm(0)
+    problems = H.timed_teardown(s.teardown)
     if problems:
         pytest.fail("teardown:\n" + "\n".join(problems), pytrace=False)
 

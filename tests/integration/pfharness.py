@@ -88,6 +88,38 @@ class HarnessError(AssertionError):
     pass
 
 
+def timed_teardown(teardown):
+    """teardown() under its own time limit (60 s, times SLOW), whatever the test left
+    of its own; returns what it returns (its problems)."""
+    signal.alarm(int(60 * SLOW))
+    try:
+        return teardown()
+    finally:
+        signal.alarm(0)
+
+
+def read_line(sock, timeout=5.0, limit=256, what="line"):
+    """Bytes from sock up to and including a newline, one recv at a time (nothing
+    after the line is taken).  HarnessError after timeout seconds, at EOF, or past
+    limit bytes; what names the line in those errors."""
+    end = deadline(timeout)
+    got = b""
+    sock.settimeout(0.2)
+    while not got.endswith(b"\n"):
+        if time.monotonic() >= end:
+            raise HarnessError("no %s in time (have %r)" % (what, got))
+        try:
+            ch = sock.recv(1)
+        except socket.timeout:
+            continue
+        if not ch:
+            raise HarnessError("EOF before the %s (have %r)" % (what, got))
+        got += ch
+        if len(got) > limit:
+            raise HarnessError("%s too long: %r" % (what, got))
+    return got
+
+
 def deadline(seconds):
     """A monotonic deadline `seconds` (stretched for ASan) from now."""
     return time.monotonic() + seconds * SLOW
@@ -720,19 +752,17 @@ class Daemon:
             self._recv_one()
         except socket.timeout:
             return False
-        self.notify.settimeout(0)
-        while True:
-            try:
-                self._recv_one()
-            except (BlockingIOError, socket.timeout):
-                break
+        self._recv_queued()
         return True
 
     def _keep_reading(self):
         """Read the queued notes (no wait) during long waits for something else:
         the socket queues only net.unix.max_dgram_qlen datagrams (see wait_exit)."""
-        if self.notify is None:
-            return
+        if self.notify is not None:
+            self._recv_queued()
+
+    def _recv_queued(self):
+        """Receive the datagrams already queued, without waiting."""
         self.notify.settimeout(0)
         while True:
             try:

@@ -187,11 +187,7 @@ class Detached:
 def detached(binaries, tmp_dir):
     dt = Detached(tmp_dir)
     yield dt
-    signal.alarm(int(60 * H.SLOW))
-    try:
-        problems = dt.teardown()
-    finally:
-        signal.alarm(0)
+    problems = H.timed_teardown(dt.teardown)
     # a test that failed half-way leaves a daemon to kill: not a second failure
     if problems and not any(p.startswith("daemon ") for p in problems):
         pytest.fail("teardown:\n" + "\n".join(problems), pytrace=False)

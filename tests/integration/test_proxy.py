@@ -109,25 +109,6 @@ def recv_exact(sock, n, timeout=10.0):
     return bytes(got)
 
 
-def read_line(sock, timeout=5.0, limit=256):
-    end = H.deadline(timeout)
-    got = b""
-    sock.settimeout(0.2)
-    while not got.endswith(b"\n"):
-        if time.monotonic() >= end:
-            raise H.HarnessError("no line in time (have %r)" % got)
-        try:
-            ch = sock.recv(1)
-        except socket.timeout:
-            continue
-        if not ch:
-            raise H.HarnessError("EOF before a line (have %r)" % got)
-        got += ch
-        if len(got) > limit:
-            raise H.HarnessError("line too long: %r" % got)
-    return got
-
-
 def wait_proc_listens(p, port, timeout=10.0, what="server"):
     """Wait until process p has a listening socket on port (without connecting to it)."""
     def ok():
@@ -900,7 +881,7 @@ def run_cli(args, timeout=10):
 def ident_of(port, data=b"ping", timeout=5.0):
     """Connect, read the backend's ident line, check the echo of data; return the ident."""
     with H.connect(port, timeout=timeout) as s:
-        ident = read_line(s, timeout).strip()
+        ident = H.read_line(s, timeout).strip()
         assert H.digest(H.exchange(s, data, timeout=timeout)) == H.digest(data)
     return ident
 

@@ -17,25 +17,6 @@ def idents(backends, n):
     return [backends.echo(b"B%d\n" % i) for i in range(n)]
 
 
-def read_line(sock, timeout=5.0, limit=64):
-    end = H.deadline(timeout)
-    got = b""
-    sock.settimeout(0.2)
-    while not got.endswith(b"\n"):
-        if time.monotonic() >= end:
-            raise H.HarnessError("no ident line in time (have %r)" % got)
-        try:
-            ch = sock.recv(1)
-        except socket.timeout:
-            continue
-        if not ch:
-            raise H.HarnessError("EOF before the ident line (have %r)" % got)
-        got += ch
-        if len(got) > limit:
-            raise H.HarnessError("ident line too long: %r" % got)
-    return got
-
-
 def open_via(port, src=None, timeout=5.0):
     """A connection through the proxy (from source address src if given) on which the
     backend introduced itself and echoed a probe: (socket, ident)."""
@@ -46,7 +27,7 @@ def open_via(port, src=None, timeout=5.0):
         s.settimeout(timeout * H.SLOW)
         s.connect(("127.0.0.1", port))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        ident = read_line(s, timeout).strip().decode()
+        ident = H.read_line(s, timeout, 64, "ident line").strip().decode()
         probe = b"probe %d" % s.getsockname()[1]
         assert H.exchange(s, probe, timeout=timeout) == probe
     except BaseException:
@@ -470,7 +451,7 @@ def test_leastconn_source_bind_failure_keeps_count(backends, preforkd):
         for _ in range(3):
             c = H.connect(d.port)
             try:
-                ident = read_line(c).strip().decode()
+                ident = H.read_line(c, limit=64, what="ident line").strip().decode()
             except H.HarnessError:
                 ports.append(c.getsockname()[1])
                 c.close()

@@ -71,6 +71,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define TOOL_NAME "pfload"
+#include "tool.h"
+
 #define PAT_LEN		65521		/* prime, so offsets do not line up with chunks */
 #define IO_CHUNK	(256 * 1024)
 #define MAX_ERRNO	160
@@ -164,7 +167,6 @@ static int	 epfd = -1;
 static int	 active;			/* slots not free */
 static uint32_t	 next_seed = 1;
 static unsigned	 next_src;
-static volatile sig_atomic_t stop_signal;
 static char	 first_error[160];
 
 /* pingpong and bulk */
@@ -182,19 +184,6 @@ usage(void)
 	    "usage: pfload churn|hold|flood|pingpong|bulk -a HOST:PORT [-c N] [-d SECS]\n"
 	    "              [-s SIZE] [-n N] [-t MS] [-e close|shut|rst] [-P PROCS]\n");
 	exit(2);
-}
-
-static void
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("pfload: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
 }
 
 static double
@@ -217,12 +206,6 @@ note_error(const char *what, int err)
 		snprintf(first_error, sizeof(first_error), "%s: %s", what, strerror(err));
 	else
 		snprintf(first_error, sizeof(first_error), "%s", what);
-}
-
-static void
-on_signal(int signo)
-{
-	stop_signal = signo;
 }
 
 static long long
@@ -380,6 +363,20 @@ slot_close(struct slot *sl, int rst)
 	sl->state = S_FREE;
 	sl->events = 0;
 	active--;
+}
+
+/* sl is past its deadline: count a connect or an exchange that timed out, then close. */
+static void
+slot_expire(struct slot *sl)
+{
+	if (sl->state == S_CONNECTING) {
+		cnt.failed_connects++;
+		note_error("connect", ETIMEDOUT);
+	} else {
+		cnt.timeouts++;
+		note_error("exchange", ETIMEDOUT);
+	}
+	slot_close(sl, 0);
 }
 
 /* Start a connection in a free slot.  0, or -1 when it failed at once. */
@@ -974,14 +971,7 @@ run_classic(double *elapsed, int *heldp)
 				if (sl->state == S_FREE || sl->state == S_HELD ||
 				    t < sl->deadline)
 					continue;
-				if (sl->state == S_CONNECTING) {
-					cnt.failed_connects++;
-					note_error("connect", ETIMEDOUT);
-				} else {
-					cnt.timeouts++;
-					note_error("exchange", ETIMEDOUT);
-				}
-				slot_close(sl, 0);
+				slot_expire(sl);
 			}
 		}
 		if (opt.mode == M_HOLD && !announced) {
@@ -1069,14 +1059,7 @@ run_stream(void)
 				if (sl->state == S_FREE || sl->state == S_IDLE ||
 				    t < sl->deadline)
 					continue;
-				if (sl->state == S_CONNECTING) {
-					cnt.failed_connects++;
-					note_error("connect", ETIMEDOUT);
-				} else {
-					cnt.timeouts++;
-					note_error("exchange", ETIMEDOUT);
-				}
-				slot_close(sl, 0);
+				slot_expire(sl);
 			}
 		}
 		if (phase == P_CONNECT && (connecting == 0 || stop_signal)) {

@@ -34,6 +34,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#define TOOL_NAME "refecho"
+#include "tool.h"
+
 #define MAX_WORKERS	256
 #define MAX_EVENTS	512
 
@@ -47,32 +50,12 @@ struct conn {
 static struct sockaddr_storage listen_addr;
 static socklen_t listen_len;
 static size_t	 bufsize = 64 * 1024;
-static volatile sig_atomic_t stop_signal;
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: refecho -l HOST:PORT [-w N] [-b SIZE]\n");
 	exit(2);
-}
-
-static void
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("refecho: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static void
-on_signal(int signo)
-{
-	stop_signal = signo;
 }
 
 static long

@@ -45,8 +45,8 @@
 #include "log.h"
 #include "net.h"
 #include "proxyproto.h"
+#include "relay.h"
 #include "upstream.h"
-#include "worker.h"
 
 enum { C2B, B2C };
 
@@ -99,17 +99,17 @@ relay_rand(void *arg)
 	return (unsigned)random();
 }
 
-const char *
+static const char *
 relay_summary(const struct conn *c, char *buf, size_t len)
 {
-	const struct relay *r = c->relay;
+	const struct relay *r = c->mode;
 	char a[NET_ADDRSTRLEN];
 
 	if (r == NULL || r->up < 0) {
 		snprintf(buf, len, "backend=- connect=- ");
 		return buf;
 	}
-	net_addr_str((const struct sockaddr *)&c->wl->ups.u[r->up].conf->addr.ss,
+	net_addr_str((const struct sockaddr *)&c->cl->ups.u[r->up].conf->addr.ss,
 	    a, sizeof(a));
 	if (r->connect_time >= 0)
 		snprintf(buf, len, "backend=%s connect=%.3fs ", a, r->connect_time);
@@ -142,8 +142,8 @@ relay_pending(const struct relay *r, int d)
 static void
 relay_update(struct conn *c)
 {
-	struct relay *r = c->relay;
-	struct ev_loop *loop = c->wl->worker->loop;
+	struct relay *r = c->mode;
+	struct ev_loop *loop = c->cl->pool->loop;
 	int cw = 0, bw = 0;
 
 	if (relay_room(r, C2B))
@@ -176,7 +176,7 @@ static void
 relay_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct conn *c = t->data;
-	struct relay *r = c->relay;
+	struct relay *r = c->mode;
 	char a[NET_ADDRSTRLEN];
 
 	(void)loop, (void)revents;
@@ -184,8 +184,8 @@ relay_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		conn_close(c, CONN_HALFCLOSE_TIMEOUT);
 		return;
 	}
-	log_info("listener %s: connect to %s timed out", c->wl->conf->name,
-	    net_addr_str((const struct sockaddr *)&c->wl->ups.u[r->up].conf->addr.ss,
+	log_info("listener %s: connect to %s timed out", c->cl->conf->name,
+	    net_addr_str((const struct sockaddr *)&c->cl->ups.u[r->up].conf->addr.ss,
 	    a, sizeof(a)));
 	relay_retry(c, ETIMEDOUT);
 }
@@ -194,21 +194,21 @@ relay_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void
 relay_retry(struct conn *c, int err)
 {
-	struct relay *r = c->relay;
-	struct wlisten *wl = c->wl;
-	struct ev_loop *loop = wl->worker->loop;
+	struct relay *r = c->mode;
+	struct conn_listen *cl = c->cl;
+	struct ev_loop *loop = cl->pool->loop;
 	char a[NET_ADDRSTRLEN];
 
 	ev_io_stop(loop, &r->io);
 	ev_timer_stop(loop, &r->timer);
 	close(r->io.fd);
 	r->io.fd = -1;
-	wl->ups.u[r->up].conns--;
-	if (upstream_failed(&wl->ups, r->up, ev_now(loop)))
+	cl->ups.u[r->up].conns--;
+	if (upstream_failed(&cl->ups, r->up, ev_now(loop)))
 		log_warnx("listener %s: backend %s marked down for %u ms after %u failed connects",
-		    wl->conf->name,
-		    net_addr_str((const struct sockaddr *)&wl->ups.u[r->up].conf->addr.ss,
-		    a, sizeof(a)), wl->conf->fail_ms, wl->conf->max_fails);
+		    cl->conf->name,
+		    net_addr_str((const struct sockaddr *)&cl->ups.u[r->up].conf->addr.ss,
+		    a, sizeof(a)), cl->conf->fail_ms, cl->conf->max_fails);
 	r->last_err = err;
 	if (r->retries > 0) {
 		r->retries--;
@@ -227,45 +227,45 @@ relay_retry(struct conn *c, int err)
 static int
 relay_bind(struct conn *c, int fd, const struct addr *to)
 {
-	struct wlisten *wl = c->wl;
+	struct conn_listen *cl = c->cl;
 	const struct addr *src;
 	char a[NET_ADDRSTRLEN], b[NET_ADDRSTRLEN], more[LOG_HELD_MAX];
 	unsigned long held;
 
-	for (size_t i = 0; i < wl->ups.nsrc; i++) {
-		if ((src = upstream_source(&wl->ups, to->ss.ss_family)) == NULL ||
+	for (size_t i = 0; i < cl->ups.nsrc; i++) {
+		if ((src = upstream_source(&cl->ups, to->ss.ss_family)) == NULL ||
 		    net_bind_source(fd, src) == 0)
 			return 0;
-		if (log_rate_ok(&wl->source_log, ev_now(wl->worker->loop), 1.0, &held))
+		if (log_rate_ok(&cl->source_log, ev_now(cl->pool->loop), 1.0, &held))
 			log_warn("listener %s: bind to source %s for backend %s%s",
-			    wl->conf->name,
+			    cl->conf->name,
 			    net_addr_str((const struct sockaddr *)&src->ss, a, sizeof(a)),
 			    net_addr_str((const struct sockaddr *)&to->ss, b, sizeof(b)),
 			    log_held(held, more, sizeof(more)));
 	}
-	return wl->ups.nsrc > 0 ? -1 : 0;
+	return cl->ups.nsrc > 0 ? -1 : 0;
 }
 
 /* Choose a backend not tried yet and start connecting to it. */
 static void
 relay_connect(struct conn *c)
 {
-	struct relay *r = c->relay;
-	struct wlisten *wl = c->wl;
-	struct ev_loop *loop = wl->worker->loop;
+	struct relay *r = c->mode;
+	struct conn_listen *cl = c->cl;
+	struct ev_loop *loop = cl->pool->loop;
 	const struct addr *a;
 	int fd, up;
 
-	up = upstream_pick(&wl->ups, &c->peer.sa, r->tried, ev_now(loop),
+	up = upstream_pick(&cl->ups, &c->peer.sa, r->tried, ev_now(loop),
 	    relay_rand, NULL);
 	if (up < 0) {
 		if (r->tried == 0) {
 			char more[LOG_HELD_MAX];
 			unsigned long held;
 
-			if (log_rate_ok(&wl->nobackend_log, ev_now(loop), 1.0, &held))
+			if (log_rate_ok(&cl->nobackend_log, ev_now(loop), 1.0, &held))
 				log_warnx("listener %s: no backend up; closing clients%s",
-				    wl->conf->name, log_held(held, more, sizeof(more)));
+				    cl->conf->name, log_held(held, more, sizeof(more)));
 			conn_close(c, CONN_NO_BACKEND);
 		} else		/* every usable backend was tried */
 			conn_close(c, r->last_err == ETIMEDOUT ?
@@ -274,11 +274,11 @@ relay_connect(struct conn *c)
 	}
 	r->up = up;
 	r->tried |= (uint64_t)1 << up;
-	wl->ups.u[up].conns++;
-	a = &wl->ups.u[up].conf->addr;
+	cl->ups.u[up].conns++;
+	a = &cl->ups.u[up].conf->addr;
 	r->connect_start = ev_now(loop);
 	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
-		wl->ups.u[up].conns--;
+		cl->ups.u[up].conns--;
 		conn_close(c, CONN_ERROR);
 		return;
 	}
@@ -289,7 +289,7 @@ relay_connect(struct conn *c)
 	r->io.fd = fd;
 	ev_io_init(&r->io, relay_backend_cb, fd, EV_WRITE);
 	r->io.data = c;
-	if (wl->conf->tcp_nodelay && net_nodelay(fd, 1) == -1) {
+	if (cl->conf->tcp_nodelay && net_nodelay(fd, 1) == -1) {
 		conn_close(c, CONN_ERROR);
 		return;
 	}
@@ -303,23 +303,23 @@ relay_connect(struct conn *c)
 		relay_retry(c, errno);
 		return;
 	}
-	ev_timer_set(&r->timer, wl->conf->connect_ms / 1000.0, 0.);
+	ev_timer_set(&r->timer, cl->conf->connect_ms / 1000.0, 0.);
 	ev_timer_start(loop, &r->timer);
 	relay_update(c);
 }
 
-void
+static void
 relay_start(struct conn *c, const struct proxy_hdr *h)
 {
-	struct wlisten *wl = c->wl;
-	const struct listener_conf *lc = wl->conf;
+	struct conn_listen *cl = c->cl;
+	const struct listener_conf *lc = cl->conf;
 	struct relay *r;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		conn_close(c, CONN_ERROR);
 		return;
 	}
-	c->relay = r;
+	c->mode = r;
 	r->c = c;
 	r->up = -1;
 	r->first_eof = -1;
@@ -370,25 +370,25 @@ relay_start(struct conn *c, const struct proxy_hdr *h)
 	relay_connect(c);
 }
 
-void
+static void
 relay_free(struct conn *c)
 {
-	struct relay *r = c->relay;
-	struct wlisten *wl = c->wl;
-	struct ev_loop *loop = wl->worker->loop;
+	struct relay *r = c->mode;
+	struct conn_listen *cl = c->cl;
+	struct ev_loop *loop = cl->pool->loop;
 
 	ev_io_stop(loop, &r->io);
 	ev_timer_stop(loop, &r->timer);
 	if (r->io.fd != -1) {
 		close(r->io.fd);
-		wl->ups.u[r->up].conns--;
+		cl->ups.u[r->up].conns--;
 	}
 	relay_pipe_close(c, C2B);
 	relay_pipe_close(c, B2C);
 	buf_free(r->buf[C2B]);
 	buf_free(r->buf[B2C]);
 	free(r);
-	c->relay = NULL;
+	c->mode = NULL;
 }
 
 /* The close reason for a failed read (at_src) or write in direction d. */
@@ -404,7 +404,7 @@ relay_reason(int d, int at_src, int err)
 static void
 relay_pass_fin(struct conn *c, int d, int dst)
 {
-	struct relay *r = c->relay;
+	struct relay *r = c->mode;
 
 	if (!r->eof[d] || relay_pending(r, d) || r->shut[d] ||
 	    (d == C2B && !r->connected))
@@ -417,9 +417,9 @@ relay_pass_fin(struct conn *c, int d, int dst)
 	if (!r->shut[!d])
 		shutdown(dst, SHUT_WR);
 	r->shut[d] = 1;
-	if (!r->shut[!d] && c->wl->conf->halfclose_ms > 0) {
-		ev_timer_set(&r->timer, c->wl->conf->halfclose_ms / 1000.0, 0.);
-		ev_timer_start(c->wl->worker->loop, &r->timer);
+	if (!r->shut[!d] && c->cl->conf->halfclose_ms > 0) {
+		ev_timer_set(&r->timer, c->cl->conf->halfclose_ms / 1000.0, 0.);
+		ev_timer_start(c->cl->pool->loop, &r->timer);
 	}
 }
 
@@ -432,14 +432,14 @@ relay_pass_fin(struct conn *c, int d, int dst)
 static ssize_t
 relay_got(struct conn *c, int d, ssize_t n)
 {
-	struct relay *r = c->relay;
+	struct relay *r = c->mode;
 
 	if (n > 0) {
 		if (d == C2B)
 			c->in += n;
 		conn_touch(c);
-		if (c->wl->conf->splice == SPLICE_AUTO &&
-		    (size_t)n == c->wl->conf->buffer_size)
+		if (c->cl->conf->splice == SPLICE_AUTO &&
+		    (size_t)n == c->cl->conf->buffer_size)
 			r->splice[d] = 1;
 		return n;
 	}
@@ -480,17 +480,17 @@ relay_sent(struct conn *c, int d, ssize_t n)
 static void
 relay_pipe_close(struct conn *c, int d)
 {
-	struct relay *r = c->relay;
+	struct relay *r = c->mode;
 	struct pipe *p = r->pipe[d];
 
 	if (p == NULL)
 		return;
-	ev_timer_stop(c->wl->worker->loop, &p->idle);
+	ev_timer_stop(c->cl->pool->loop, &p->idle);
 	close(p->rfd);
 	close(p->wfd);
 	free(p);
 	r->pipe[d] = NULL;
-	r->splice[d] = c->wl->conf->splice == SPLICE_ON;
+	r->splice[d] = c->cl->conf->splice == SPLICE_ON;
 }
 
 /*
@@ -523,8 +523,8 @@ relay_pipe_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static int
 relay_splice_start(struct conn *c, int d)
 {
-	struct relay *r = c->relay;
-	size_t want = c->wl->conf->buffer_size;
+	struct relay *r = c->mode;
+	size_t want = c->cl->conf->buffer_size;
 	struct pipe *p;
 	int fd[2], size;
 
@@ -532,7 +532,7 @@ relay_splice_start(struct conn *c, int d)
 		return -1;
 	if (pipe2(fd, O_NONBLOCK | O_CLOEXEC) == -1) {
 		log_debug("listener %s: no pipe to splice with: %s; copying",
-		    c->wl->conf->name, strerror(errno));
+		    c->cl->conf->name, strerror(errno));
 		r->nosplice = 1;
 		return -1;
 	}
@@ -542,7 +542,7 @@ relay_splice_start(struct conn *c, int d)
 		size = fcntl(fd[1], F_GETPIPE_SZ);
 	if (size < 0 || (size_t)size < want || (p = calloc(1, sizeof(*p))) == NULL) {
 		log_debug("listener %s: no pipe of %zu bytes to splice with; copying",
-		    c->wl->conf->name, want);
+		    c->cl->conf->name, want);
 		close(fd[0]);
 		close(fd[1]);
 		r->nosplice = 1;
@@ -554,7 +554,7 @@ relay_splice_start(struct conn *c, int d)
 	p->dir = d;
 	ev_timer_init(&p->idle, relay_pipe_idle_cb, RELAY_PIPE_IDLE, 0.);
 	p->idle.data = c;
-	ev_timer_start(c->wl->worker->loop, &p->idle);
+	ev_timer_start(c->cl->pool->loop, &p->idle);
 	r->pipe[d] = p;
 	return 0;
 }
@@ -567,7 +567,7 @@ relay_splice_start(struct conn *c, int d)
 static int
 relay_splice(struct conn *c, int d, int can_read, int src, int dst)
 {
-	struct relay *r = c->relay;
+	struct relay *r = c->mode;
 	struct pipe *p = r->pipe[d];
 	ssize_t n;
 
@@ -611,25 +611,25 @@ relay_splice(struct conn *c, int d, int can_read, int src, int dst)
 static int
 relay_through(struct conn *c, int d, int src, int dst)
 {
-	struct relay *r = c->relay;
-	struct worker *w = c->wl->worker;
-	size_t size = c->wl->conf->buffer_size;
+	struct relay *r = c->mode;
+	struct conn_pool *pool = c->cl->pool;
+	size_t size = c->cl->conf->buffer_size;
 	ssize_t n, sent;
 
-	if ((n = relay_got(c, d, read(src, w->scratch, size))) == -1)
+	if ((n = relay_got(c, d, read(src, pool->scratch, size))) == -1)
 		return -1;
 	if (n == 0) {
 		relay_pass_fin(c, d, dst);
 		return 0;
 	}
-	if ((sent = relay_sent(c, d, write(dst, w->scratch, n))) == -1)
+	if ((sent = relay_sent(c, d, write(dst, pool->scratch, n))) == -1)
 		return -1;
 	if (sent < n) {
 		if ((r->buf[d] = buf_new(size)) == NULL) {
 			conn_close(c, CONN_ERROR);
 			return -1;
 		}
-		buf_append(r->buf[d], w->scratch + sent, n - sent);
+		buf_append(r->buf[d], pool->scratch + sent, n - sent);
 	}
 	return 0;
 }
@@ -642,10 +642,10 @@ relay_through(struct conn *c, int d, int src, int dst)
 static int
 relay_move(struct conn *c, int d, int can_read)
 {
-	struct relay *r = c->relay;
+	struct relay *r = c->mode;
 	int src = d == C2B ? c->io.fd : r->io.fd;
 	int dst = d == C2B ? r->io.fd : c->io.fd;
-	size_t size = c->wl->conf->buffer_size;
+	size_t size = c->cl->conf->buffer_size;
 	struct buf *b;
 	ssize_t n;
 
@@ -683,7 +683,7 @@ relay_move(struct conn *c, int d, int can_read)
 static int
 relay_done(struct conn *c)
 {
-	struct relay *r = c->relay;
+	struct relay *r = c->mode;
 
 	if (!r->shut[C2B] || !r->shut[B2C])
 		return 0;
@@ -711,7 +711,7 @@ static void
 relay_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct conn *c = io->data;
-	struct relay *r = c->relay;
+	struct relay *r = c->mode;
 	socklen_t len = sizeof(int);
 	int err = 0;
 
@@ -727,7 +727,7 @@ relay_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 		r->connected = 1;
 		r->connect_time = ev_now(loop) - r->connect_start;
 		ev_timer_stop(loop, &r->timer);
-		upstream_succeeded(&c->wl->ups, r->up);
+		upstream_succeeded(&c->cl->ups, r->up);
 		revents = EV_WRITE;
 	}
 	if (relay_move(c, B2C, revents & EV_READ) == -1)
@@ -737,3 +737,9 @@ relay_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (!relay_done(c))
 		relay_update(c);
 }
+
+const struct mode_ops relay_ops = {
+	.start = relay_start,
+	.free = relay_free,
+	.summary = relay_summary,
+};

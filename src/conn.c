@@ -40,42 +40,28 @@ static const char *const reasons[] = {
 };
 
 /*
- * Close the connections at the head of q that have been there (idle, or
- * waiting for a header) for timeout or longer; re-arm t for the next one.
+ * A queue's timer, idle (conns) or PROXY header (hdrq): close the
+ * connections at the head of its queue that have been there for its
+ * timeout or longer; re-arm it for the next one.
  */
 static void
-conn_queue_expire(struct ev_loop *loop, ev_timer *t, struct connq *q,
-    ev_tstamp timeout, enum conn_reason why)
+conn_expire_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
+	struct conn_listen *cl = t->data;
+	int idle = t == &cl->idle;
+	struct connq *q = idle ? &cl->conns : &cl->hdrq;
+	ev_tstamp timeout = (idle ? cl->conf->idle_ms : cl->conf->proxy_timeout_ms) / 1000.0;
+	enum conn_reason why = idle ? CONN_IDLE_TIMEOUT : CONN_PROXY_TIMEOUT;
 	ev_tstamp now = ev_now(loop);
 	struct conn *c;
 
+	(void)revents;
 	while ((c = TAILQ_FIRST(q)) != NULL && c->last + timeout <= now)
 		conn_close(c, why);
 	if (c != NULL) {
 		ev_timer_set(t, c->last + timeout - now, 0.);
 		ev_timer_start(loop, t);
 	}
-}
-
-static void
-conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct conn_listen *cl = t->data;
-
-	(void)revents;
-	conn_queue_expire(loop, t, &cl->conns, cl->conf->idle_ms / 1000.0,
-	    CONN_IDLE_TIMEOUT);
-}
-
-static void
-conn_hdr_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct conn_listen *cl = t->data;
-
-	(void)revents;
-	conn_queue_expire(loop, t, &cl->hdrq, cl->conf->proxy_timeout_ms / 1000.0,
-	    CONN_PROXY_TIMEOUT);
 }
 
 void
@@ -86,9 +72,9 @@ conn_listen_init(struct conn_listen *cl, struct conn_pool *pool,
 	cl->pool = pool;
 	TAILQ_INIT(&cl->conns);
 	TAILQ_INIT(&cl->hdrq);
-	ev_timer_init(&cl->idle, conn_idle_cb, 0., 0.);
+	ev_timer_init(&cl->idle, conn_expire_cb, 0., 0.);
 	cl->idle.data = cl;
-	ev_timer_init(&cl->hdr_timer, conn_hdr_cb, 0., 0.);
+	ev_timer_init(&cl->hdr_timer, conn_expire_cb, 0., 0.);
 	cl->hdr_timer.data = cl;
 }
 

@@ -1,7 +1,8 @@
 /*
  * relay.h: proxy mode, which relays a connection to a backend and back.
  * Owns a connection's backend side: the choice of backend, connecting and
- * retrying, and the bytes (buffers or pipes) between the two sides.  The
+ * retrying (relay.c), and the bytes, buffers or pipes, between the two
+ * sides (pump.c, private to proxy mode: pump.h).  The
  * connection itself, its timers and its close belong to conn.c, which
  * reaches this file only through relay_ops; the backends' state is
  * upstream.c's.  May not touch the worker or the listen sockets.

@@ -1,6 +1,8 @@
 /*
  * conn.c: connection lifecycle: accept-time setup, the idle timeout and the
- * one close path.
+ * one close path.  Knows no mode and no worker by name: a mode is reached
+ * through its listener's mode_ops, the worker through the pool's closed
+ * hook (conn.h).
  *
  * Idle timeouts: all connections of a listener share one timeout, so the
  * listener keeps them in a queue ordered by last activity and runs a single
@@ -38,16 +40,22 @@ static const char *const reasons[] = {
 };
 
 /*
- * Close the connections at the head of q that have been there (idle, or
- * waiting for a header) for timeout or longer; re-arm t for the next one.
+ * A queue's timer, idle (conns) or PROXY header (hdrq): close the
+ * connections at the head of its queue that have been there for its
+ * timeout or longer; re-arm it for the next one.
  */
 static void
-conn_queue_expire(struct ev_loop *loop, ev_timer *t, struct connq *q,
-    ev_tstamp timeout, enum conn_reason why)
+conn_expire_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
+	struct conn_listen *cl = t->data;
+	int idle = t == &cl->idle;
+	struct connq *q = idle ? &cl->conns : &cl->hdrq;
+	ev_tstamp timeout = (idle ? cl->conf->idle_ms : cl->conf->proxy_timeout_ms) / 1000.0;
+	enum conn_reason why = idle ? CONN_IDLE_TIMEOUT : CONN_PROXY_TIMEOUT;
 	ev_tstamp now = ev_now(loop);
 	struct conn *c;
 
+	(void)revents;
 	while ((c = TAILQ_FIRST(q)) != NULL && c->last + timeout <= now)
 		conn_close(c, why);
 	if (c != NULL) {
@@ -56,35 +64,18 @@ conn_queue_expire(struct ev_loop *loop, ev_timer *t, struct connq *q,
 	}
 }
 
-static void
-conn_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct wlisten *wl = t->data;
-
-	(void)revents;
-	conn_queue_expire(loop, t, &wl->conns, wl->conf->idle_ms / 1000.0,
-	    CONN_IDLE_TIMEOUT);
-}
-
-static void
-conn_hdr_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct wlisten *wl = t->data;
-
-	(void)revents;
-	conn_queue_expire(loop, t, &wl->hdrq, wl->conf->proxy_timeout_ms / 1000.0,
-	    CONN_PROXY_TIMEOUT);
-}
-
 void
-conn_idle_init(struct wlisten *wl)
+conn_listen_init(struct conn_listen *cl, struct conn_pool *pool,
+    const struct listener_conf *conf)
 {
-	TAILQ_INIT(&wl->conns);
-	TAILQ_INIT(&wl->hdrq);
-	ev_timer_init(&wl->idle, conn_idle_cb, 0., 0.);
-	wl->idle.data = wl;
-	ev_timer_init(&wl->hdr_timer, conn_hdr_cb, 0., 0.);
-	wl->hdr_timer.data = wl;
+	cl->conf = conf;
+	cl->pool = pool;
+	TAILQ_INIT(&cl->conns);
+	TAILQ_INIT(&cl->hdrq);
+	ev_timer_init(&cl->idle, conn_expire_cb, 0., 0.);
+	cl->idle.data = cl;
+	ev_timer_init(&cl->hdr_timer, conn_expire_cb, 0., 0.);
+	cl->hdr_timer.data = cl;
 }
 
 static void
@@ -107,25 +98,17 @@ queue_remove(struct ev_loop *loop, struct connq *q, ev_timer *t, struct conn *c)
 }
 
 /*
- * The connection is the client's now: echo, or connect to a backend.  h:
- * the PROXY header the client sent, NULL when none.
+ * The connection is the client's now: its mode serves it.  h: the PROXY
+ * header the client sent, NULL when none.
  */
 static void
 conn_begin(struct conn *c, const struct proxy_hdr *h)
 {
-	struct wlisten *wl = c->wl;
-	struct worker *w = wl->worker;
+	struct conn_listen *cl = c->cl;
 
-	c->last = ev_now(w->loop);
-	queue_insert(w->loop, &wl->conns, &wl->idle, wl->conf->idle_ms, c);
-	if (wl->conf->mode == MODE_PROXY) {
-		relay_start(c, h);
-		return;
-	}
-	/* Bytes that came with the PROXY header are echoed first. */
-	ev_io_set(&c->io, c->io.fd, c->buf != NULL ? EV_READ | EV_WRITE : EV_READ);
-	ev_set_cb(&c->io, echo_io_cb);
-	ev_io_start(w->loop, &c->io);
+	c->last = ev_now(cl->pool->loop);
+	queue_insert(cl->pool->loop, &cl->conns, &cl->idle, cl->conf->idle_ms, c);
+	cl->ops->start(c, h);
 }
 
 /*
@@ -138,19 +121,19 @@ conn_begin(struct conn *c, const struct proxy_hdr *h)
 static void
 conn_bad_header(struct conn *c, const char *why)
 {
-	struct wlisten *wl = c->wl;
+	struct conn_listen *cl = c->cl;
 	char addr[NET_ADDRSTRLEN], more[LOG_HELD_MAX];
 	unsigned long held;
 
 	if (log_verbosity > LOGL_WARNING)
 		return;
 	net_addr_str(&c->peer.sa, addr, sizeof(addr));
-	if (!log_rate_ok(&wl->bad_hdr_log, ev_now(wl->worker->loop), 1.0, &held))
+	if (!log_rate_ok(&cl->bad_hdr_log, ev_now(cl->pool->loop), 1.0, &held))
 		log_info("listener %s: bad PROXY header from %s: %s",
-		    wl->conf->name, addr, why);
+		    cl->conf->name, addr, why);
 	else
 		log_warnx("listener %s: bad PROXY header from %s: %s%s",
-		    wl->conf->name, addr, why, log_held(held, more, sizeof(more)));
+		    cl->conf->name, addr, why, log_held(held, more, sizeof(more)));
 }
 
 /* accept_proxy: read until the PROXY header is complete. */
@@ -158,14 +141,14 @@ static void
 conn_header_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct conn *c = (struct conn *)io;
-	struct wlisten *wl = c->wl;
+	struct conn_listen *cl = c->cl;
 	struct proxy_hdr h;
 	const char *why;
 	ssize_t n;
 	int len;
 
 	(void)revents;
-	if (c->buf == NULL && (c->buf = buf_new(wl->conf->buffer_size)) == NULL) {
+	if (c->buf == NULL && (c->buf = buf_new(cl->conf->buffer_size)) == NULL) {
 		conn_close(c, CONN_ERROR);
 		return;
 	}
@@ -198,35 +181,35 @@ conn_header_cb(struct ev_loop *loop, ev_io *io, int revents)
 	    sizeof(h.src) >= sizeof(c->peer))
 		memcpy(&c->peer, &h.src, sizeof(c->peer));
 	ev_io_stop(loop, io);
-	queue_remove(loop, &wl->hdrq, &wl->hdr_timer, c);
+	queue_remove(loop, &cl->hdrq, &cl->hdr_timer, c);
 	c->in_hdrq = 0;
 	conn_begin(c, &h);	/* a backend gets the header as it came */
 }
 
 struct conn *
-conn_new(struct wlisten *wl, int fd, const struct sockaddr *peer,
+conn_new(struct conn_listen *cl, int fd, const struct sockaddr *peer,
     socklen_t peerlen)
 {
-	struct worker *w = wl->worker;
+	struct conn_pool *pool = cl->pool;
 	struct conn *c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		pool->errors++;
 		close(fd);
 		return NULL;
 	}
-	c->wl = wl;
-	c->start = c->last = ev_now(w->loop);
+	c->cl = cl;
+	c->start = c->last = ev_now(pool->loop);
 	if (peerlen <= sizeof(c->peer))
 		memcpy(&c->peer, peer, peerlen);
-	ev_io_init(&c->io, echo_io_cb, fd, EV_READ);
-	w->nconns++;
-	w->accepted++;
-	if (wl->conf->accept_proxy) {
+	ev_io_init(&c->io, conn_header_cb, fd, EV_READ);	/* the mode sets its own */
+	pool->nconns++;
+	pool->accepted++;
+	if (cl->conf->accept_proxy) {
 		c->in_hdrq = 1;
-		ev_set_cb(&c->io, conn_header_cb);
-		ev_io_start(w->loop, &c->io);
-		queue_insert(w->loop, &wl->hdrq, &wl->hdr_timer,
-		    wl->conf->proxy_timeout_ms, c);
+		ev_io_start(pool->loop, &c->io);
+		queue_insert(pool->loop, &cl->hdrq, &cl->hdr_timer,
+		    cl->conf->proxy_timeout_ms, c);
 	} else
 		conn_begin(c, NULL);
 	return c;
@@ -235,53 +218,53 @@ conn_new(struct wlisten *wl, int fd, const struct sockaddr *peer,
 void
 conn_touch(struct conn *c)
 {
-	struct wlisten *wl = c->wl;
+	struct conn_listen *cl = c->cl;
 
-	c->last = ev_now(wl->worker->loop);
+	c->last = ev_now(cl->pool->loop);
 	if (TAILQ_NEXT(c, q) != NULL) {
-		TAILQ_REMOVE(&wl->conns, c, q);
-		TAILQ_INSERT_TAIL(&wl->conns, c, q);
+		TAILQ_REMOVE(&cl->conns, c, q);
+		TAILQ_INSERT_TAIL(&cl->conns, c, q);
 	}
 }
 
 void
 conn_close(struct conn *c, enum conn_reason why)
 {
-	struct wlisten *wl = c->wl;
-	struct worker *w = wl->worker;
+	struct conn_listen *cl = c->cl;
+	struct conn_pool *pool = cl->pool;
 	char addr[NET_ADDRSTRLEN], backend[NET_ADDRSTRLEN + 48];
 
 	log_info("close listener=%s client=%s %sin=%llu out=%llu duration=%.3fs reason=%s",
-	    wl->conf->name, net_addr_str(&c->peer.sa, addr, sizeof(addr)),
-	    wl->conf->mode == MODE_PROXY ? relay_summary(c, backend, sizeof(backend)) : "",
+	    cl->conf->name, net_addr_str(&c->peer.sa, addr, sizeof(addr)),
+	    cl->ops->summary != NULL ? cl->ops->summary(c, backend, sizeof(backend)) : "",
 	    (unsigned long long)c->in, (unsigned long long)c->out,
-	    ev_now(w->loop) - c->start, reasons[why]);
-	w->bytes_in += c->in;
-	w->bytes_out += c->out;
+	    ev_now(pool->loop) - c->start, reasons[why]);
+	pool->bytes_in += c->in;
+	pool->bytes_out += c->out;
 	if (why == CONN_ERROR || why == CONN_CONNECT_FAILED ||
 	    why == CONN_CONNECT_TIMEOUT || why == CONN_NO_BACKEND)
-		w->errors++;
-	ev_io_stop(w->loop, &c->io);
+		pool->errors++;
+	ev_io_stop(pool->loop, &c->io);
 	close(c->io.fd);
-	if (c->relay != NULL)
-		relay_free(c);
+	if (c->mode != NULL)
+		cl->ops->free(c);
 	if (c->in_hdrq)
-		queue_remove(w->loop, &wl->hdrq, &wl->hdr_timer, c);
+		queue_remove(pool->loop, &cl->hdrq, &cl->hdr_timer, c);
 	else
-		queue_remove(w->loop, &wl->conns, &wl->idle, c);
+		queue_remove(pool->loop, &cl->conns, &cl->idle, c);
 	buf_free(c->buf);
 	free(c);
-	w->nconns--;
-	worker_conn_closed(w);
+	pool->nconns--;
+	pool->closed(pool->closed_arg);
 }
 
 void
-conn_close_all(struct wlisten *wl, enum conn_reason why)
+conn_close_all(struct conn_listen *cl, enum conn_reason why)
 {
 	struct conn *c;
 
-	while ((c = TAILQ_FIRST(&wl->hdrq)) != NULL)
+	while ((c = TAILQ_FIRST(&cl->hdrq)) != NULL)
 		conn_close(c, why);
-	while ((c = TAILQ_FIRST(&wl->conns)) != NULL)
+	while ((c = TAILQ_FIRST(&cl->conns)) != NULL)
 		conn_close(c, why);
 }

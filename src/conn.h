@@ -1,7 +1,16 @@
 /*
  * conn.h: a client connection's lifecycle: creation at accept, activity and
  * the idle timeout, and the one close path that frees everything and logs
- * the summary line.
+ * the summary line.  Owns struct conn, the conn layer's share of a listener
+ * (struct conn_listen) and of a worker (struct conn_pool), and the
+ * per-mode operations table.
+ *
+ * The layering: worker.c creates connections here and picks each
+ * listener's mode; conn.c knows no mode and no worker by name: it starts,
+ * summarises and frees a connection through the listener's mode_ops, and
+ * tells the worker of each close through the pool's hook.  The modes
+ * (echo.c, relay.c) include this header to touch or close their
+ * connection; nothing here includes theirs.
  */
 #ifndef PREFORKD_CONN_H
 #define PREFORKD_CONN_H
@@ -14,7 +23,9 @@
 
 #include "buf.h"
 #include "proxyproto.h"
-#include "worker.h"
+#include "config.h"
+#include "log.h"
+#include "upstream.h"
 
 enum conn_reason {
 	CONN_CLIENT_EOF,
@@ -33,7 +44,58 @@ enum conn_reason {
 	CONN_PROXY_TIMEOUT
 };
 
-struct relay;
+struct conn;
+TAILQ_HEAD(connq, conn);
+
+/*
+ * A mode's operations, one table per mode (echo_ops, relay_ops), chosen for
+ * each listener by the worker as it sets its listeners up.
+ */
+struct mode_ops {
+	/*
+	 * Serve c, which is in its listener's idle queue already.  h is the
+	 * PROXY header the client sent (accept_proxy), NULL when none; bytes
+	 * that came with it wait in c->buf.  On failure c is closed.
+	 */
+	void	(*start)(struct conn *c, const struct proxy_hdr *h);
+	/* Free c->mode, which is not NULL.  NULL: the mode keeps no state. */
+	void	(*free)(struct conn *c);
+	/*
+	 * The mode's part of the summary line, ending in a space, into buf
+	 * (len bytes); returns buf.  NULL: the mode adds nothing.
+	 */
+	const char *(*summary)(const struct conn *c, char *buf, size_t len);
+};
+
+/*
+ * The conn layer's share of a worker, kept in the worker and read by it:
+ * the loop, the counters reported to the master, and the hook that tells
+ * the worker of each close.
+ */
+struct conn_pool {
+	struct ev_loop	*loop;		/* borrowed from the worker */
+	char		*scratch;	/* the worker's; read buffer shared by all conns */
+	unsigned	 nconns;
+	uint64_t	 accepted, bytes_in, bytes_out, errors;
+	/* Called after each close, once the connection is freed. */
+	void		(*closed)(void *arg);
+	void		*closed_arg;
+};
+
+/* The conn layer's share of a listener: its connections and their mode. */
+struct conn_listen {
+	const struct listener_conf *conf; /* borrowed from the config */
+	const struct mode_ops *ops;	/* the listener's mode */
+	struct conn_pool *pool;		/* the worker's */
+	struct connq	 conns;		/* oldest activity first */
+	struct connq	 hdrq;		/* waiting for a PROXY header, oldest first */
+	ev_timer	 hdr_timer;	/* fires for the head of hdrq */
+	ev_timer	 idle;		/* fires for the head of conns */
+	struct upstream_set ups;	/* mode = proxy: the backends */
+	struct log_rate	 bad_hdr_log;	/* "bad PROXY header": once a second */
+	struct log_rate	 source_log;	/* "bind to source": once a second */
+	struct log_rate	 nobackend_log;	/* "no backend up": once a second */
+};
 
 /*
  * About 150 bytes while idle: the buffer exists only while bytes are
@@ -43,9 +105,9 @@ struct relay;
 struct conn {
 	ev_io		 io;		/* first: the callback casts back */
 	TAILQ_ENTRY(conn) q;		/* in wl->conns, by last activity */
-	struct wlisten	*wl;
+	struct conn_listen *cl;
 	struct buf	*buf;		/* owned; echo: bytes to send back; NULL when none */
-	struct relay	*relay;		/* owned; mode = proxy, once connecting */
+	void		*mode;		/* owned by the mode (ops->free); NULL when none */
 	ev_tstamp	 start, last;
 	uint64_t	 in, out;	/* bytes read from / written to the client */
 	union {
@@ -54,39 +116,31 @@ struct conn {
 		struct sockaddr_in6	sin6;
 	}		 peer;		/* the client; accept_proxy: as the header named it */
 	uint8_t		 eof;		/* the client sent FIN */
-	uint8_t		 in_hdrq;	/* still reading a PROXY header (wl->hdrq) */
+	uint8_t		 in_hdrq;	/* still reading a PROXY header (cl->hdrq) */
 };
 
 /*
  * Take ownership of an accepted fd and start serving it.  Returns the
- * connection, or NULL with errno set (the fd is closed).
+ * connection, or NULL with errno set (the fd is closed, the failure
+ * counted in the pool's errors).  A connection
+ * that fails as it starts is closed at once; it is not NULL all the same.
  */
-struct conn *conn_new(struct wlisten *wl, int fd, const struct sockaddr *peer,
+struct conn *conn_new(struct conn_listen *cl, int fd, const struct sockaddr *peer,
 	    socklen_t peerlen);
 /* Record activity now: moves c to the tail of the idle queue. */
 void	conn_touch(struct conn *c);
-/* The one close path: log the summary, close the fd, free everything. */
-void	conn_close(struct conn *c, enum conn_reason why);
-/* Close every connection of wl with reason why. */
-void	conn_close_all(struct wlisten *wl, enum conn_reason why);
-/* Set up wl's queues and their timers (idle, PROXY header). */
-void	conn_idle_init(struct wlisten *wl);
-
-/* Echo mode's I/O callback (echo.c). */
-void	echo_io_cb(struct ev_loop *loop, ev_io *w, int revents);
-
 /*
- * Proxy mode (relay.c): connect c to a backend of its listener and relay
- * both ways.  h is the PROXY header the client sent (accept_proxy), NULL
- * when none: with send_proxy, the header sent to the backend carries its
- * source and destination as they came, or UNKNOWN / LOCAL as it did;
- * without one, the client's address and the one it connected to.  On
- * failure c is closed.
+ * The one close path: log the summary, close the fd, free everything (the
+ * mode's state through ops->free), then call the pool's closed hook.
  */
-void	relay_start(struct conn *c, const struct proxy_hdr *h);
-/* Free c's relay: the backend side, its buffers and its timer. */
-void	relay_free(struct conn *c);
-/* "backend=ADDR connect=S.SSSs " for the summary line, into buf. */
-const char *relay_summary(const struct conn *c, char *buf, size_t len);
+void	conn_close(struct conn *c, enum conn_reason why);
+/* Close every connection of cl with reason why. */
+void	conn_close_all(struct conn_listen *cl, enum conn_reason why);
+/*
+ * Set up cl's queues and their timers (idle, PROXY header) for
+ * connections of pool, in the listener conf.  The caller sets cl->ops.
+ */
+void	conn_listen_init(struct conn_listen *cl, struct conn_pool *pool,
+	    const struct listener_conf *conf);
 
 #endif

@@ -6,12 +6,16 @@
  * buffer of the connection's own (at most buffer_size, freed as soon as it
  * drains).  While that buffer is full the client is not read, so a client
  * that sends without reading costs buffer_size and no more.
+ *
+ * Echo keeps no state beyond struct conn: its ops have no free and no
+ * summary.
  */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "conn.h"
+#include "echo.h"
 #include "log.h"
 
 /* Write what is pending.  Returns 0, or -1 when the connection is gone. */
@@ -43,14 +47,14 @@ echo_flush(struct conn *c)
 static int
 echo_read(struct conn *c)
 {
-	struct worker *w = c->wl->worker;
-	size_t size = c->wl->conf->buffer_size;
+	struct conn_pool *pool = c->cl->pool;
+	size_t size = c->cl->conf->buffer_size;
 	ssize_t n, sent;
 	char *dst;
 
 	if (c->buf != NULL && buf_space(c->buf) == 0)
 		return 0;	/* full: the client waits (backpressure) */
-	dst = c->buf != NULL ? buf_wptr(c->buf) : w->scratch;
+	dst = c->buf != NULL ? buf_wptr(c->buf) : pool->scratch;
 	n = read(c->io.fd, dst, c->buf != NULL ? buf_space(c->buf) : size);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
@@ -89,7 +93,7 @@ echo_read(struct conn *c)
 	return 0;
 }
 
-void
+static void
 echo_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct conn *c = (struct conn *)io;
@@ -118,3 +122,17 @@ echo_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 		ev_io_start(loop, io);
 	}
 }
+
+static void
+echo_start(struct conn *c, const struct proxy_hdr *h)
+{
+	(void)h;
+	/* Bytes that came with the PROXY header are echoed first. */
+	ev_io_set(&c->io, c->io.fd, c->buf != NULL ? EV_READ | EV_WRITE : EV_READ);
+	ev_set_cb(&c->io, echo_io_cb);
+	ev_io_start(c->cl->pool->loop, &c->io);
+}
+
+const struct mode_ops echo_ops = {
+	.start = echo_start,
+};

@@ -236,6 +236,134 @@ set_port(struct sockaddr_storage *ss, in_port_t port)
 }
 
 /*
+ * The steps of a v1 parse.  Each starts at v->pos and returns 1 with v->pos
+ * past what it read, 0 for "need more", or -1 with *why.
+ */
+
+/*
+ * The protocol word, which ends with a space, or with the CR of UNKNOWN:
+ * *af gets AF_INET, AF_INET6, or AF_UNSPEC for UNKNOWN.
+ */
+static int
+v1_proto(struct v1 *v, int *af, const char **why)
+{
+	static const char bad[] = "v1: bad protocol (want TCP4, TCP6 or UNKNOWN)";
+	const char *f = v->p + v->pos;
+	int done;
+	size_t n = v1_field(v, ' ', '\r', &done);
+
+	if (!v1_proto_prefix(f, n))
+		return fail(why, bad);
+	if (!done)
+		return 0;
+	if (n == 7)
+		*af = AF_UNSPEC;
+	else if (n == 4 && memcmp(f, "TCP4", 4) == 0)
+		*af = AF_INET;
+	else if (n == 4 && memcmp(f, "TCP6", 4) == 0)
+		*af = AF_INET6;
+	else
+		return fail(why, bad);
+	v->pos += n;
+	return 1;
+}
+
+/* After UNKNOWN: whatever follows a space up to the CRLF is to be ignored. */
+static int
+v1_unknown(struct v1 *v)
+{
+	size_t n;
+	int done;
+
+	if (v->p[v->pos] != ' ')
+		return 1;
+	v->pos++;
+	n = v1_field(v, '\r', '\n', &done);
+	if (!done)
+		return 0;
+	v->pos += n;
+	return 1;
+}
+
+/*
+ * " src dst ": the space after the protocol word, then the source and
+ * destination addresses of family af, each followed by one space.
+ */
+static int
+v1_addrs(struct v1 *v, int af, struct proxy_hdr *h, const char **why)
+{
+	const char *f;
+	size_t n;
+	int done, i;
+
+	if (v->p[v->pos] != ' ')
+		return fail(why, "v1: missing addresses");
+	v->pos++;
+	for (i = 0; i < 2; i++) {
+		f = v->p + v->pos;
+		n = v1_field(v, ' ', ' ', &done);
+		if (!done) {
+			if (af == AF_INET ? !v1_v4_prefix(f, n) :
+			    !v1_v6_prefix(f, n))
+				return fail(why, "v1: bad address");
+			return 0;
+		}
+		if (v1_addr(f, n, af, i == 0 ? &h->src : &h->dst) == -1)
+			return fail(why, n == 0 ? "v1: extra space" :
+			    "v1: bad address");
+		v->pos += n + 1;
+	}
+	return 1;
+}
+
+/*
+ * A port that ends with end, into ss (whose family is set); empty is the
+ * reason when the field is empty.  v->pos stops at end.
+ */
+static int
+v1_port_field(struct v1 *v, char end, const char *empty,
+    struct sockaddr_storage *ss, const char **why)
+{
+	const char *f = v->p + v->pos;
+	in_port_t port = 0;
+	int done;
+	size_t n = v1_field(v, end, end, &done);
+
+	if (!v1_port(f, n, done, &port))
+		return fail(why, n == 0 ? empty : "v1: bad port");
+	if (!done)
+		return 0;
+	v->pos += n;
+	set_port(ss, port);
+	return 1;
+}
+
+/* "sport dport": the ports, up to the CR. */
+static int
+v1_ports(struct v1 *v, struct proxy_hdr *h, const char **why)
+{
+	int rc;
+
+	if ((rc = v1_port_field(v, ' ', "v1: extra space", &h->src, why)) != 1)
+		return rc;
+	v->pos++;		/* the space between them */
+	return v1_port_field(v, '\r', "v1: missing port", &h->dst, why);
+}
+
+/* The CRLF at v->pos (or the end of what was read): the line's length. */
+static int
+v1_crlf(const struct v1 *v, const char **why)
+{
+	if (v->pos < v->len && v->p[v->pos] != '\r')
+		return fail(why, "v1: bare LF");
+	if (v->pos + 1 < v->len && v->p[v->pos + 1] != '\n')
+		return fail(why, "v1: CR without LF");
+	if (v->pos + 2 > v->len)
+		return 0;
+	return (int)(v->pos + 2);
+}
+
+/*
  * The parse proper, on at most PROXY_V1_MAX bytes: returns the line's
  * length, 0 for "need more", -1 with *why.
  */
@@ -244,10 +372,8 @@ v1_parse(const char *buf, size_t len, struct proxy_hdr *h, const char **why)
 {
 	struct v1 v = { buf, len, 0 };
 	struct proxy_hdr tmp;
-	const char *f;
 	size_t n;
-	in_port_t sport = 0, dport = 0;
-	int done, af = AF_UNSPEC, unknown = 0, i;
+	int af = AF_UNSPEC, rc;
 
 	n = len < 6 ? len : 6;
 	if (memcmp(buf, "PROXY ", n) != 0)
@@ -255,88 +381,20 @@ v1_parse(const char *buf, size_t len, struct proxy_hdr *h, const char **why)
 	if (len < 6)
 		return 0;
 	v.pos = 6;
-
-	/* The protocol word ends with a space, or with the CR of UNKNOWN. */
-	f = buf + v.pos;
-	n = v1_field(&v, ' ', '\r', &done);
-	if (!v1_proto_prefix(f, n))
-		return fail(why, "v1: bad protocol (want TCP4, TCP6 or UNKNOWN)");
-	if (!done)
-		return 0;
-	if (n == 7)
-		unknown = 1;
-	else if (n == 4 && memcmp(f, "TCP4", 4) == 0)
-		af = AF_INET;
-	else if (n == 4 && memcmp(f, "TCP6", 4) == 0)
-		af = AF_INET6;
-	else
-		return fail(why, "v1: bad protocol (want TCP4, TCP6 or UNKNOWN)");
-	v.pos += n;
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.version = 1;
-
-	if (unknown) {
-		/* UNKNOWN: whatever follows up to CRLF is to be ignored. */
+	if ((rc = v1_proto(&v, &af, why)) != 1)
+		return rc;
+	if (af == AF_UNSPEC) {
 		tmp.local = 1;
-		if (buf[v.pos] == ' ') {
-			v.pos++;
-			n = v1_field(&v, '\r', '\n', &done);
-			if (!done)
-				return 0;
-			v.pos += n;
-		}
-		goto crlf;
-	}
-	if (buf[v.pos] != ' ')
-		return fail(why, "v1: missing addresses");
-	v.pos++;
-
-	/* Source and destination addresses, each followed by one space. */
-	for (i = 0; i < 2; i++) {
-		struct sockaddr_storage *ss = i == 0 ? &tmp.src : &tmp.dst;
-
-		f = buf + v.pos;
-		n = v1_field(&v, ' ', ' ', &done);
-		if (!done) {
-			if (af == AF_INET ? !v1_v4_prefix(f, n) :
-			    !v1_v6_prefix(f, n))
-				return fail(why, "v1: bad address");
-			return 0;
-		}
-		if (v1_addr(f, n, af, ss) == -1)
-			return fail(why, n == 0 ? "v1: extra space" :
-			    "v1: bad address");
-		v.pos += n + 1;
-	}
-
-	/* The ports: "sport dport\r". */
-	f = buf + v.pos;
-	n = v1_field(&v, ' ', ' ', &done);
-	if (!v1_port(f, n, done, &sport))
-		return fail(why, n == 0 ? "v1: extra space" : "v1: bad port");
-	if (!done)
-		return 0;
-	v.pos += n + 1;
-	f = buf + v.pos;
-	n = v1_field(&v, '\r', '\r', &done);
-	if (!v1_port(f, n, done, &dport))
-		return fail(why, n == 0 ? "v1: missing port" : "v1: bad port");
-	if (!done)
-		return 0;
-	v.pos += n;
-	set_port(&tmp.src, sport);
-	set_port(&tmp.dst, dport);
-
-crlf:
-	/* v.pos is at the CR (or the end of what was read). */
-	if (v.pos < len && buf[v.pos] != '\r')
-		return fail(why, "v1: bare LF");
-	if (v.pos + 1 < len && buf[v.pos + 1] != '\n')
-		return fail(why, "v1: CR without LF");
-	if (v.pos + 2 > len)
-		return 0;
-	*h = tmp;
-	return (int)(v.pos + 2);
+		rc = v1_unknown(&v);
+	} else if ((rc = v1_addrs(&v, af, &tmp, why)) == 1)
+		rc = v1_ports(&v, &tmp, why);
+	if (rc != 1)
+		return rc;
+	if ((rc = v1_crlf(&v, why)) > 0)
+		*h = tmp;
+	return rc;
 }
 
 /* ---- v2 ---------------------------------------------------------------- */

@@ -1,41 +1,13 @@
 /*
- * relay.c: proxy mode.  Owns a connection's backend side: the backend
- * socket, the choice of backend and the retries, and the two buffers (or
- * pipes) between the sides.
- *
- * The relay has two directions, client->backend (c2b) and backend->client
- * (b2c), handled by the same code.  A direction's buffer exists only while
- * it holds bytes, and holds buffer_size at most: while it is full, its
- * source is not read (backpressure), so memory does not grow with a slow
- * reader on either side.  EOF from a source is passed on as
- * shutdown(SHUT_WR) to the other side once the buffer is empty; the other
- * direction keeps flowing until it ends too, or until halfclose_timeout.
- *
- * Splicing.  A direction may instead move its bytes through a pipe of its
- * own with splice(2), source -> pipe -> sink, so that they never enter
- * user space.  The pipe stands in for the buffer and keeps its rules: it
- * is used only once the buffer is empty (so a PROXY header and anything
- * buffered go first), its source is not read while it is full
- * (backpressure; the bound is the pipe's size, RELAY_PIPE_SIZE or
- * buffer_size if larger, of kernel memory), and the FIN is passed on once
- * it is empty.  A pipe costs two fds and a struct pipe, so:
- *   - splice = auto opens one for a direction only after that direction
- *     read a full buffer_size in one go, a bulk transfer; interactive
- *     traffic never gets one.  splice = on opens one at the first read once
- *     the backend is connected; off never does.
- *   - a pipe lives only while its connection is busy: once the connection
- *     has moved no byte for RELAY_PIPE_IDLE, an empty pipe is closed
- *     (auto: until the next full read), so an idle connection holds its
- *     two sockets and nothing else.  A source's EOF closes its empty pipe
- *     at once.
- *   - when no pipe can be had (EMFILE, ENFILE), or only one smaller than
- *     buffer_size (past pipe-user-pages-soft the kernel grants 2 pages),
- *     the connection copies as before, until it ends.
+ * relay.c: proxy mode.  Owns a connection's relay from start to free: the
+ * choice of backend, the connect, its timeout and the retries, the PROXY
+ * header sent ahead of the client's bytes, and the summary.  Once the
+ * backend is connected, pump.c moves the bytes both ways; this file calls
+ * it, never the other way round.
  */
 #include <sys/socket.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,52 +17,13 @@
 #include "log.h"
 #include "net.h"
 #include "proxyproto.h"
+#include "pump.h"
+#include "relay.h"
 #include "upstream.h"
-#include "worker.h"
 
-enum { C2B, B2C };
-
-#define RELAY_PIPE_SIZE	(256 * 1024)	/* asked for; the kernel may grant less */
-#define RELAY_PIPE_IDLE	1.0		/* s without a byte that close the pipes */
-
-/* A direction's pipe, while it splices. */
-struct pipe {
-	ev_timer	 idle;		/* first: the callback casts back */
-	int		 rfd, wfd;
-	uint32_t	 len;		/* bytes in it */
-	uint32_t	 size;		/* as the kernel granted it */
-	uint8_t		 full;		/* took no more: wait until it drains */
-	uint8_t		 dir;		/* C2B or B2C */
-};
-
-/* The small members share words: an idle connection's relay is 184 bytes. */
-struct relay {
-	ev_io		 io;		/* the backend socket */
-	struct conn	*c;
-	ev_timer	 timer;		/* connect_timeout, then halfclose_timeout */
-	struct buf	*buf[2];	/* owned; [C2B], [B2C]; NULL when empty */
-	struct pipe	*pipe[2];	/* owned; [C2B], [B2C]; NULL when copying */
-	uint64_t	 tried;		/* backends tried (bit per index) */
-	int		 up;		/* index in the upstream set; -1: none */
-	unsigned	 retries;	/* further backends we may still try */
-	int		 last_err;	/* of the last failed connect */
-	uint8_t		 connected;
-	uint8_t		 eof[2];	/* [C2B]: client sent FIN; [B2C]: backend did */
-	uint8_t		 shut[2];	/* FIN passed on to the backend / the client */
-	int8_t		 first_eof;	/* C2B or B2C: who finished first; -1 */
-	uint8_t		 splice[2];	/* splice once the buffer is empty */
-	uint8_t		 nosplice;	/* no usable pipe could be had: copy */
-	ev_tstamp	 connect_start;
-	ev_tstamp	 connect_time;	/* -1 until connected */
-};
-
-static void	relay_io_cb(struct ev_loop *, ev_io *, int);
 static void	relay_backend_cb(struct ev_loop *, ev_io *, int);
-static void	relay_pipe_idle_cb(struct ev_loop *, ev_timer *, int);
-static void	relay_pipe_close(struct conn *c, int d);
 static void	relay_connect(struct conn *c);
 static void	relay_retry(struct conn *c, int err);
-static int	relay_through(struct conn *c, int d, int src, int dst);
 
 static unsigned
 relay_rand(void *arg)
@@ -99,17 +32,17 @@ relay_rand(void *arg)
 	return (unsigned)random();
 }
 
-const char *
+static const char *
 relay_summary(const struct conn *c, char *buf, size_t len)
 {
-	const struct relay *r = c->relay;
+	const struct relay *r = c->mode;
 	char a[NET_ADDRSTRLEN];
 
 	if (r == NULL || r->up < 0) {
 		snprintf(buf, len, "backend=- connect=- ");
 		return buf;
 	}
-	net_addr_str((const struct sockaddr *)&c->wl->ups.u[r->up].conf->addr.ss,
+	net_addr_str((const struct sockaddr *)&c->cl->ups.u[r->up].conf->addr.ss,
 	    a, sizeof(a));
 	if (r->connect_time >= 0)
 		snprintf(buf, len, "backend=%s connect=%.3fs ", a, r->connect_time);
@@ -118,65 +51,11 @@ relay_summary(const struct conn *c, char *buf, size_t len)
 	return buf;
 }
 
-/* 1 when direction d has room for what its source sends. */
-static int
-relay_room(const struct relay *r, int d)
-{
-	if (r->eof[d])
-		return 0;
-	if (r->buf[d] != NULL)
-		return buf_space(r->buf[d]) > 0;
-	if (r->pipe[d] != NULL)
-		return r->pipe[d]->len < r->pipe[d]->size && !r->pipe[d]->full;
-	return 1;
-}
-
-/* 1 when direction d holds bytes for its sink. */
-static int
-relay_pending(const struct relay *r, int d)
-{
-	return r->buf[d] != NULL || (r->pipe[d] != NULL && r->pipe[d]->len > 0);
-}
-
-/* Watch for what each side can do now. */
-static void
-relay_update(struct conn *c)
-{
-	struct relay *r = c->relay;
-	struct ev_loop *loop = c->wl->worker->loop;
-	int cw = 0, bw = 0;
-
-	if (relay_room(r, C2B))
-		cw |= EV_READ;
-	if (relay_pending(r, B2C))
-		cw |= EV_WRITE;
-	if (!r->connected)
-		bw = EV_WRITE;		/* the connect's outcome */
-	else {
-		if (relay_room(r, B2C))
-			bw |= EV_READ;
-		if (relay_pending(r, C2B))
-			bw |= EV_WRITE;
-	}
-	if (cw != (c->io.events & (EV_READ | EV_WRITE))) {
-		ev_io_stop(loop, &c->io);
-		ev_io_set(&c->io, c->io.fd, cw);
-		if (cw)
-			ev_io_start(loop, &c->io);
-	}
-	if (bw != (r->io.events & (EV_READ | EV_WRITE)) || !ev_is_active(&r->io)) {
-		ev_io_stop(loop, &r->io);
-		ev_io_set(&r->io, r->io.fd, bw);
-		if (bw)
-			ev_io_start(loop, &r->io);
-	}
-}
-
 static void
 relay_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct conn *c = t->data;
-	struct relay *r = c->relay;
+	struct relay *r = c->mode;
 	char a[NET_ADDRSTRLEN];
 
 	(void)loop, (void)revents;
@@ -184,8 +63,8 @@ relay_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		conn_close(c, CONN_HALFCLOSE_TIMEOUT);
 		return;
 	}
-	log_info("listener %s: connect to %s timed out", c->wl->conf->name,
-	    net_addr_str((const struct sockaddr *)&c->wl->ups.u[r->up].conf->addr.ss,
+	log_info("listener %s: connect to %s timed out", c->cl->conf->name,
+	    net_addr_str((const struct sockaddr *)&c->cl->ups.u[r->up].conf->addr.ss,
 	    a, sizeof(a)));
 	relay_retry(c, ETIMEDOUT);
 }
@@ -194,21 +73,21 @@ relay_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void
 relay_retry(struct conn *c, int err)
 {
-	struct relay *r = c->relay;
-	struct wlisten *wl = c->wl;
-	struct ev_loop *loop = wl->worker->loop;
+	struct relay *r = c->mode;
+	struct conn_listen *cl = c->cl;
+	struct ev_loop *loop = cl->pool->loop;
 	char a[NET_ADDRSTRLEN];
 
 	ev_io_stop(loop, &r->io);
 	ev_timer_stop(loop, &r->timer);
 	close(r->io.fd);
 	r->io.fd = -1;
-	wl->ups.u[r->up].conns--;
-	if (upstream_failed(&wl->ups, r->up, ev_now(loop)))
+	cl->ups.u[r->up].conns--;
+	if (upstream_failed(&cl->ups, r->up, ev_now(loop)))
 		log_warnx("listener %s: backend %s marked down for %u ms after %u failed connects",
-		    wl->conf->name,
-		    net_addr_str((const struct sockaddr *)&wl->ups.u[r->up].conf->addr.ss,
-		    a, sizeof(a)), wl->conf->fail_ms, wl->conf->max_fails);
+		    cl->conf->name,
+		    net_addr_str((const struct sockaddr *)&cl->ups.u[r->up].conf->addr.ss,
+		    a, sizeof(a)), cl->conf->fail_ms, cl->conf->max_fails);
 	r->last_err = err;
 	if (r->retries > 0) {
 		r->retries--;
@@ -227,45 +106,45 @@ relay_retry(struct conn *c, int err)
 static int
 relay_bind(struct conn *c, int fd, const struct addr *to)
 {
-	struct wlisten *wl = c->wl;
+	struct conn_listen *cl = c->cl;
 	const struct addr *src;
 	char a[NET_ADDRSTRLEN], b[NET_ADDRSTRLEN], more[LOG_HELD_MAX];
 	unsigned long held;
 
-	for (size_t i = 0; i < wl->ups.nsrc; i++) {
-		if ((src = upstream_source(&wl->ups, to->ss.ss_family)) == NULL ||
+	for (size_t i = 0; i < cl->ups.nsrc; i++) {
+		if ((src = upstream_source(&cl->ups, to->ss.ss_family)) == NULL ||
 		    net_bind_source(fd, src) == 0)
 			return 0;
-		if (log_rate_ok(&wl->source_log, ev_now(wl->worker->loop), 1.0, &held))
+		if (log_rate_ok(&cl->source_log, ev_now(cl->pool->loop), 1.0, &held))
 			log_warn("listener %s: bind to source %s for backend %s%s",
-			    wl->conf->name,
+			    cl->conf->name,
 			    net_addr_str((const struct sockaddr *)&src->ss, a, sizeof(a)),
 			    net_addr_str((const struct sockaddr *)&to->ss, b, sizeof(b)),
 			    log_held(held, more, sizeof(more)));
 	}
-	return wl->ups.nsrc > 0 ? -1 : 0;
+	return cl->ups.nsrc > 0 ? -1 : 0;
 }
 
 /* Choose a backend not tried yet and start connecting to it. */
 static void
 relay_connect(struct conn *c)
 {
-	struct relay *r = c->relay;
-	struct wlisten *wl = c->wl;
-	struct ev_loop *loop = wl->worker->loop;
+	struct relay *r = c->mode;
+	struct conn_listen *cl = c->cl;
+	struct ev_loop *loop = cl->pool->loop;
 	const struct addr *a;
 	int fd, up;
 
-	up = upstream_pick(&wl->ups, &c->peer.sa, r->tried, ev_now(loop),
+	up = upstream_pick(&cl->ups, &c->peer.sa, r->tried, ev_now(loop),
 	    relay_rand, NULL);
 	if (up < 0) {
 		if (r->tried == 0) {
 			char more[LOG_HELD_MAX];
 			unsigned long held;
 
-			if (log_rate_ok(&wl->nobackend_log, ev_now(loop), 1.0, &held))
+			if (log_rate_ok(&cl->nobackend_log, ev_now(loop), 1.0, &held))
 				log_warnx("listener %s: no backend up; closing clients%s",
-				    wl->conf->name, log_held(held, more, sizeof(more)));
+				    cl->conf->name, log_held(held, more, sizeof(more)));
 			conn_close(c, CONN_NO_BACKEND);
 		} else		/* every usable backend was tried */
 			conn_close(c, r->last_err == ETIMEDOUT ?
@@ -274,11 +153,11 @@ relay_connect(struct conn *c)
 	}
 	r->up = up;
 	r->tried |= (uint64_t)1 << up;
-	wl->ups.u[up].conns++;
-	a = &wl->ups.u[up].conf->addr;
+	cl->ups.u[up].conns++;
+	a = &cl->ups.u[up].conf->addr;
 	r->connect_start = ev_now(loop);
 	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
-		wl->ups.u[up].conns--;
+		cl->ups.u[up].conns--;
 		conn_close(c, CONN_ERROR);
 		return;
 	}
@@ -289,7 +168,7 @@ relay_connect(struct conn *c)
 	r->io.fd = fd;
 	ev_io_init(&r->io, relay_backend_cb, fd, EV_WRITE);
 	r->io.data = c;
-	if (wl->conf->tcp_nodelay && net_nodelay(fd, 1) == -1) {
+	if (cl->conf->tcp_nodelay && net_nodelay(fd, 1) == -1) {
 		conn_close(c, CONN_ERROR);
 		return;
 	}
@@ -303,23 +182,23 @@ relay_connect(struct conn *c)
 		relay_retry(c, errno);
 		return;
 	}
-	ev_timer_set(&r->timer, wl->conf->connect_ms / 1000.0, 0.);
+	ev_timer_set(&r->timer, cl->conf->connect_ms / 1000.0, 0.);
 	ev_timer_start(loop, &r->timer);
-	relay_update(c);
+	pump_update(c);
 }
 
-void
+static void
 relay_start(struct conn *c, const struct proxy_hdr *h)
 {
-	struct wlisten *wl = c->wl;
-	const struct listener_conf *lc = wl->conf;
+	struct conn_listen *cl = c->cl;
+	const struct listener_conf *lc = cl->conf;
 	struct relay *r;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		conn_close(c, CONN_ERROR);
 		return;
 	}
-	c->relay = r;
+	c->mode = r;
 	r->c = c;
 	r->up = -1;
 	r->first_eof = -1;
@@ -365,345 +244,30 @@ relay_start(struct conn *c, const struct proxy_hdr *h)
 		buf_free(old);
 		r->buf[C2B] = b;
 	}
-	ev_set_cb(&c->io, relay_io_cb);
-	c->io.events = 0;	/* relay_update sets and starts it */
+	ev_set_cb(&c->io, pump_client_cb);
+	c->io.events = 0;	/* pump_update sets and starts it */
 	relay_connect(c);
 }
 
-void
+static void
 relay_free(struct conn *c)
 {
-	struct relay *r = c->relay;
-	struct wlisten *wl = c->wl;
-	struct ev_loop *loop = wl->worker->loop;
+	struct relay *r = c->mode;
+	struct conn_listen *cl = c->cl;
+	struct ev_loop *loop = cl->pool->loop;
 
 	ev_io_stop(loop, &r->io);
 	ev_timer_stop(loop, &r->timer);
 	if (r->io.fd != -1) {
 		close(r->io.fd);
-		wl->ups.u[r->up].conns--;
+		cl->ups.u[r->up].conns--;
 	}
-	relay_pipe_close(c, C2B);
-	relay_pipe_close(c, B2C);
+	pump_pipe_close(c, C2B);
+	pump_pipe_close(c, B2C);
 	buf_free(r->buf[C2B]);
 	buf_free(r->buf[B2C]);
 	free(r);
-	c->relay = NULL;
-}
-
-/* The close reason for a failed read (at_src) or write in direction d. */
-static enum conn_reason
-relay_reason(int d, int at_src, int err)
-{
-	if (err == ECONNRESET || (!at_src && err == EPIPE))
-		return (d == C2B) == at_src ? CONN_CLIENT_RESET : CONN_BACKEND_RESET;
-	return CONN_ERROR;
-}
-
-/* The source finished and everything went through: pass the FIN on. */
-static void
-relay_pass_fin(struct conn *c, int d, int dst)
-{
-	struct relay *r = c->relay;
-
-	if (!r->eof[d] || relay_pending(r, d) || r->shut[d] ||
-	    (d == C2B && !r->connected))
-		return;
-	/*
-	 * With the other direction done too, relay_done() closes both sockets
-	 * next, and close() sends this FIN: dst's own EOF was read, so nothing
-	 * unread turns it into a reset.  One system call fewer per connection.
-	 */
-	if (!r->shut[!d])
-		shutdown(dst, SHUT_WR);
-	r->shut[d] = 1;
-	if (!r->shut[!d] && c->wl->conf->halfclose_ms > 0) {
-		ev_timer_set(&r->timer, c->wl->conf->halfclose_ms / 1000.0, 0.);
-		ev_timer_start(c->wl->worker->loop, &r->timer);
-	}
-}
-
-/*
- * The outcome n of a read or splice from direction d's source: count the
- * bytes (a full buffer_size in one go is bulk: auto splices from then on),
- * note an EOF, or close on an error.  Returns the bytes (0 at EOF or for
- * EAGAIN), or -1 when the connection was closed.
- */
-static ssize_t
-relay_got(struct conn *c, int d, ssize_t n)
-{
-	struct relay *r = c->relay;
-
-	if (n > 0) {
-		if (d == C2B)
-			c->in += n;
-		conn_touch(c);
-		if (c->wl->conf->splice == SPLICE_AUTO &&
-		    (size_t)n == c->wl->conf->buffer_size)
-			r->splice[d] = 1;
-		return n;
-	}
-	if (n == 0) {
-		r->eof[d] = 1;
-		if (r->first_eof < 0)
-			r->first_eof = d;
-		return 0;
-	}
-	if (errno == EAGAIN || errno == EINTR)
-		return 0;
-	conn_close(c, relay_reason(d, 1, errno));
-	return -1;
-}
-
-/*
- * The outcome n of a write or splice to direction d's sink: count the
- * bytes or close on an error.  Returns the bytes (0 for EAGAIN), or -1
- * when the connection was closed.
- */
-static ssize_t
-relay_sent(struct conn *c, int d, ssize_t n)
-{
-	if (n > 0) {
-		if (d == B2C)
-			c->out += n;
-		conn_touch(c);
-		return n;
-	}
-	if (n == -1 && errno != EAGAIN && errno != EINTR) {
-		conn_close(c, relay_reason(d, 0, errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* Close direction d's pipe, if any; auto waits for the next full read. */
-static void
-relay_pipe_close(struct conn *c, int d)
-{
-	struct relay *r = c->relay;
-	struct pipe *p = r->pipe[d];
-
-	if (p == NULL)
-		return;
-	ev_timer_stop(c->wl->worker->loop, &p->idle);
-	close(p->rfd);
-	close(p->wfd);
-	free(p);
-	r->pipe[d] = NULL;
-	r->splice[d] = c->wl->conf->splice == SPLICE_ON;
-}
-
-/*
- * A pipe's idle check, RELAY_PIPE_IDLE after the connection's last byte
- * (libev's lazy timeout: the timer is not moved at every byte but
- * re-armed when it fires early).  An empty pipe is closed; one that holds
- * bytes its sink does not take is looked at again later.
- */
-static void
-relay_pipe_idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct conn *c = t->data;
-	struct pipe *p = (struct pipe *)t;
-	ev_tstamp idle = ev_now(loop) - c->last;
-
-	(void)revents;
-	if (idle >= RELAY_PIPE_IDLE && p->len == 0) {
-		relay_pipe_close(c, p->dir);
-		return;
-	}
-	ev_timer_set(t, idle < RELAY_PIPE_IDLE ? RELAY_PIPE_IDLE - idle : RELAY_PIPE_IDLE, 0.);
-	ev_timer_start(loop, t);
-}
-
-/*
- * Give direction d a pipe if it is to splice now.  Returns 0 when it has
- * one, -1 when it copies (for good when no usable pipe could be had: a
- * pipe smaller than buffer_size would move less per call than copying).
- */
-static int
-relay_splice_start(struct conn *c, int d)
-{
-	struct relay *r = c->relay;
-	size_t want = c->wl->conf->buffer_size;
-	struct pipe *p;
-	int fd[2], size;
-
-	if (!r->splice[d] || r->nosplice || r->eof[d] || !r->connected)
-		return -1;
-	if (pipe2(fd, O_NONBLOCK | O_CLOEXEC) == -1) {
-		log_debug("listener %s: no pipe to splice with: %s; copying",
-		    c->wl->conf->name, strerror(errno));
-		r->nosplice = 1;
-		return -1;
-	}
-	/* Refused beyond pipe-max-size or the user's pipe-user-pages-soft. */
-	if ((size = fcntl(fd[1], F_SETPIPE_SZ, want > RELAY_PIPE_SIZE ? want :
-	    RELAY_PIPE_SIZE)) == -1)
-		size = fcntl(fd[1], F_GETPIPE_SZ);
-	if (size < 0 || (size_t)size < want || (p = calloc(1, sizeof(*p))) == NULL) {
-		log_debug("listener %s: no pipe of %zu bytes to splice with; copying",
-		    c->wl->conf->name, want);
-		close(fd[0]);
-		close(fd[1]);
-		r->nosplice = 1;
-		return -1;
-	}
-	p->rfd = fd[0];
-	p->wfd = fd[1];
-	p->size = size;
-	p->dir = d;
-	ev_timer_init(&p->idle, relay_pipe_idle_cb, RELAY_PIPE_IDLE, 0.);
-	p->idle.data = c;
-	ev_timer_start(c->wl->worker->loop, &p->idle);
-	r->pipe[d] = p;
-	return 0;
-}
-
-/*
- * Move bytes in direction d through its pipe: splice what the source has
- * into the pipe, as much as it takes, and from the pipe to the sink, as
- * much as that takes.  Returns 0, or -1 when the connection was closed.
- */
-static int
-relay_splice(struct conn *c, int d, int can_read, int src, int dst)
-{
-	struct relay *r = c->relay;
-	struct pipe *p = r->pipe[d];
-	ssize_t n;
-
-	if (can_read && relay_room(r, d)) {
-		n = splice(src, NULL, p->wfd, NULL, p->size - p->len,
-		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n == -1 && errno == EAGAIN) {
-			p->full = p->len > 0;	/* readable, yet the pipe took nothing */
-			/*
-			 * Readable, and an empty pipe took nothing: splice stops at
-			 * urgent data, which read() steps over.  One read on the
-			 * copy path, or the watcher would fire for ever.
-			 */
-			if (p->len == 0)
-				return relay_through(c, d, src, dst);
-		}
-		if ((n = relay_got(c, d, n)) == -1)
-			return -1;
-		p->len += n;
-	}
-	if (p->len > 0) {
-		if ((n = relay_sent(c, d, splice(p->rfd, NULL, dst, NULL, p->len,
-		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK))) == -1)
-			return -1;
-		p->len -= n;
-		if (n > 0)
-			p->full = 0;
-	}
-	if (r->eof[d] && p->len == 0)
-		relay_pipe_close(c, d);		/* nothing more comes this way */
-	relay_pass_fin(c, d, dst);
-	return 0;
-}
-
-/*
- * Nothing pending in direction d and its sink is open: read into the
- * worker's scratch buffer and write straight on; only what the sink does
- * not take now is kept, in a buffer of the connection's own.  Returns 0,
- * or -1 when the connection was closed.
- */
-static int
-relay_through(struct conn *c, int d, int src, int dst)
-{
-	struct relay *r = c->relay;
-	struct worker *w = c->wl->worker;
-	size_t size = c->wl->conf->buffer_size;
-	ssize_t n, sent;
-
-	if ((n = relay_got(c, d, read(src, w->scratch, size))) == -1)
-		return -1;
-	if (n == 0) {
-		relay_pass_fin(c, d, dst);
-		return 0;
-	}
-	if ((sent = relay_sent(c, d, write(dst, w->scratch, n))) == -1)
-		return -1;
-	if (sent < n) {
-		if ((r->buf[d] = buf_new(size)) == NULL) {
-			conn_close(c, CONN_ERROR);
-			return -1;
-		}
-		buf_append(r->buf[d], w->scratch + sent, n - sent);
-	}
-	return 0;
-}
-
-/*
- * Move bytes in direction d: read from its source into its buffer, write
- * from the buffer to its sink.  Returns 0, or -1 when the connection was
- * closed.
- */
-static int
-relay_move(struct conn *c, int d, int can_read)
-{
-	struct relay *r = c->relay;
-	int src = d == C2B ? c->io.fd : r->io.fd;
-	int dst = d == C2B ? r->io.fd : c->io.fd;
-	size_t size = c->wl->conf->buffer_size;
-	struct buf *b;
-	ssize_t n;
-
-	if (r->buf[d] == NULL && (r->pipe[d] != NULL ||
-	    (can_read && relay_splice_start(c, d) == 0)))
-		return relay_splice(c, d, can_read, src, dst);
-	if (can_read && !r->eof[d] && r->buf[d] == NULL && (d == B2C || r->connected))
-		return relay_through(c, d, src, dst);
-	if (can_read && !r->eof[d]) {
-		if (r->buf[d] == NULL && (r->buf[d] = buf_new(size)) == NULL) {
-			conn_close(c, CONN_ERROR);
-			return -1;
-		}
-		b = r->buf[d];
-		if (buf_space(b) > 0) {
-			if ((n = relay_got(c, d, read(src, buf_wptr(b), buf_space(b)))) == -1)
-				return -1;
-			buf_produce(b, n);
-		}
-	}
-	if ((b = r->buf[d]) != NULL && buf_len(b) > 0 && (d == B2C || r->connected)) {
-		if ((n = relay_sent(c, d, write(dst, buf_rptr(b), buf_len(b)))) == -1)
-			return -1;
-		buf_consume(b, n);
-	}
-	if ((b = r->buf[d]) != NULL && buf_len(b) == 0) {
-		buf_free(b);
-		r->buf[d] = NULL;
-	}
-	relay_pass_fin(c, d, dst);
-	return 0;
-}
-
-/* Both directions done: the one close path. */
-static int
-relay_done(struct conn *c)
-{
-	struct relay *r = c->relay;
-
-	if (!r->shut[C2B] || !r->shut[B2C])
-		return 0;
-	conn_close(c, r->first_eof == B2C ? CONN_BACKEND_EOF : CONN_CLIENT_EOF);
-	return 1;
-}
-
-/* The client side. */
-static void
-relay_io_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct conn *c = (struct conn *)io;
-
-	(void)loop;
-	if (relay_move(c, C2B, revents & EV_READ) == -1)
-		return;
-	if ((revents & EV_WRITE) && relay_move(c, B2C, 0) == -1)
-		return;
-	if (!relay_done(c))
-		relay_update(c);
+	c->mode = NULL;
 }
 
 /* The backend side, connecting or connected. */
@@ -711,7 +275,7 @@ static void
 relay_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct conn *c = io->data;
-	struct relay *r = c->relay;
+	struct relay *r = c->mode;
 	socklen_t len = sizeof(int);
 	int err = 0;
 
@@ -727,13 +291,19 @@ relay_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 		r->connected = 1;
 		r->connect_time = ev_now(loop) - r->connect_start;
 		ev_timer_stop(loop, &r->timer);
-		upstream_succeeded(&c->wl->ups, r->up);
+		upstream_succeeded(&c->cl->ups, r->up);
 		revents = EV_WRITE;
 	}
-	if (relay_move(c, B2C, revents & EV_READ) == -1)
+	if (pump_move(c, B2C, revents & EV_READ) == -1)
 		return;
-	if (relay_move(c, C2B, 0) == -1)
+	if (pump_move(c, C2B, 0) == -1)
 		return;
-	if (!relay_done(c))
-		relay_update(c);
+	if (!pump_done(c))
+		pump_update(c);
 }
+
+const struct mode_ops relay_ops = {
+	.start = relay_start,
+	.free = relay_free,
+	.summary = relay_summary,
+};

@@ -44,8 +44,10 @@
 
 #include "chan.h"
 #include "conn.h"
+#include "echo.h"
 #include "log.h"
 #include "net.h"
+#include "relay.h"
 #include "worker.h"
 
 #define ACCEPT_BATCH	16	/* accept() calls per callback at most */
@@ -67,7 +69,7 @@ worker_send(struct worker *w, struct chan_msg *m)
 {
 	if (m->type != CHAN_ACCEPTED)
 		m->count = w->handed;
-	m->conns = w->nconns;
+	m->conns = w->pool.nconns;
 	m->flags |= worker_flags(w);
 	/* EAGAIN: the master is behind; the next heartbeat carries the state. */
 	if (chan_send(w->chan, m) == -1 && errno != EAGAIN)
@@ -100,7 +102,7 @@ worker_finish(struct worker *w, enum conn_reason why)
 	if (w->lease != NULL)
 		worker_lease_end(w);
 	for (size_t i = 0; i < w->nls; i++)
-		conn_close_all(&w->ls[i], why);
+		conn_close_all(&w->ls[i].cl, why);
 	ev_break(w->loop, EVBREAK_ALL);
 }
 
@@ -110,7 +112,7 @@ worker_deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct worker *w = t->data;
 
 	(void)loop, (void)revents;
-	log_notice("drain deadline reached, closing %u connections", w->nconns);
+	log_notice("drain deadline reached, closing %u connections", w->pool.nconns);
 	worker_finish(w, CONN_DRAIN_DEADLINE);
 }
 
@@ -125,8 +127,8 @@ worker_drain(struct worker *w, unsigned timeout_ms)
 	worker_close_listeners(w);
 	ev_timer_stop(w->loop, &w->pause);
 	w->paused = 0;
-	log_info("draining %u connections (deadline %u ms)", w->nconns, timeout_ms);
-	if (w->nconns == 0) {
+	log_info("draining %u connections (deadline %u ms)", w->pool.nconns, timeout_ms);
+	if (w->pool.nconns == 0) {
 		ev_break(w->loop, EVBREAK_ALL);
 		return;
 	}
@@ -134,11 +136,14 @@ worker_drain(struct worker *w, unsigned timeout_ms)
 	ev_timer_start(w->loop, &w->deadline);
 }
 
-void
-worker_conn_closed(struct worker *w)
+/* The pool's closed hook: update the state the master sees. */
+static void
+worker_conn_closed(void *arg)
 {
+	struct worker *w = arg;
+
 	if (w->draining) {
-		if (w->nconns == 0)
+		if (w->pool.nconns == 0)
 			ev_break(w->loop, EVBREAK_ALL);
 		return;
 	}
@@ -148,7 +153,7 @@ worker_conn_closed(struct worker *w)
 		w->paused = 0;
 		worker_send_state(w);
 		worker_own_start(w);
-	} else if (w->full && w->nconns < w->cfg->max_connections) {
+	} else if (w->full && w->pool.nconns < w->cfg->max_connections) {
 		w->full = 0;
 		worker_send_state(w);
 		worker_own_start(w);
@@ -172,7 +177,7 @@ worker_pause(struct worker *w, int err)
 	char more[LOG_HELD_MAX];
 	unsigned long held;
 
-	w->errors++;
+	w->pool.errors++;
 	if (log_rate_ok(&w->emfile_log, ev_now(w->loop), 1.0, &held))
 		log_warnx("accept: %s; pausing accepts%s", strerror(err),
 		    log_held(held, more, sizeof(more)));
@@ -190,7 +195,7 @@ worker_take(struct worker *w, struct wlisten *wl, unsigned max)
 	socklen_t len;
 	int fd;
 
-	while (n < max && w->nconns < w->cfg->max_connections && !w->paused) {
+	while (n < max && w->pool.nconns < w->cfg->max_connections && !w->paused) {
 		len = sizeof(ss);
 		fd = accept4(wl->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -200,19 +205,18 @@ worker_take(struct worker *w, struct wlisten *wl, unsigned max)
 			if (net_accept_starved(errno))
 				worker_pause(w, errno);
 			else if (errno != EAGAIN) {
-				w->errors++;
-				log_warn("accept on %s", wl->conf->name);
+				w->pool.errors++;
+				log_warn("accept on %s", wl->cl.conf->name);
 			}
 			break;
 		}
-		if (conn_new(wl, fd, (struct sockaddr *)&ss, len) == NULL) {
-			w->errors++;
-			log_warn("connection on %s", wl->conf->name);
+		if (conn_new(&wl->cl, fd, (struct sockaddr *)&ss, len) == NULL) {
+			log_warn("connection on %s", wl->cl.conf->name);
 			continue;
 		}
 		n++;
 	}
-	w->full = w->nconns >= w->cfg->max_connections;
+	w->full = w->pool.nconns >= w->cfg->max_connections;
 	return n;
 }
 
@@ -317,7 +321,7 @@ worker_accept(struct worker *w, uint32_t id, uint16_t seq, int busy, uint32_t li
 		if (w->ls[i].id == id && w->ls[i].fd != -1)
 			wl = &w->ls[i];
 	if (wl == NULL || w->lease != NULL || w->draining || w->paused ||
-	    w->nconns >= w->cfg->max_connections) {
+	    w->pool.nconns >= w->cfg->max_connections) {
 		worker_send(w, &m);	/* took nothing */
 		return;
 	}
@@ -383,22 +387,21 @@ worker_handed(struct worker *w, uint32_t id, int fd)
 	for (size_t i = 0; i < w->nls; i++)
 		if (w->ls[i].id == id)
 			wl = &w->ls[i];
-	if (wl == NULL || w->nconns >= w->cfg->max_connections ||
+	if (wl == NULL || w->pool.nconns >= w->cfg->max_connections ||
 	    getpeername(fd, (struct sockaddr *)&ss, &len) == -1) {
 		/* The master sent it before it read our last STATE. */
 		log_debug("connection on listener %u refused: %s", id,
-		    wl == NULL ? "no such listener" : w->nconns >= w->cfg->max_connections ?
+		    wl == NULL ? "no such listener" : w->pool.nconns >= w->cfg->max_connections ?
 		    "max_connections reached" : strerror(errno));
-		w->errors++;
+		w->pool.errors++;
 		close(fd);
 		return;
 	}
-	if (conn_new(wl, fd, (struct sockaddr *)&ss, len) == NULL) {
-		w->errors++;
-		log_warn("connection on %s", wl->conf->name);
+	if (conn_new(&wl->cl, fd, (struct sockaddr *)&ss, len) == NULL) {
+		log_warn("connection on %s", wl->cl.conf->name);
 		return;
 	}
-	if (!w->full && w->nconns >= w->cfg->max_connections) {
+	if (!w->full && w->pool.nconns >= w->cfg->max_connections) {
 		w->full = 1;
 		worker_send_state(w);
 	}
@@ -411,8 +414,8 @@ worker_backend_state(struct worker *w, const struct chan_msg *m)
 	for (size_t i = 0; i < w->nls; i++) {
 		struct wlisten *wl = &w->ls[i];
 
-		if (wl->id == m->lsock && m->count < wl->ups.n)
-			wl->ups.u[m->count].checked_down = m->conns == 0;
+		if (wl->id == m->lsock && m->count < wl->cl.ups.n)
+			wl->cl.ups.u[m->count].checked_down = m->conns == 0;
 	}
 }
 
@@ -483,9 +486,9 @@ worker_heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = t->data;
 	struct chan_msg m = {
-		.type = CHAN_HEARTBEAT, .accepted = w->accepted,
-		.bytes_in = w->bytes_in, .bytes_out = w->bytes_out,
-		.errors = w->errors,
+		.type = CHAN_HEARTBEAT, .accepted = w->pool.accepted,
+		.bytes_in = w->pool.bytes_in, .bytes_out = w->pool.bytes_out,
+		.errors = w->pool.errors,
 	};
 
 	(void)loop, (void)revents;
@@ -535,26 +538,28 @@ worker_main(const struct worker_spawn *sp)
 
 	if ((w.loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
 		fatalx("cannot create the event loop");
+	w.pool = (struct conn_pool){ .loop = w.loop, .closed = worker_conn_closed, .closed_arg = &w };
 	w.nls = sp->nls;
 	if ((w.ls = calloc(w.nls, sizeof(*w.ls))) == NULL)
 		fatal("listeners");
 	for (size_t i = 0; i < w.nls; i++) {
 		struct wlisten *wl = &w.ls[i];
+		const struct listener_conf *lc = sp->confs[i];
 
 		wl->id = sp->ids[i];
 		wl->fd = sp->fds[i];
-		wl->conf = sp->confs[i];
 		wl->worker = &w;
-		conn_idle_init(wl);
-		if (wl->conf->mode == MODE_PROXY && upstream_init(&wl->ups, wl->conf) == -1)
-			fatal("backends of %s", wl->conf->name);
+		conn_listen_init(&wl->cl, &w.pool, lc);
+		wl->cl.ops = lc->mode == MODE_PROXY ? &relay_ops : &echo_ops;
+		if (lc->mode == MODE_PROXY && upstream_init(&wl->cl.ups, lc) == -1)
+			fatal("backends of %s", lc->name);
 		ev_io_init(&wl->lease_io, w.cfg->dispatch == DISPATCH_REUSEPORT ?
 		    worker_own_cb : worker_lease_io_cb, wl->fd, EV_READ);
 		wl->lease_io.data = wl;
-		if (wl->conf->buffer_size > w.scratch_size)
-			w.scratch_size = wl->conf->buffer_size;
+		if (lc->buffer_size > w.scratch_size)
+			w.scratch_size = lc->buffer_size;
 	}
-	if ((w.scratch = malloc(w.scratch_size)) == NULL)
+	if ((w.pool.scratch = malloc(w.scratch_size)) == NULL)
 		fatal("scratch buffer");
 
 	ev_io_init(&w.chan_io, worker_chan_cb, w.chan, EV_READ);
@@ -585,12 +590,12 @@ worker_main(const struct worker_spawn *sp)
 
 	/* Drained, stopped or told to go: everything is closed by now. */
 	for (size_t i = 0; i < w.nls; i++)
-		conn_close_all(&w.ls[i], CONN_SHUTDOWN);
+		conn_close_all(&w.ls[i].cl, CONN_SHUTDOWN);
 	worker_close_listeners(&w);
 	for (size_t i = 0; i < w.nls; i++)
-		upstream_fini(&w.ls[i].ups);
+		upstream_fini(&w.ls[i].cl.ups);
 	close(w.chan);
-	free(w.scratch);
+	free(w.pool.scratch);
 	free(w.ls);
 	ev_loop_destroy(w.loop);
 	log_debug("exiting");

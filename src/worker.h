@@ -12,27 +12,16 @@
 #include <ev.h>
 
 #include "config.h"
+#include "conn.h"
 #include "log.h"
-#include "upstream.h"
-
-struct conn;
-TAILQ_HEAD(connq, conn);
 
 /* A listen socket as a worker sees it. */
 struct wlisten {
 	uint32_t	 id;		/* the master's listen socket id */
 	int		 fd;		/* inherited at fork; -1 once closed */
-	const struct listener_conf *conf; /* borrowed from the config */
 	struct worker	*worker;
-	struct connq	 conns;		/* oldest activity first */
-	struct connq	 hdrq;		/* waiting for a PROXY header, oldest first */
-	ev_timer	 hdr_timer;	/* fires for the head of hdrq */
-	struct upstream_set ups;	/* mode = proxy: the backends */
+	struct conn_listen cl;		/* its config, mode and connections */
 	ev_io		 lease_io;	/* accepting while holding a lease */
-	ev_timer	 idle;		/* fires for the head of conns */
-	struct log_rate	 bad_hdr_log;	/* "bad PROXY header": once a second */
-	struct log_rate	 source_log;	/* "bind to source": once a second */
-	struct log_rate	 nobackend_log;	/* "no backend up": once a second */
 };
 
 struct worker {
@@ -55,15 +44,13 @@ struct worker {
 	unsigned	 lease_max;	/* LEASE_MAX, or the master's cap if lower */
 	struct wlisten	*ls;		/* owned, nls of them */
 	size_t		 nls;
-	char		*scratch;	/* owned; read buffer shared by all conns */
-	size_t		 scratch_size;
-	unsigned	 nconns;
+	size_t		 scratch_size;	/* of pool.scratch, which it owns */
+	struct conn_pool pool;		/* its connections and their counters */
 	uint32_t	 handed;	/* CONN messages received (dispatch = handoff) */
 	int		 draining;
 	int		 paused;
 	int		 full;		/* at max_connections when last reported */
 	struct log_rate	 emfile_log;	/* "pausing accepts": once a second */
-	uint64_t	 accepted, bytes_in, bytes_out, errors;
 };
 
 /* What the master hands a freshly forked worker. */
@@ -84,8 +71,5 @@ struct worker_spawn {
  * Exits with 0 on a clean end, 1 on a start-up failure.
  */
 void	worker_main(const struct worker_spawn *sp) __attribute__((noreturn));
-
-/* A connection closed: update the state the master sees. */
-void	worker_conn_closed(struct worker *w);
 
 #endif

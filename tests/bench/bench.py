@@ -85,7 +85,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # of them through this module
 from benchlib import (  # noqa: F401
     BenchError, cpu_seconds, free_port, HOST, log, port_listening, Proc, pss_kib, stop_all,
-    unique, wait_until, Watchdog, _read, start_waiting, watch, uninterrupted, run_main)
+    unique, Watchdog, _read, start_waiting, watch, uninterrupted, run_main)
 
 PREFORKD = os.environ.get("PREFORKD", os.path.join(REPO, "build", "preforkd"))
 PFLOAD = os.environ.get("PFLOAD", os.path.join(REPO, "build", "tools", "pfload"))

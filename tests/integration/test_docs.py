@@ -118,11 +118,13 @@ def man5_entries():
 
 def man5_default(text):
     """What an entry says of its default: ("value", V) for `Default: V`,
-    ("none", None) for `No default` or `Required`, or ("?", all statements)."""
+    ("none", None) for `No default`, `No fixed default` (a default worked
+    out at run time, such as the user's primary group) or `Required`, or
+    ("?", all statements)."""
     stated = re.findall(r"(?<![\w-])Default: (\S+)", text)
     if len(stated) == 1 and not re.search(r"\bNo default\b", text):
         return "value", stated[0].rstrip(".,;:")
-    if not stated and re.search(r"\bNo default\b|^Required\b|\. Required\b", text):
+    if not stated and re.search(r"\bNo (fixed )?default\b|^Required\b|\. Required\b", text):
         return "none", None
     return "?", stated
 

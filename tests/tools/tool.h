@@ -16,7 +16,7 @@
 #error "define TOOL_NAME before including tool.h"
 #endif
 
-/* The signal that asked the tool to stop, or 0; set by tool_on_signal(). */
+/* The signal that asked the tool to stop, or 0; set by on_signal(). */
 static volatile sig_atomic_t stop_signal;
 
 /*

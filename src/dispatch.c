@@ -192,15 +192,14 @@ master_offer(struct master *m, struct wproc *w, const struct chan_msg *msg, int 
 	return NULL;
 }
 
-void
-master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
+/* dispatch = notify: lease ls to the next worker. */
+static void
+dispatch_notify(struct ev_loop *loop, struct lsock *ls)
 {
-	struct lsock *ls = io->data;
 	struct master *m = ls->m;
 	struct chan_msg msg = { .type = CHAN_ACCEPT, .lsock = ls->id };
 	struct wproc *w;
 
-	(void)revents;
 	if (ls->busy)
 		msg.flags = CHAN_F_MORE;
 	if (ls->inflight < lsock_allowed(m, ls) &&
@@ -215,20 +214,19 @@ master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
 		return;		/* one per readiness; level-triggered brings more */
 	}
 	/* All notified, or nobody can take it: the backlog waits. */
-	ev_io_stop(loop, io);
+	ev_io_stop(loop, &ls->io);
 }
 
 /* dispatch = handoff: accept here and pass each connection on. */
-void
-master_handoff_cb(struct ev_loop *loop, ev_io *io, int revents)
+static void
+dispatch_handoff(struct ev_loop *loop, struct lsock *ls)
 {
-	struct lsock *ls = io->data;
+	ev_io *io = &ls->io;
 	struct master *m = ls->m;
 	struct chan_msg msg = { .type = CHAN_CONN, .lsock = ls->id };
 	struct wproc *w;
 	int fd;
 
-	(void)revents;
 	for (int n = 0; n < HANDOFF_BATCH; n++) {
 		int rr = m->rr;
 
@@ -259,6 +257,18 @@ master_handoff_cb(struct ev_loop *loop, ev_io *io, int revents)
 			return;
 		}
 	}
+}
+
+void
+master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct lsock *ls = io->data;
+
+	(void)revents;
+	if (ls->m->cfg->dispatch == DISPATCH_HANDOFF)
+		dispatch_handoff(loop, ls);
+	else
+		dispatch_notify(loop, ls);
 }
 
 void

@@ -28,9 +28,12 @@ unsigned lsock_allowed(const struct master *m, const struct lsock *ls);
  */
 void	master_resume(struct master *m);
 
-/* A listen socket's watcher: dispatch = notify (a lease) and handoff. */
+/*
+ * A listen socket's watcher (io->data is the struct lsock): readable, so
+ * lease it to a worker (notify) or accept and pass the connections on
+ * (handoff).
+ */
 void	master_listen_cb(struct ev_loop *loop, ev_io *io, int revents);
-void	master_handoff_cb(struct ev_loop *loop, ev_io *io, int revents);
 /* m->accept_pause: accepts resume after EMFILE in the master. */
 void	master_pause_cb(struct ev_loop *loop, ev_timer *t, int revents);
 /* m->answer: a worker that kept a lease ANSWER_SECS loses it. */

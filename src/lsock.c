@@ -116,8 +116,7 @@ lsock_open(struct master *m, const struct listener_conf *lc, char *err,
 	ls->m = m;
 	ls->allowed = 1;
 	ls->passed = p;
-	ev_io_init(&ls->io, m->cfg->dispatch == DISPATCH_HANDOFF ?
-	    master_handoff_cb : master_listen_cb, fd, EV_READ);
+	ev_io_init(&ls->io, master_listen_cb, fd, EV_READ);
 	ls->io.data = ls;
 	if (m->cfg->dispatch == DISPATCH_REUSEPORT) {
 		if ((ls->rfd = malloc(sizeof(*ls->rfd))) == NULL) {

@@ -247,12 +247,8 @@ dispatch_handoff(struct ev_loop *loop, struct lsock *ls)
 			w->handed++;
 		close(fd);
 		if (w == NULL) {
-			char more[LOG_HELD_MAX];
-			unsigned long held;
-
-			if (log_rate_ok(&m->handoff_log, ev_now(loop), 1.0, &held))
-				log_warnx("%s: no worker took a connection; closed it%s",
-				    ls->conf->name, log_held(held, more, sizeof(more)));
+			log_warnx_rate(&m->handoff_log, ev_now(loop),
+			    "%s: no worker took a connection; closed it", ls->conf->name);
 			ev_io_stop(loop, io);
 			return;
 		}

@@ -323,106 +323,143 @@ master_open(struct master *m)
 	return 0;
 }
 
-int
-master_run(struct config *cfg, const char *file, const struct config_overrides *ov)
+/* m's state before anything opens: generation 1, nothing owned yet. */
+static void
+master_init(struct master *m, struct config *cfg, const char *file,
+    const struct config_overrides *ov)
+{
+	memset(m, 0, sizeof(*m));
+	m->cfg = cfg;
+	m->file = file;
+	m->ov = ov;
+	m->gen = 1;
+	m->pidfd = -1;
+	m->chan_cb = master_chan_cb;
+	snprintf(m->reload_result, sizeof(m->reload_result), "none");
+	LIST_INIT(&m->lsocks);
+	LIST_INIT(&m->procs);
+}
+
+/*
+ * Catch the master's signals into the self-pipe; its descriptor.  Signals
+ * are caught before the pid file names us: a -s reopen or stop that comes
+ * while the sockets open waits in the pipe for the loop instead of
+ * killing a master half started.
+ */
+static int
+master_signals(void)
 {
 	static const int sigs[] = {
 		SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGTTIN, SIGTTOU, SIGCHLD,
 	};
-	struct master m;
-	struct lsock *ls, *next;
-	struct rlimit rl;
-	unsigned long long wd_usec;
 	int sigfd;
 
-	memset(&m, 0, sizeof(m));
-	m.cfg = cfg;
-	m.file = file;
-	m.ov = ov;
-	m.gen = 1;
-	m.pidfd = -1;
-	m.chan_cb = master_chan_cb;
-	snprintf(m.reload_result, sizeof(m.reload_result), "none");
-	LIST_INIT(&m.lsocks);
-	LIST_INIT(&m.procs);
-	signal(SIGPIPE, SIG_IGN);
-
-	/* Many connections need many descriptors: take what we may. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-
-	/*
-	 * Signals are caught before the pid file names us: a -s reopen or
-	 * stop that comes while the sockets open waits in the pipe for the
-	 * loop instead of killing a master half started.
-	 */
 	if ((sigfd = selfpipe_open()) == -1)
 		fatal("self-pipe");
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		if (selfpipe_catch(sigs[i]) == -1)
 			fatal("sigaction");
-	if (master_open(&m) == -1) {
-		m.exit_status = 1;
-		goto out;
-	}
-	if ((m.loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
+	return sigfd;
+}
+
+/* The loop and the master's own watchers: signals, tick, timers, watchdog. */
+static void
+master_watchers(struct master *m, int sigfd)
+{
+	unsigned long long wd_usec;
+
+	if ((m->loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
 		fatalx("cannot create the event loop");
-	ev_io_init(&m.sig_io, master_sig_cb, sigfd, EV_READ);
-	m.sig_io.data = &m;
-	ev_set_priority(&m.sig_io, EV_MAXPRI);
-	ev_io_start(m.loop, &m.sig_io);
-	ev_timer_init(&m.tick, master_tick_cb, 1., 1.);
-	m.tick.data = &m;
-	ev_timer_start(m.loop, &m.tick);
-	ev_timer_init(&m.answer, master_answer_cb, ANSWER_SECS, ANSWER_SECS);
-	m.answer.data = &m;
-	ev_timer_init(&m.stop_timer, master_stop_cb, 0., 0.);
-	m.stop_timer.data = &m;
-	ev_timer_init(&m.accept_pause, master_pause_cb, ACCEPT_PAUSE_SECS, 0.);
-	m.accept_pause.data = &m;
+	ev_io_init(&m->sig_io, master_sig_cb, sigfd, EV_READ);
+	m->sig_io.data = m;
+	ev_set_priority(&m->sig_io, EV_MAXPRI);
+	ev_io_start(m->loop, &m->sig_io);
+	ev_timer_init(&m->tick, master_tick_cb, 1., 1.);
+	m->tick.data = m;
+	ev_timer_start(m->loop, &m->tick);
+	ev_timer_init(&m->answer, master_answer_cb, ANSWER_SECS, ANSWER_SECS);
+	m->answer.data = m;
+	ev_timer_init(&m->stop_timer, master_stop_cb, 0., 0.);
+	m->stop_timer.data = m;
+	ev_timer_init(&m->accept_pause, master_pause_cb, ACCEPT_PAUSE_SECS, 0.);
+	m->accept_pause.data = m;
 	if ((wd_usec = sd_watchdog_usec()) > 0) {
-		ev_timer_init(&m.watchdog, master_watchdog_cb, 0., wd_usec / 2e6);
-		m.watchdog.data = &m;
-		ev_timer_again(m.loop, &m.watchdog);
+		ev_timer_init(&m->watchdog, master_watchdog_cb, 0., wd_usec / 2e6);
+		m->watchdog.data = m;
+		ev_timer_again(m->loop, &m->watchdog);
 		log_info("systemd watchdog: every %llu ms", wd_usec / 2000);
 	}
+}
 
+/* Start the checks and the workers, run until stopped, then take the loop down. */
+static void
+master_loop(struct master *m)
+{
 	log_notice("preforkd starting, pid %d, %zu listeners, %d workers",
-	    (int)getpid(), cfg->nlisteners, cfg->workers);
-	m.checks.loop = m.loop;
-	m.checks.changed = master_backend_changed;
-	m.checks.arg = &m;
-	master_checks(&m);
-	master_slots(&m, cfg->workers);
-	master_resume(&m);
-	ev_run(m.loop, 0);
+	    (int)getpid(), m->cfg->nlisteners, m->cfg->workers);
+	m->checks.loop = m->loop;
+	m->checks.changed = master_backend_changed;
+	m->checks.arg = m;
+	master_checks(m);
+	master_slots(m, m->cfg->workers);
+	master_resume(m);
+	ev_run(m->loop, 0);
 
-	for (int i = 0; i < m.nslots; i++)
-		slot_free(&m, m.slots[i]);
-	free(m.slots);
-	checks_clear(&m.checks);
-	ev_loop_destroy(m.loop);
+	for (int i = 0; i < m->nslots; i++)
+		slot_free(m, m->slots[i]);
+	free(m->slots);
+	checks_clear(&m->checks);
+	ev_loop_destroy(m->loop);
 	selfpipe_close();
 	log_notice("exiting");
-out:
-	LIST_FOREACH_SAFE(ls, &m.lsocks, entry, next) {
+}
+
+/* Release what m still owns: sockets, the pid file, the configuration. */
+static void
+master_close(struct master *m)
+{
+	struct lsock *ls, *next;
+
+	LIST_FOREACH_SAFE(ls, &m->lsocks, entry, next) {
 		LIST_REMOVE(ls, entry);
 		lsock_release(ls);
 	}
-	for (int i = 0; i < m.npassed; i++)
-		close(m.passed[i].fd);
-	free(m.passed);
-	switch (m.pidfd != -1 ? pidfile_close(m.pidfile, m.pidfd) : 0) {
+	for (int i = 0; i < m->npassed; i++)
+		close(m->passed[i].fd);
+	free(m->passed);
+	switch (m->pidfd != -1 ? pidfile_close(m->pidfile, m->pidfd) : 0) {
 	case 1:
-		log_warn("pid file %s emptied, not removed", m.pidfile);
+		log_warn("pid file %s emptied, not removed", m->pidfile);
 		break;
 	case -1:
-		log_warn("pid file %s left as it was", m.pidfile);
+		log_warn("pid file %s left as it was", m->pidfile);
 		break;
 	}
-	free(m.pidfile);
-	config_free(m.cfg);
+	free(m->pidfile);
+	config_free(m->cfg);
+}
+
+int
+master_run(struct config *cfg, const char *file, const struct config_overrides *ov)
+{
+	struct master m;
+	struct rlimit rl;
+	int sigfd;
+
+	master_init(&m, cfg, file, ov);
+	signal(SIGPIPE, SIG_IGN);
+	/* Many connections need many descriptors: take what we may. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	sigfd = master_signals();
+	if (master_open(&m) == -1)
+		m.exit_status = 1;
+	else {
+		master_watchers(&m, sigfd);
+		master_loop(&m);
+	}
+	master_close(&m);
 	return m.exit_status;
 }

@@ -136,7 +136,7 @@ wproc_eligible(const struct master *m, const struct wproc *w)
 	return wproc_open(m, w) && w->pending == NULL;
 }
 
-unsigned
+static unsigned
 lsock_allowed(const struct master *m, const struct lsock *ls)
 {
 	return ls->allowed < (unsigned)m->nslots ? ls->allowed : (unsigned)m->nslots;
@@ -252,6 +252,38 @@ dispatch_handoff(struct ev_loop *loop, struct lsock *ls)
 			ev_io_stop(loop, io);
 			return;
 		}
+	}
+}
+
+void
+master_lease_back(struct master *m, struct wproc *w, const struct chan_msg *msg)
+{
+	struct lsock *ls;
+
+	m->answers++;
+	m->answered += msg->count;
+	w->taken += msg->count;
+	if (!chan_answers(msg, w->lease_seq)) {
+		/* A lease given up on (ANSWER_SECS): not this one's answer. */
+		log_debug("worker %d gen %u: late answer to lease %u (now %u) ignored",
+		    w->slot, w->gen, (unsigned)msg->seq, (unsigned)w->lease_seq);
+		return;
+	}
+	if ((ls = w->pending) != NULL) {
+		unsigned was = lsock_allowed(m, ls), now;
+
+		/* Parallel leases follow the backlog's depth. */
+		if (msg->flags & CHAN_F_MORE)
+			ls->allowed += ls->allowed < (unsigned)m->nslots;
+		else if (ls->allowed > 1)
+			ls->allowed--;
+		now = lsock_allowed(m, ls);
+		if (now != was && ls->conf != NULL)
+			log_debug("listener %s: %u lease%s at once",
+			    ls->conf->name, now, now == 1 ? "" : "s");
+		ls->busy = msg->count > 1;
+		ls->inflight--;
+		w->pending = NULL;
 	}
 }
 

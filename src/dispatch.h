@@ -9,6 +9,7 @@
 #ifndef PREFORKD_DISPATCH_H
 #define PREFORKD_DISPATCH_H
 
+#include "chan.h"
 #include "mstate.h"
 
 #define ANSWER_SECS	0.5	/* a worker has this long to answer ACCEPT */
@@ -20,8 +21,14 @@ int	wproc_open(const struct master *m, const struct wproc *w);
  * with the other workers'.
  */
 void	master_lease_level(const struct master *m, struct wproc *w);
-/* How many leases of ls may be out at once: ls->allowed, at most one a slot. */
-unsigned lsock_allowed(const struct master *m, const struct lsock *ls);
+/*
+ * w answered a lease (CHAN_ACCEPTED, msg): count what it took and, when
+ * the answer is to its current lease, give the lease back to its listen
+ * socket, with one lease more at once while the backlog stays deep
+ * (CHAN_F_MORE) or one fewer when not.  A late answer to a lease given up
+ * on only counts.
+ */
+void	master_lease_back(struct master *m, struct wproc *w, const struct chan_msg *msg);
 /*
  * Watch every listen socket that may hand out another lease; none while
  * stopping, with reuseport or while accepts pause.

@@ -45,7 +45,6 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct wproc *w = io->data;
 	struct master *m = w->m;
 	struct chan_msg msg;
-	struct lsock *ls;
 	int rc, was_open;
 
 	(void)revents;
@@ -82,31 +81,7 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			master_ready(m);
 			break;
 		case CHAN_ACCEPTED:
-			m->answers++;
-			m->answered += msg.count;
-			w->taken += msg.count;
-			if (!chan_answers(&msg, w->lease_seq)) {
-				/* A lease given up on (ANSWER_SECS): not this one's answer. */
-				log_debug("worker %d gen %u: late answer to lease %u (now %u) ignored",
-				    w->slot, w->gen, (unsigned)msg.seq, (unsigned)w->lease_seq);
-				break;
-			}
-			if ((ls = w->pending) != NULL) {
-				unsigned was = lsock_allowed(m, ls), now;
-
-				/* Parallel leases follow the backlog's depth. */
-				if (msg.flags & CHAN_F_MORE)
-					ls->allowed += ls->allowed < (unsigned)m->nslots;
-				else if (ls->allowed > 1)
-					ls->allowed--;
-				now = lsock_allowed(m, ls);
-				if (now != was && ls->conf != NULL)
-					log_debug("listener %s: %u lease%s at once",
-					    ls->conf->name, now, now == 1 ? "" : "s");
-				ls->busy = msg.count > 1;
-				ls->inflight--;
-				w->pending = NULL;
-			}
+			master_lease_back(m, w, &msg);
 			break;
 		case CHAN_HEARTBEAT:
 			if (msg.accepted > w->accepted)

@@ -224,6 +224,21 @@ log_held(unsigned long held, char *buf, size_t len)
 }
 
 void
+log_warnx_rate(struct log_rate *r, double now, const char *fmt, ...)
+{
+	char line[1024], more[LOG_HELD_MAX];	/* vlog()'s line holds no more */
+	unsigned long held;
+	va_list ap;
+
+	if (!log_rate_ok(r, now, 1.0, &held))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_warnx("%s%s", line, log_held(held, more, sizeof(more)));
+}
+
+void
 fatal(const char *fmt, ...)
 {
 	va_list ap;

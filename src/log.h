@@ -93,6 +93,13 @@ int	log_rate_ok(struct log_rate *r, double now, double interval,
  */
 #define LOG_HELD_MAX	64
 const char *log_held(unsigned long held, char *buf, size_t len);
+/*
+ * log_warnx() under r, one line a second at most (now as for
+ * log_rate_ok()), the line ending with log_held()'s tail.  The same bytes
+ * as calling the two by hand.
+ */
+void	log_warnx_rate(struct log_rate *r, double now, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 
 /*
  * Log at crit level and exit with the fatal status: 1 unless set.  For

@@ -50,9 +50,9 @@ def spread(d, socks, workers):
 
 
 def lease_slack():
-    """LEASE_SLACK of src/master.c: how many connections more than the worker that
+    """LEASE_SLACK of src/dispatch.c: how many connections more than the worker that
     took fewest a notify lease may take."""
-    return H.src_define("master.c", "LEASE_SLACK")
+    return H.src_define("dispatch.c", "LEASE_SLACK")
 
 
 @pytest.mark.parametrize("dispatch", ["notify", "handoff"])

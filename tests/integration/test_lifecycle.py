@@ -392,7 +392,7 @@ def test_worker_that_cannot_start_is_not_respawned(binaries, tmp_dir):
     with the back-off (a shortage may pass), gives it up after FATAL_TRIES such exits
     in a row and says so, and with no worker left says that too and exits 1 (never
     READY=1).  Outside the session: the workers' failure is logged at [crit]."""
-    tries = H.src_define("master.c", "FATAL_TRIES")
+    tries = H.src_define("proc.c", "FATAL_TRIES")
     d = H.Daemon(tmp_dir, daemon={"workers": 2}, listeners={"echo": {"buffer_size": "16m"}},
                  **H.alloc_limited())
     try:

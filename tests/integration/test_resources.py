@@ -145,9 +145,9 @@ def loop_turns(calls):
 # accept() calls a lease makes at once, at most
 ACCEPT_BATCH = H.src_define("worker.c", "ACCEPT_BATCH")
 # a lease's cap, connections past the fewest taken
-LEASE_SLACK = H.src_define("master.c", "LEASE_SLACK")
+LEASE_SLACK = H.src_define("dispatch.c", "LEASE_SLACK")
 # the answer timer's period while a lease is out
-ANSWER_SECS = H.src_define("master.c", "ANSWER_SECS")
+ANSWER_SECS = H.src_define("dispatch.h", "ANSWER_SECS")
 # how long a worker out of descriptors stops accepting
 ACCEPT_PAUSE_SECS = H.src_define("net.h", "ACCEPT_PAUSE_SECS")
 

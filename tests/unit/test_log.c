@@ -5,7 +5,9 @@
  */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "tap.h"
@@ -82,10 +84,59 @@ test_held(void)
 	is_str(log_held(12345, small, sizeof(small)), " (12345", "cut to a short buffer");
 }
 
+/* The lines log_warnx_rate() writes to a file target, each ending as expected. */
+static void
+test_warnx_rate(void)
+{
+	static const char *want[] = {
+		"master: x: no worker took one\n",
+		"master: x: no worker took one (2 more since the last such line)\n",
+		"master: y (1 more since the last such line)\n",
+	};
+	char path[] = "/tmp/test_log.XXXXXX", line[1200];
+	struct log_rate r;
+	size_t n = 0, len;
+	FILE *f;
+	int fd;
+
+	memset(&r, 0, sizeof(r));
+	if ((fd = mkstemp(path)) == -1 || log_open(path) == -1) {
+		ok(0, "a log file in /tmp");
+		return;
+	}
+	close(fd);
+	log_set_tag("master");
+	log_warnx_rate(&r, 10.0, "%s: no worker took one", "x");
+	log_warnx_rate(&r, 10.5, "%s: no worker took one", "x");
+	log_warnx_rate(&r, 10.9, "%s: no worker took one", "x");
+	log_warnx_rate(&r, 11.0, "%s: no worker took one", "x");
+	log_warnx_rate(&r, 11.5, "never written");
+	log_warnx_rate(&r, 12.0, "y");
+	log_close();
+	if ((f = fopen(path, "r")) == NULL) {
+		ok(0, "reading the log file back");
+		unlink(path);
+		return;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		len = strlen(line);
+		if (n < sizeof(want) / sizeof(want[0]) && len >= strlen(want[n]) &&
+		    strstr(line, "[warning] ") != NULL)
+			is_str(line + len - strlen(want[n]), want[n], "rate-limited line %zu", n);
+		else
+			ok(0, "unexpected line %s", line);
+		n++;
+	}
+	is_uint(n, 3, "three lines of six calls");
+	fclose(f);
+	unlink(path);
+}
+
 int
 main(void)
 {
 	test_rate();
 	test_held();
+	test_warnx_rate();
 	return done_testing();
 }

@@ -1,0 +1,348 @@
+/*
+ * dispatch.c: who accepts next.
+ *
+ * Dispatch ("go accept"): the master watches every listen socket.  When one
+ * is readable it sends ACCEPT, a lease on that socket, to the next eligible
+ * worker in round-robin order and stops watching the socket until the
+ * lease comes back (libev is level-triggered: watching on would spin until
+ * the accept happened).  worker.c says how long a lease lasts.  A lease
+ * also ends once its worker has taken LEASE_SLACK connections more than
+ * the worker that took fewest, and a worker already there is passed over
+ * (a deficit round-robin), so a burst is spread rather than taken by one
+ * lease.  A worker whose lease ran out of room with the backlog still deep
+ * says so (CHAN_F_MORE) and one more lease may be out at once, up to one
+ * per worker; each lease that comes back without it takes one away.  So
+ * the accept rate is not capped by one worker when it cannot keep up, and
+ * a backlog one worker drains does not wake every worker.  A worker that
+ * does not give a lease back within ANSWER_SECS of its last word loses it
+ * and is skipped until it speaks again.  Leases are numbered per worker
+ * and an answer names its lease, so the late answer to a lease given up
+ * on is not taken for the answer to the next one.
+ *
+ * That is dispatch = notify, the default.  Two others, for comparison and
+ * for loads where they do better (README, "Dispatch"):
+ *   reuseport: each slot has its own SO_REUSEPORT socket on the address,
+ *     bound by the master; its worker accepts whenever it is readable and
+ *     the master takes no part.  The kernel spreads connections by a hash
+ *     of their addresses, so a busy or full worker still gets its share,
+ *     and connections queued on a socket whose worker died wait for the
+ *     respawn (or are reset, when SIGTTOU or a reload removes the slot).
+ *   handoff: the master accepts and passes each descriptor to the next
+ *     worker in round-robin order over the channel (SCM_RIGHTS).  Exact
+ *     spread, but every connection costs the master an accept and a
+ *     sendmsg.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "dispatch.h"
+
+#define HANDOFF_BATCH	16	/* connections passed per readiness at most */
+#define HANDOFF_AHEAD	64	/* CONNs on their way to one worker at most */
+#define LEASE_SLACK	32	/* notify: connections a lease may take past the fewest */
+
+/*
+ * handoff: room for one more, counting the CONNs on their way (sent, not
+ * yet reported received); HANDOFF_AHEAD of them at most, which keeps the
+ * channel from filling up.
+ */
+static int
+wproc_room(const struct master *m, const struct wproc *w)
+{
+	uint32_t ahead = w->handed - w->handed_seen;
+
+	return ahead < HANDOFF_AHEAD && w->conns + ahead < m->cfg->max_connections;
+}
+
+/* Could take a connection, lease or no lease. */
+int
+wproc_open(const struct master *m, const struct wproc *w)
+{
+	return w->state == W_READY && w->gen == m->gen && !w->unresponsive &&
+	    (w->flags & (CHAN_F_FULL | CHAN_F_PAUSED)) == 0 &&
+	    (m->cfg->dispatch != DISPATCH_HANDOFF || wproc_room(m, w));
+}
+
+/*
+ * notify: the fewest connections the leases of any open worker but except
+ * have taken, and in *n how many such workers there are.  A worker's
+ * leases may take up to LEASE_SLACK past it: a deficit round-robin, so a
+ * burst is spread over the workers in turn instead of filling one lease,
+ * and a worker that drops its connections at once gets no more than its
+ * turn.
+ */
+static uint64_t
+master_lease_floor(const struct master *m, const struct wproc *except, int *n)
+{
+	uint64_t floor = UINT64_MAX;
+
+	*n = 0;
+	for (int i = 0; i < m->nslots; i++) {
+		const struct wproc *w = m->slots[i]->w;
+
+		if (w != NULL && w != except && wproc_open(m, w)) {
+			(*n)++;
+			if (w->taken < floor)
+				floor = w->taken;
+		}
+	}
+	return floor;
+}
+
+/*
+ * notify: connections w's next lease may take (0: only LEASE_MAX), or -1
+ * when w has had more than its turn; floor and n from master_lease_floor().
+ */
+static int64_t
+lease_cap(uint64_t floor, int n, const struct wproc *w)
+{
+	if (n < 2)
+		return 0;
+	if (w->taken >= floor + LEASE_SLACK)
+		return -1;
+	return (int64_t)(floor + LEASE_SLACK - w->taken);
+}
+
+static int64_t
+master_lease_cap(const struct master *m, const struct wproc *w)
+{
+	int n;
+	uint64_t floor = master_lease_floor(m, NULL, &n);
+
+	return lease_cap(floor, n, w);
+}
+
+/*
+ * w could not take connections and now can (started, resumed, answering
+ * again): start it level with the others, or it would be owed every
+ * connection the others took meanwhile.
+ */
+void
+master_lease_level(const struct master *m, struct wproc *w)
+{
+	int n;
+	uint64_t floor = master_lease_floor(m, w, &n);
+
+	if (n > 0 && w->taken < floor)
+		w->taken = floor;
+}
+
+static int
+wproc_eligible(const struct master *m, const struct wproc *w)
+{
+	return wproc_open(m, w) && w->pending == NULL;
+}
+
+static unsigned
+lsock_allowed(const struct master *m, const struct lsock *ls)
+{
+	return ls->allowed < (unsigned)m->nslots ? ls->allowed : (unsigned)m->nslots;
+}
+
+/*
+ * The next eligible worker in round-robin order; with notify, one that has
+ * not had more than its turn (the one that took fewest never has).
+ * O(n) over the slots; n <= CONFIG_MAX_WORKERS.
+ */
+static struct wproc *
+master_pick(struct master *m)
+{
+	int n = 0;
+	uint64_t floor = m->cfg->dispatch == DISPATCH_NOTIFY ?
+	    master_lease_floor(m, NULL, &n) : 0;
+
+	for (int i = 0; i < m->nslots; i++) {
+		int idx = (m->rr + i) % m->nslots;
+		struct wproc *w = m->slots[idx]->w;
+
+		if (w != NULL && wproc_eligible(m, w) && lease_cap(floor, n, w) >= 0) {
+			m->rr = (idx + 1) % m->nslots;
+			return w;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Send msg (with descriptor fd unless -1) to w, or to the next eligible
+ * worker while a channel is full or gone (that worker is skipped until it
+ * speaks); an ACCEPT carries the cap of the worker it goes to.  The worker
+ * that took it, or NULL.
+ */
+static struct wproc *
+master_offer(struct master *m, struct wproc *w, const struct chan_msg *msg, int fd)
+{
+	struct chan_msg one = *msg;
+
+	for (; w != NULL; w = master_pick(m)) {
+		if (one.type == CHAN_ACCEPT) {
+			one.conns = (uint32_t)master_lease_cap(m, w);
+			one.seq = (uint16_t)(w->lease_seq + 1);
+		}
+		if (chan_send_fd(w->chan, &one, fd) == 0) {
+			if (one.type == CHAN_ACCEPT)
+				w->lease_seq = one.seq;
+			return w;
+		}
+		w->unresponsive = 1;
+	}
+	return NULL;
+}
+
+/* dispatch = notify: lease ls to the next worker. */
+static void
+dispatch_notify(struct ev_loop *loop, struct lsock *ls)
+{
+	struct master *m = ls->m;
+	struct chan_msg msg = { .type = CHAN_ACCEPT, .lsock = ls->id };
+	struct wproc *w;
+
+	if (ls->busy)
+		msg.flags = CHAN_F_MORE;
+	if (ls->inflight < lsock_allowed(m, ls) &&
+	    (w = master_offer(m, master_pick(m), &msg, -1)) != NULL) {
+		w->pending = ls;
+		w->sent_at = ev_now(loop);
+		ls->inflight++;
+		if (!ev_is_active(&m->answer)) {
+			ev_timer_set(&m->answer, ANSWER_SECS, ANSWER_SECS);
+			ev_timer_start(loop, &m->answer);
+		}
+		return;		/* one per readiness; level-triggered brings more */
+	}
+	/* All notified, or nobody can take it: the backlog waits. */
+	ev_io_stop(loop, &ls->io);
+}
+
+/* dispatch = handoff: accept here and pass each connection on. */
+static void
+dispatch_handoff(struct ev_loop *loop, struct lsock *ls)
+{
+	ev_io *io = &ls->io;
+	struct master *m = ls->m;
+	struct chan_msg msg = { .type = CHAN_CONN, .lsock = ls->id };
+	struct wproc *w;
+	int fd;
+
+	for (int n = 0; n < HANDOFF_BATCH; n++) {
+		int rr = m->rr;
+
+		if ((w = master_pick(m)) == NULL) {
+			ev_io_stop(loop, io);	/* nobody can take one: the backlog waits */
+			return;
+		}
+		if ((fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
+			m->rr = rr;	/* w's turn is not over */
+			if (net_accept_starved(errno)) {
+				log_warn("accept on %s; pausing accepts", ls->conf->name);
+				ev_io_stop(loop, io);
+				ev_timer_start(loop, &m->accept_pause);
+			}
+			return;		/* EAGAIN and the rest: wait for the next readiness */
+		}
+		if ((w = master_offer(m, w, &msg, fd)) != NULL)
+			w->handed++;
+		close(fd);
+		if (w == NULL) {
+			log_warnx_rate(&m->handoff_log, ev_now(loop),
+			    "%s: no worker took a connection; closed it", ls->conf->name);
+			ev_io_stop(loop, io);
+			return;
+		}
+	}
+}
+
+void
+master_lease_back(struct master *m, struct wproc *w, const struct chan_msg *msg)
+{
+	struct lsock *ls;
+
+	m->answers++;
+	m->answered += msg->count;
+	w->taken += msg->count;
+	if (!chan_answers(msg, w->lease_seq)) {
+		/* A lease given up on (ANSWER_SECS): not this one's answer. */
+		log_debug("worker %d gen %u: late answer to lease %u (now %u) ignored",
+		    w->slot, w->gen, (unsigned)msg->seq, (unsigned)w->lease_seq);
+		return;
+	}
+	if ((ls = w->pending) != NULL) {
+		unsigned was = lsock_allowed(m, ls), now;
+
+		/* Parallel leases follow the backlog's depth. */
+		if (msg->flags & CHAN_F_MORE)
+			ls->allowed += ls->allowed < (unsigned)m->nslots;
+		else if (ls->allowed > 1)
+			ls->allowed--;
+		now = lsock_allowed(m, ls);
+		if (now != was && ls->conf != NULL)
+			log_debug("listener %s: %u lease%s at once",
+			    ls->conf->name, now, now == 1 ? "" : "s");
+		ls->busy = msg->count > 1;
+		ls->inflight--;
+		w->pending = NULL;
+	}
+}
+
+void
+master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct lsock *ls = io->data;
+
+	(void)revents;
+	if (ls->m->cfg->dispatch == DISPATCH_HANDOFF)
+		dispatch_handoff(loop, ls);
+	else
+		dispatch_notify(loop, ls);
+}
+
+void
+master_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop, (void)revents;
+	master_resume(t->data);
+}
+
+/* Watch every listen socket that may hand out another notification. */
+void
+master_resume(struct master *m)
+{
+	struct lsock *ls;
+
+	if (m->stopping || m->cfg->dispatch == DISPATCH_REUSEPORT ||
+	    ev_is_active(&m->accept_pause))
+		return;
+	LIST_FOREACH(ls, &m->lsocks, entry)
+		if (ls->conf != NULL && ls->inflight < lsock_allowed(m, ls))
+			ev_io_start(m->loop, &ls->io);
+}
+
+void
+master_answer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = t->data;
+	ev_tstamp now = ev_now(loop);
+	struct wproc *w;
+	int waiting = 0;
+
+	(void)revents;
+	LIST_FOREACH(w, &m->procs, entry) {
+		if (w->pending == NULL)
+			continue;
+		if (now - w->sent_at < ANSWER_SECS) {
+			waiting = 1;
+			continue;
+		}
+		log_warnx("worker %d gen %u (pid %d) did not answer ACCEPT; skipping it",
+		    w->slot, w->gen, (int)w->pid);
+		w->pending->inflight--;
+		w->pending = NULL;
+		w->unresponsive = 1;
+	}
+	if (!waiting)
+		ev_timer_stop(loop, t);
+	master_resume(m);
+}

@@ -1,0 +1,256 @@
+/*
+ * reload.c: building and swapping generations (reload.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dispatch.h"
+#include "health.h"
+#include "lsock.h"
+#include "proc.h"
+#include "reload.h"
+#include "sdnotify.h"
+
+/* Beyond max_draining old generations, close the oldest now. */
+static void
+master_limit_draining(struct master *m)
+{
+	struct chan_msg msg = { .type = CHAN_STOP };
+	unsigned gens[CONFIG_MAX_WORKERS], n, oldest;
+	struct wproc *w;
+
+	for (;;) {
+		n = 0;
+		oldest = m->gen;
+		LIST_FOREACH(w, &m->procs, entry) {
+			unsigned i;
+
+			if (w->gen == m->gen || w->stopped)
+				continue;
+			for (i = 0; i < n && gens[i] != w->gen; i++)
+				;
+			if (i == n && n < CONFIG_MAX_WORKERS)
+				gens[n++] = w->gen;
+			if (w->gen < oldest)
+				oldest = w->gen;
+		}
+		if (n <= m->cfg->max_draining)
+			return;
+		log_warnx("more than %u generations draining: closing generation %u now",
+		    m->cfg->max_draining, oldest);
+		LIST_FOREACH(w, &m->procs, entry)
+			if (w->gen == oldest) {
+				w->stopped = 1;
+				master_send(w, &msg);
+			}
+	}
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+/*
+ * Whether a reload may run now.  Not while stopping; one at a time: while
+ * the current generation starts it is queued, and runs when that one is
+ * up, or as soon as one of its workers dies before that.
+ */
+static int
+reload_may_start(struct master *m)
+{
+	if (m->stopping)
+		return 0;
+	if (!m->gen_ready && !gen_stuck(m)) {
+		m->reload_pending = 1;
+		log_notice("reload queued until generation %u is ready", m->gen);
+		return 0;
+	}
+	if (!m->gen_ready)
+		log_notice("generation %u is not ready and a worker of it died: "
+		    "replacing it", m->gen);
+	return 1;
+}
+
+/*
+ * Open what nc has that is new into fresh (*nfresh of them), and with
+ * reuseport a socket for every new slot; nothing changes until all of it
+ * is open.  A listener kept with fewer workers keeps its extra sockets
+ * until the commit: their workers still accept on them, and were the
+ * reload to fail, a socket bound afresh for such a slot would be in the
+ * kernel's group with nobody accepting from it.  0, or -1 with the
+ * reason in why and its listener in *failed.
+ */
+static int
+reload_open(struct master *m, const struct config *nc, struct lsock **fresh,
+    size_t *nfresh, const struct listener_conf **failed, char *why, size_t whylen)
+{
+	struct lsock *ls;
+
+	for (size_t i = 0; i < nc->nlisteners; i++) {
+		const struct listener_conf *lc = *failed = &nc->listeners[i];
+
+		if ((ls = lsock_find(m, &lc->addr)) != NULL) {
+			if (lsock_slots(ls, nc->workers > ls->nrfd ? nc->workers : ls->nrfd,
+			    why, whylen) == -1)
+				return -1;
+			continue;
+		}
+		if ((fresh[*nfresh] = lsock_open(m, lc, why, whylen)) == NULL)
+			return -1;
+		(*nfresh)++;
+		if (lsock_slots(fresh[*nfresh - 1], nc->workers, why, whylen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * reload_open() failed on listener failed for why: log it, close what it
+ * opened (fresh, nfresh of them, and reuseport sockets for new slots) and
+ * free nc.
+ */
+static void
+reload_undo(struct master *m, struct config *nc, const struct listener_conf *failed,
+    const char *why, struct lsock **fresh, size_t nfresh)
+{
+	char where[1024];
+
+	lsock_where(nc, failed, why, where, sizeof(where));
+	log_errorx("%s", where);
+	/* Cut to fit STATUS=; the log line has it whole. */
+	snprintf(m->reload_result, sizeof(m->reload_result), "failed: %.*s",
+	    (int)sizeof(m->reload_result) - 9, where);
+	while (nfresh > 0)
+		lsock_release(fresh[--nfresh]);
+	free(fresh);
+	master_lsock_slots(m, m->nslots);	/* only closes */
+	config_free(nc);
+}
+
+/* The reload failed (m->reload_result says why): the generation stays. */
+static void
+reload_failed(struct master *m, struct config_errors *errs)
+{
+	log_errorx("reload failed, keeping generation %u", m->gen);
+	config_errors_fini(errs);
+	sdnotify("READY=1\nSTATUS=reload %s", m->reload_result);
+	m->status[0] = '\0';
+}
+
+/*
+ * Point every kept listen socket at its listener in nc (NULL: closed once
+ * the new workers forked), and add fresh (nfresh of them, freed).
+ */
+static void
+reload_sockets(struct master *m, const struct config *nc, struct lsock **fresh,
+    size_t nfresh)
+{
+	struct lsock *ls;
+
+	LIST_FOREACH(ls, &m->lsocks, entry) {
+		const struct listener_conf *lc = NULL;
+
+		for (size_t i = 0; i < nc->nlisteners && lc == NULL; i++)
+			if (net_addr_equal(&nc->listeners[i].addr, &ls->addr))
+				lc = &nc->listeners[i];
+		if (lc != NULL)
+			lsock_update(ls, lc);
+		ls->conf = lc;		/* NULL: closed once the new workers forked */
+	}
+	for (size_t i = 0; i < nfresh; i++)
+		LIST_INSERT_HEAD(&m->lsocks, fresh[i], entry);
+	free(fresh);
+}
+
+/* The keys of the whole process: the log's apply, the others need a restart. */
+static void
+reload_daemon_keys(const struct config *cur, const struct config *nc)
+{
+	if (!same_str(nc->user, cur->user) || !same_str(nc->group, cur->group) ||
+	    !same_str(nc->pidfile, cur->pidfile))
+		log_warnx("user, group and pidfile need a restart; keeping the running ones");
+	if (strcmp(nc->log_target, cur->log_target) != 0 &&
+	    log_open(nc->log_target) == -1)
+		log_warn("log_target %s; keeping the old target", nc->log_target);
+	log_set_level(nc->log_level);
+}
+
+/*
+ * nc becomes the configuration of a new generation: its workers start,
+ * the older ones drain, sockets no longer configured close.
+ */
+static void
+reload_commit(struct master *m, struct config *nc)
+{
+	struct config *old;
+	struct lsock *ls, *next;
+	struct wproc *w;
+
+	old = m->cfg;
+	m->cfg = nc;
+	m->gen++;
+	m->gen_ready = 0;
+	m->fatal_logged = 0;
+	master_checks(m);	/* new backends start up, checked afresh */
+	snprintf(m->reload_result, sizeof(m->reload_result), "gen %u ok", m->gen);
+
+	master_slots(m, nc->workers);
+	LIST_FOREACH(w, &m->procs, entry)
+		if (w->gen != m->gen && w->state != W_DRAINING)
+			master_drain_worker(w, nc->drain_ms);
+	LIST_FOREACH_SAFE(ls, &m->lsocks, entry, next)
+		if (ls->conf == NULL) {
+			log_notice("closing listen socket %d (no longer configured)", ls->fd);
+			lsock_close(m, ls);
+		}
+	master_lsock_slots(m, m->nslots);	/* only closes */
+	config_free(old);
+	master_limit_draining(m);
+	master_resume(m);
+}
+
+void
+master_reload(struct master *m)
+{
+	struct config_errors errs = { NULL, 0, NULL };
+	const struct listener_conf *failed = NULL;
+	struct lsock **fresh;
+	struct config *nc;
+	struct timespec ts;
+	size_t nfresh = 0;
+	char why[256];
+
+	if (!reload_may_start(m))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	log_notice("reloading %s", m->file != NULL ? m->file : "(command line)");
+
+	if ((nc = config_load(m->file, m->ov, &errs)) == NULL) {
+		for (size_t i = 0; i < errs.n; i++)
+			log_errorx("%s", errs.msg[i]);
+		snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s",
+		    errs.n > 0 ? errs.msg[0] : "unknown error");
+		reload_failed(m, &errs);
+		return;
+	}
+	if (nc->dispatch != m->cfg->dispatch) {
+		log_warnx("dispatch needs a restart; keeping the running one");
+		nc->dispatch = m->cfg->dispatch;
+	}
+	if ((fresh = calloc(nc->nlisteners, sizeof(*fresh))) == NULL)
+		fatal("reload");
+	if (reload_open(m, nc, fresh, &nfresh, &failed, why, sizeof(why)) == -1) {
+		reload_undo(m, nc, failed, why, fresh, nfresh);
+		reload_failed(m, &errs);
+		return;
+	}
+	reload_sockets(m, nc, fresh, nfresh);
+	reload_daemon_keys(m->cfg, nc);
+	reload_commit(m, nc);
+}

@@ -75,7 +75,7 @@ wproc_open(const struct master *m, const struct wproc *w)
  * turn.
  */
 static uint64_t
-master_lease_floor(const struct master *m, const struct wproc *except, int *n)
+dispatch_lease_floor(const struct master *m, const struct wproc *except, int *n)
 {
 	uint64_t floor = UINT64_MAX;
 
@@ -94,7 +94,7 @@ master_lease_floor(const struct master *m, const struct wproc *except, int *n)
 
 /*
  * notify: connections w's next lease may take (0: only LEASE_MAX), or -1
- * when w has had more than its turn; floor and n from master_lease_floor().
+ * when w has had more than its turn; floor and n from dispatch_lease_floor().
  */
 static int64_t
 lease_cap(uint64_t floor, int n, const struct wproc *w)
@@ -107,10 +107,10 @@ lease_cap(uint64_t floor, int n, const struct wproc *w)
 }
 
 static int64_t
-master_lease_cap(const struct master *m, const struct wproc *w)
+dispatch_lease_cap(const struct master *m, const struct wproc *w)
 {
 	int n;
-	uint64_t floor = master_lease_floor(m, NULL, &n);
+	uint64_t floor = dispatch_lease_floor(m, NULL, &n);
 
 	return lease_cap(floor, n, w);
 }
@@ -121,10 +121,10 @@ master_lease_cap(const struct master *m, const struct wproc *w)
  * connection the others took meanwhile.
  */
 void
-master_lease_level(const struct master *m, struct wproc *w)
+dispatch_lease_level(const struct master *m, struct wproc *w)
 {
 	int n;
-	uint64_t floor = master_lease_floor(m, w, &n);
+	uint64_t floor = dispatch_lease_floor(m, w, &n);
 
 	if (n > 0 && w->taken < floor)
 		w->taken = floor;
@@ -148,11 +148,11 @@ lsock_allowed(const struct master *m, const struct lsock *ls)
  * O(n) over the slots; n <= CONFIG_MAX_WORKERS.
  */
 static struct wproc *
-master_pick(struct master *m)
+dispatch_pick(struct master *m)
 {
 	int n = 0;
 	uint64_t floor = m->cfg->dispatch == DISPATCH_NOTIFY ?
-	    master_lease_floor(m, NULL, &n) : 0;
+	    dispatch_lease_floor(m, NULL, &n) : 0;
 
 	for (int i = 0; i < m->nslots; i++) {
 		int idx = (m->rr + i) % m->nslots;
@@ -173,13 +173,13 @@ master_pick(struct master *m)
  * that took it, or NULL.
  */
 static struct wproc *
-master_offer(struct master *m, struct wproc *w, const struct chan_msg *msg, int fd)
+dispatch_offer(struct master *m, struct wproc *w, const struct chan_msg *msg, int fd)
 {
 	struct chan_msg one = *msg;
 
-	for (; w != NULL; w = master_pick(m)) {
+	for (; w != NULL; w = dispatch_pick(m)) {
 		if (one.type == CHAN_ACCEPT) {
-			one.conns = (uint32_t)master_lease_cap(m, w);
+			one.conns = (uint32_t)dispatch_lease_cap(m, w);
 			one.seq = (uint16_t)(w->lease_seq + 1);
 		}
 		if (chan_send_fd(w->chan, &one, fd) == 0) {
@@ -203,7 +203,7 @@ dispatch_notify(struct ev_loop *loop, struct lsock *ls)
 	if (ls->busy)
 		msg.flags = CHAN_F_MORE;
 	if (ls->inflight < lsock_allowed(m, ls) &&
-	    (w = master_offer(m, master_pick(m), &msg, -1)) != NULL) {
+	    (w = dispatch_offer(m, dispatch_pick(m), &msg, -1)) != NULL) {
 		w->pending = ls;
 		w->sent_at = ev_now(loop);
 		ls->inflight++;
@@ -230,7 +230,7 @@ dispatch_handoff(struct ev_loop *loop, struct lsock *ls)
 	for (int n = 0; n < HANDOFF_BATCH; n++) {
 		int rr = m->rr;
 
-		if ((w = master_pick(m)) == NULL) {
+		if ((w = dispatch_pick(m)) == NULL) {
 			ev_io_stop(loop, io);	/* nobody can take one: the backlog waits */
 			return;
 		}
@@ -243,7 +243,7 @@ dispatch_handoff(struct ev_loop *loop, struct lsock *ls)
 			}
 			return;		/* EAGAIN and the rest: wait for the next readiness */
 		}
-		if ((w = master_offer(m, w, &msg, fd)) != NULL)
+		if ((w = dispatch_offer(m, w, &msg, fd)) != NULL)
 			w->handed++;
 		close(fd);
 		if (w == NULL) {
@@ -256,7 +256,7 @@ dispatch_handoff(struct ev_loop *loop, struct lsock *ls)
 }
 
 void
-master_lease_back(struct master *m, struct wproc *w, const struct chan_msg *msg)
+dispatch_answered(struct master *m, struct wproc *w, const struct chan_msg *msg)
 {
 	struct lsock *ls;
 
@@ -288,7 +288,7 @@ master_lease_back(struct master *m, struct wproc *w, const struct chan_msg *msg)
 }
 
 void
-master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
+dispatch_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct lsock *ls = io->data;
 
@@ -300,15 +300,15 @@ master_listen_cb(struct ev_loop *loop, ev_io *io, int revents)
 }
 
 void
-master_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
+dispatch_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	(void)loop, (void)revents;
-	master_resume(t->data);
+	dispatch_resume(t->data);
 }
 
 /* Watch every listen socket that may hand out another notification. */
 void
-master_resume(struct master *m)
+dispatch_resume(struct master *m)
 {
 	struct lsock *ls;
 
@@ -321,7 +321,7 @@ master_resume(struct master *m)
 }
 
 void
-master_answer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+dispatch_answer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct master *m = t->data;
 	ev_tstamp now = ev_now(loop);
@@ -344,5 +344,5 @@ master_answer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 	if (!waiting)
 		ev_timer_stop(loop, t);
-	master_resume(m);
+	dispatch_resume(m);
 }

@@ -20,7 +20,7 @@ int	wproc_open(const struct master *m, const struct wproc *w);
  * w could not take connections and now can: start its lease count level
  * with the other workers'.
  */
-void	master_lease_level(const struct master *m, struct wproc *w);
+void	dispatch_lease_level(const struct master *m, struct wproc *w);
 /*
  * w answered a lease (CHAN_ACCEPTED, msg): count what it took and, when
  * the answer is to its current lease, give the lease back to its listen
@@ -28,22 +28,22 @@ void	master_lease_level(const struct master *m, struct wproc *w);
  * (CHAN_F_MORE) or one fewer when not.  A late answer to a lease given up
  * on only counts.
  */
-void	master_lease_back(struct master *m, struct wproc *w, const struct chan_msg *msg);
+void	dispatch_answered(struct master *m, struct wproc *w, const struct chan_msg *msg);
 /*
  * Watch every listen socket that may hand out another lease; none while
  * stopping, with reuseport or while accepts pause.
  */
-void	master_resume(struct master *m);
+void	dispatch_resume(struct master *m);
 
 /*
  * A listen socket's watcher (io->data is the struct lsock): readable, so
  * lease it to a worker (notify) or accept and pass the connections on
  * (handoff).
  */
-void	master_listen_cb(struct ev_loop *loop, ev_io *io, int revents);
+void	dispatch_listen_cb(struct ev_loop *loop, ev_io *io, int revents);
 /* m->accept_pause: accepts resume after EMFILE in the master. */
-void	master_pause_cb(struct ev_loop *loop, ev_timer *t, int revents);
+void	dispatch_pause_cb(struct ev_loop *loop, ev_timer *t, int revents);
 /* m->answer: a worker that kept a lease ANSWER_SECS loses it. */
-void	master_answer_cb(struct ev_loop *loop, ev_timer *t, int revents);
+void	dispatch_answer_cb(struct ev_loop *loop, ev_timer *t, int revents);
 
 #endif

@@ -7,7 +7,7 @@
 #include "health.h"
 
 static void
-master_send_backend(struct wproc *w, uint32_t lsock, size_t idx, int up)
+health_send(struct wproc *w, uint32_t lsock, size_t idx, int up)
 {
 	struct chan_msg msg = {
 		.type = CHAN_BACKEND, .lsock = lsock, .count = idx, .conns = up,
@@ -19,26 +19,26 @@ master_send_backend(struct wproc *w, uint32_t lsock, size_t idx, int up)
 
 /* A new worker learns which backends the checks found down. */
 void
-master_tell_down(void *arg, uint32_t lsock, size_t idx)
+health_tell_down(void *arg, uint32_t lsock, size_t idx)
 {
-	master_send_backend(arg, lsock, idx, 0);
+	health_send(arg, lsock, idx, 0);
 }
 
 /* A health check changed a backend's state: tell the current workers. */
 void
-master_backend_changed(void *arg, uint32_t lsock, size_t idx, int up)
+health_changed(void *arg, uint32_t lsock, size_t idx, int up)
 {
 	struct master *m = arg;
 	struct wproc *w;
 
 	LIST_FOREACH(w, &m->procs, entry)
 		if (w->gen == m->gen && w->state != W_DRAINING)
-			master_send_backend(w, lsock, idx, up);
+			health_send(w, lsock, idx, up);
 }
 
 /* (Re)start the health checks of every configured listener. */
 void
-master_checks(struct master *m)
+health_start(struct master *m)
 {
 	struct lsock *ls;
 

@@ -13,16 +13,16 @@
 #include "mstate.h"
 
 /* (Re)start the health checks of every configured listener. */
-void	master_checks(struct master *m);
+void	health_start(struct master *m);
 /*
  * m->checks.changed: a health check changed a backend's state (arg is the
  * master); tell the workers of the current generation.
  */
-void	master_backend_changed(void *arg, uint32_t lsock, size_t idx, int up);
+void	health_changed(void *arg, uint32_t lsock, size_t idx, int up);
 /*
  * For checks_each_down(): tell worker arg (a struct wproc) that backend
  * idx of listen socket lsock is down.
  */
-void	master_tell_down(void *arg, uint32_t lsock, size_t idx);
+void	health_tell_down(void *arg, uint32_t lsock, size_t idx);
 
 #endif

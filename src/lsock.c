@@ -116,7 +116,7 @@ lsock_open(struct master *m, const struct listener_conf *lc, char *err,
 	ls->m = m;
 	ls->allowed = 1;
 	ls->passed = p;
-	ev_io_init(&ls->io, master_listen_cb, fd, EV_READ);
+	ev_io_init(&ls->io, dispatch_listen_cb, fd, EV_READ);
 	ls->io.data = ls;
 	if (m->cfg->dispatch == DISPATCH_REUSEPORT) {
 		if ((ls->rfd = malloc(sizeof(*ls->rfd))) == NULL) {
@@ -171,7 +171,7 @@ lsock_slots(struct lsock *ls, int n, char *err, size_t errlen)
  * with the reason logged and every listener back at m->nslots sockets.
  */
 int
-master_lsock_slots(struct master *m, int n)
+lsock_slots_all(struct master *m, int n)
 {
 	struct lsock *ls;
 	char why[256];

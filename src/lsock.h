@@ -38,7 +38,7 @@ int	lsock_slots(struct lsock *ls, int n, char *err, size_t errlen);
  * 0, or -1 with the reason logged and every listener back at m->nslots
  * sockets.
  */
-int	master_lsock_slots(struct master *m, int n);
+int	lsock_slots_all(struct master *m, int n);
 /* A reload keeps ls for lc: apply lc's backlog and tcp_nodelay to it. */
 void	lsock_update(struct lsock *ls, const struct listener_conf *lc);
 /*

@@ -32,9 +32,9 @@
 static void
 master_ready(struct master *m)
 {
-	if (master_check_ready(m) && m->reload_pending) {
+	if (status_check_ready(m) && m->reload_pending) {
 		m->reload_pending = 0;
-		master_reload(m);
+		reload_run(m);
 	}
 }
 
@@ -77,11 +77,11 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 				log_info("worker %d gen %u ready, pid %d", w->slot, w->gen,
 				    (int)w->pid);
 			}
-			checks_each_down(&m->checks, master_tell_down, w);
+			checks_each_down(&m->checks, health_tell_down, w);
 			master_ready(m);
 			break;
 		case CHAN_ACCEPTED:
-			master_lease_back(m, w, &msg);
+			dispatch_answered(m, w, &msg);
 			break;
 		case CHAN_HEARTBEAT:
 			if (msg.accepted > w->accepted)
@@ -95,9 +95,9 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			    chan_type_name(msg.type), w->slot, w->gen);
 		}
 		if (!was_open && wproc_open(m, w))
-			master_lease_level(m, w);
+			dispatch_lease_level(m, w);
 	}
-	master_resume(m);
+	dispatch_resume(m);
 }
 
 static void
@@ -133,10 +133,10 @@ master_stop(struct master *m, int immediate)
 	if (!immediate && m->stopping == 0) {
 		m->stopping = 1;
 		LIST_FOREACH(w, &m->procs, entry)
-			master_drain_worker(w, m->cfg->shutdown_ms);
+			proc_drain(w, m->cfg->shutdown_ms);
 		grace = m->cfg->shutdown_ms / 1000.0 + KILL_GRACE;
 		m->stop_at = ev_now(m->loop) + grace;
-		master_extend(m);
+		status_extend(m);
 	} else {
 		m->stopping = 2;
 		LIST_FOREACH(w, &m->procs, entry)
@@ -161,13 +161,13 @@ master_reaped(struct master *m)
 	if (!m->stopping) {
 		int fatal_all;
 
-		if (m->reload_pending && !m->gen_ready && gen_stuck(m)) {
+		if (m->reload_pending && !m->gen_ready && proc_gen_stuck(m)) {
 			/*
 			 * Queued for a generation that will not be ready soon:
 			 * first, since it may replace one that cannot start.
 			 */
 			m->reload_pending = 0;
-			master_reload(m);
+			reload_run(m);
 		}
 		fatal_all = m->nslots > 0;
 		for (int i = 0; i < m->nslots; i++)
@@ -190,7 +190,7 @@ master_reaped(struct master *m)
 			    "older generations are done, unless a reload replaces it", m->gen);
 		}
 	}
-	master_resume(m);
+	dispatch_resume(m);
 }
 
 static void
@@ -205,7 +205,7 @@ master_sig_cb(struct ev_loop *loop, ev_io *io, int revents)
 	while ((signo = selfpipe_next()) != 0) {
 		switch (signo) {
 		case SIGHUP:
-			master_reload(m);
+			reload_run(m);
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -219,15 +219,15 @@ master_sig_cb(struct ev_loop *loop, ev_io *io, int revents)
 			if (log_reopen() == -1)
 				log_warn("reopening the log file");
 			LIST_FOREACH(w, &m->procs, entry)
-				master_send(w, &reopen);
+				proc_send(w, &reopen);
 			break;
 		case SIGTTIN:
 		case SIGTTOU:
-			if (master_workers_delta(m, signo == SIGTTIN))
+			if (proc_workers_delta(m, signo == SIGTTIN))
 				master_ready(m);
 			break;
 		case SIGCHLD:
-			master_reap(m);
+			proc_reap(m);
 			master_reaped(m);
 			break;
 		}
@@ -349,17 +349,17 @@ master_watchers(struct master *m, int sigfd)
 	m->sig_io.data = m;
 	ev_set_priority(&m->sig_io, EV_MAXPRI);
 	ev_io_start(m->loop, &m->sig_io);
-	ev_timer_init(&m->tick, master_tick_cb, 1., 1.);
+	ev_timer_init(&m->tick, status_tick_cb, 1., 1.);
 	m->tick.data = m;
 	ev_timer_start(m->loop, &m->tick);
-	ev_timer_init(&m->answer, master_answer_cb, ANSWER_SECS, ANSWER_SECS);
+	ev_timer_init(&m->answer, dispatch_answer_cb, ANSWER_SECS, ANSWER_SECS);
 	m->answer.data = m;
 	ev_timer_init(&m->stop_timer, master_stop_cb, 0., 0.);
 	m->stop_timer.data = m;
-	ev_timer_init(&m->accept_pause, master_pause_cb, ACCEPT_PAUSE_SECS, 0.);
+	ev_timer_init(&m->accept_pause, dispatch_pause_cb, ACCEPT_PAUSE_SECS, 0.);
 	m->accept_pause.data = m;
 	if ((wd_usec = sd_watchdog_usec()) > 0) {
-		ev_timer_init(&m->watchdog, master_watchdog_cb, 0., wd_usec / 2e6);
+		ev_timer_init(&m->watchdog, status_watchdog_cb, 0., wd_usec / 2e6);
 		m->watchdog.data = m;
 		ev_timer_again(m->loop, &m->watchdog);
 		log_info("systemd watchdog: every %llu ms", wd_usec / 2000);
@@ -373,15 +373,15 @@ master_loop(struct master *m)
 	log_notice("preforkd starting, pid %d, %zu listeners, %d workers",
 	    (int)getpid(), m->cfg->nlisteners, m->cfg->workers);
 	m->checks.loop = m->loop;
-	m->checks.changed = master_backend_changed;
+	m->checks.changed = health_changed;
 	m->checks.arg = m;
-	master_checks(m);
-	master_slots(m, m->cfg->workers);
-	master_resume(m);
+	health_start(m);
+	proc_slots(m, m->cfg->workers);
+	dispatch_resume(m);
 	ev_run(m->loop, 0);
 
 	for (int i = 0; i < m->nslots; i++)
-		slot_free(m, m->slots[i]);
+		proc_slot_free(m, m->slots[i]);
 	free(m->slots);
 	checks_clear(&m->checks);
 	ev_loop_destroy(m->loop);

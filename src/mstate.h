@@ -77,7 +77,7 @@ struct wproc {
 	uint32_t	 handed_seen;	/* ... and received, as it last said */
 	uint64_t	 accepted;
 	uint64_t	 taken;		/* notify: connections its leases took, from a
-					   start level with the others (master_lease_floor) */
+					   start level with the others (dispatch_lease_floor) */
 	LIST_ENTRY(wproc) entry;
 };
 

@@ -21,10 +21,10 @@
 #define BACKOFF_MAX_MS	10000
 #define FATAL_TRIES	3	/* starts failing with status 2 in a row: give up */
 
-static int	master_spawn(struct master *m, struct slot *s);
+static int	proc_spawn(struct master *m, struct slot *s);
 
 void
-master_send(struct wproc *w, struct chan_msg *msg)
+proc_send(struct wproc *w, struct chan_msg *msg)
 {
 	if (chan_send(w->chan, msg) == -1)
 		log_warn("sending %s to worker %d gen %u (pid %d)",
@@ -32,16 +32,16 @@ master_send(struct wproc *w, struct chan_msg *msg)
 }
 
 void
-master_drain_worker(struct wproc *w, unsigned timeout_ms)
+proc_drain(struct wproc *w, unsigned timeout_ms)
 {
 	struct chan_msg msg = { .type = CHAN_DRAIN, .timeout_ms = timeout_ms };
 
 	w->state = W_DRAINING;
-	master_send(w, &msg);
+	proc_send(w, &msg);
 }
 
 static void
-master_child(struct master *m, struct slot *s, int chan)
+proc_child(struct master *m, struct slot *s, int chan)
 {
 	struct worker_spawn sp;
 	struct wproc *w;
@@ -89,16 +89,16 @@ master_child(struct master *m, struct slot *s, int chan)
 }
 
 static void
-master_respawn_cb(struct ev_loop *loop, ev_timer *t, int revents)
+proc_respawn_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct slot *s = t->data;
 
 	(void)loop, (void)revents;
-	master_spawn(s->m, s);
+	proc_spawn(s->m, s);
 }
 
 static void
-master_schedule(struct master *m, struct slot *s, ev_tstamp lived)
+proc_schedule(struct master *m, struct slot *s, ev_tstamp lived)
 {
 	if (lived < QUICK_DEATH)
 		s->delay_ms = s->delay_ms == 0 ? BACKOFF_MIN_MS :
@@ -107,7 +107,7 @@ master_schedule(struct master *m, struct slot *s, ev_tstamp lived)
 		s->delay_ms = 0;
 	log_notice("respawning worker %d in %u ms", s->idx, s->delay_ms);
 	if (s->delay_ms == 0) {
-		master_spawn(m, s);
+		proc_spawn(m, s);
 		return;
 	}
 	ev_timer_set(&s->respawn, s->delay_ms / 1000.0, 0.);
@@ -115,7 +115,7 @@ master_schedule(struct master *m, struct slot *s, ev_tstamp lived)
 }
 
 static int
-master_spawn(struct master *m, struct slot *s)
+proc_spawn(struct master *m, struct slot *s)
 {
 	struct wproc *w;
 	sigset_t all, old;
@@ -126,7 +126,7 @@ master_spawn(struct master *m, struct slot *s)
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("worker %d: cannot make its channel", s->idx);
 		free(w);
-		master_schedule(m, s, 0);
+		proc_schedule(m, s, 0);
 		return -1;
 	}
 	/* Blocked across fork: no handler of ours runs in the child. */
@@ -135,7 +135,7 @@ master_spawn(struct master *m, struct slot *s)
 	if ((pid = fork()) == 0) {
 		free(w);	/* the parent's record of the child */
 		close(sv[0]);
-		master_child(m, s, sv[1]);
+		proc_child(m, s, sv[1]);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
@@ -143,7 +143,7 @@ master_spawn(struct master *m, struct slot *s)
 		log_warn("worker %d: fork", s->idx);
 		close(sv[0]);
 		free(w);
-		master_schedule(m, s, 0);
+		proc_schedule(m, s, 0);
 		return -1;
 	}
 	w->pid = pid;
@@ -164,7 +164,7 @@ master_spawn(struct master *m, struct slot *s)
 }
 
 static struct slot *
-slot_new(struct master *m, int idx)
+proc_slot_new(struct master *m, int idx)
 {
 	struct slot *s;
 
@@ -172,13 +172,13 @@ slot_new(struct master *m, int idx)
 		fatal("slot");
 	s->idx = idx;
 	s->m = m;
-	ev_timer_init(&s->respawn, master_respawn_cb, 0., 0.);
+	ev_timer_init(&s->respawn, proc_respawn_cb, 0., 0.);
 	s->respawn.data = s;
 	return s;
 }
 
 void
-slot_free(struct master *m, struct slot *s)
+proc_slot_free(struct master *m, struct slot *s)
 {
 	ev_timer_stop(m->loop, &s->respawn);
 	free(s);
@@ -186,21 +186,21 @@ slot_free(struct master *m, struct slot *s)
 
 /* Replace the slot table with n fresh slots and fill them. */
 void
-master_slots(struct master *m, int n)
+proc_slots(struct master *m, int n)
 {
 	struct slot **v;
 
 	for (int i = 0; i < m->nslots; i++)
-		slot_free(m, m->slots[i]);
+		proc_slot_free(m, m->slots[i]);
 	if ((v = realloc(m->slots, n * sizeof(*v))) == NULL)
 		fatal("slots");
 	m->slots = v;
 	m->nslots = n;
 	m->rr = 0;
 	for (int i = 0; i < n; i++)
-		m->slots[i] = slot_new(m, i);
+		m->slots[i] = proc_slot_new(m, i);
 	for (int i = 0; i < n; i++)
-		master_spawn(m, m->slots[i]);
+		proc_spawn(m, m->slots[i]);
 }
 
 /*
@@ -208,7 +208,7 @@ master_slots(struct master *m, int n)
  * waiting to respawn after a quick death or failed for good.
  */
 int
-gen_stuck(const struct master *m)
+proc_gen_stuck(const struct master *m)
 {
 	for (int i = 0; i < m->nslots; i++)
 		if (m->slots[i]->w == NULL)
@@ -217,7 +217,7 @@ gen_stuck(const struct master *m)
 }
 
 static int
-gen_alive(struct master *m, unsigned gen)
+proc_gen_alive(struct master *m, unsigned gen)
 {
 	struct wproc *w;
 
@@ -228,7 +228,7 @@ gen_alive(struct master *m, unsigned gen)
 }
 
 void
-master_reap(struct master *m)
+proc_reap(struct master *m)
 {
 	struct wproc *w;
 	pid_t pid;
@@ -268,15 +268,15 @@ master_reap(struct master *m)
 				    "not respawning", s->idx, s->failed);
 				s->fatal = 1;
 			} else if (!m->stopping)
-				master_schedule(m, s, ev_now(m->loop) - w->started);
-		} else if (w->gen != m->gen && !gen_alive(m, w->gen))
+				proc_schedule(m, s, ev_now(m->loop) - w->started);
+		} else if (w->gen != m->gen && !proc_gen_alive(m, w->gen))
 			log_notice("generation %u finished draining", w->gen);
 		free(w);
 	}
 }
 
 int
-master_workers_delta(struct master *m, int more)
+proc_workers_delta(struct master *m, int more)
 {
 	struct slot **v;
 	struct slot *s;
@@ -286,7 +286,7 @@ master_workers_delta(struct master *m, int more)
 	if (more) {
 		if (m->nslots >= CONFIG_MAX_WORKERS)
 			return 0;
-		if (master_lsock_slots(m, m->nslots + 1) == -1) {
+		if (lsock_slots_all(m, m->nslots + 1) == -1) {
 			log_warnx("SIGTTIN: no socket for another worker; keeping %d "
 			    "(after the switch to user, reuseport sockets can be added "
 			    "only by a restart)", m->nslots);
@@ -295,10 +295,10 @@ master_workers_delta(struct master *m, int more)
 		if ((v = realloc(m->slots, (m->nslots + 1) * sizeof(*v))) == NULL)
 			fatal("slots");
 		m->slots = v;
-		s = m->slots[m->nslots] = slot_new(m, m->nslots);
+		s = m->slots[m->nslots] = proc_slot_new(m, m->nslots);
 		m->nslots++;
 		log_notice("SIGTTIN: %d workers", m->nslots);
-		master_spawn(m, s);
+		proc_spawn(m, s);
 		return 0;
 	}
 	if (m->nslots <= 1)
@@ -306,9 +306,9 @@ master_workers_delta(struct master *m, int more)
 	s = m->slots[--m->nslots];
 	log_notice("SIGTTOU: %d workers", m->nslots);
 	if (s->w != NULL)
-		master_drain_worker(s->w, m->cfg->drain_ms);
-	slot_free(m, s);
-	master_lsock_slots(m, m->nslots);	/* only closes */
+		proc_drain(s->w, m->cfg->drain_ms);
+	proc_slot_free(m, s);
+	lsock_slots_all(m, m->nslots);	/* only closes */
 	m->rr %= m->nslots;
 	return 1;
 }

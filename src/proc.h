@@ -14,27 +14,27 @@
 #include "mstate.h"
 
 /* Send msg to w; a failure is logged. */
-void	master_send(struct wproc *w, struct chan_msg *msg);
+void	proc_send(struct wproc *w, struct chan_msg *msg);
 /* Tell w to finish its connections within timeout_ms and exit. */
-void	master_drain_worker(struct wproc *w, unsigned timeout_ms);
+void	proc_drain(struct wproc *w, unsigned timeout_ms);
 /* Replace the slot table with n fresh slots and fill them. */
-void	master_slots(struct master *m, int n);
+void	proc_slots(struct master *m, int n);
 /* Free slot s (its worker, if any, is not touched). */
-void	slot_free(struct master *m, struct slot *s);
+void	proc_slot_free(struct master *m, struct slot *s);
 /*
  * The current generation cannot become ready soon: a slot has no worker,
  * waiting to respawn after a quick death or failed for good.
  */
-int	gen_stuck(const struct master *m);
+int	proc_gen_stuck(const struct master *m);
 /*
  * Reap every exited worker: log it, free it and, unless stopping,
  * schedule its slot's respawn or mark the slot failed for good.
  */
-void	master_reap(struct master *m);
+void	proc_reap(struct master *m);
 /*
  * SIGTTIN (more) or SIGTTOU: one worker more or fewer.  Returns 1 when a
  * slot was removed (the generation may be ready now), else 0.
  */
-int	master_workers_delta(struct master *m, int more);
+int	proc_workers_delta(struct master *m, int more);
 
 #endif

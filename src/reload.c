@@ -15,7 +15,7 @@
 
 /* Beyond max_draining old generations, close the oldest now. */
 static void
-master_limit_draining(struct master *m)
+reload_limit_draining(struct master *m)
 {
 	struct chan_msg msg = { .type = CHAN_STOP };
 	unsigned gens[CONFIG_MAX_WORKERS], n, oldest;
@@ -43,7 +43,7 @@ master_limit_draining(struct master *m)
 		LIST_FOREACH(w, &m->procs, entry)
 			if (w->gen == oldest) {
 				w->stopped = 1;
-				master_send(w, &msg);
+				proc_send(w, &msg);
 			}
 	}
 }
@@ -64,7 +64,7 @@ reload_may_start(struct master *m)
 {
 	if (m->stopping)
 		return 0;
-	if (!m->gen_ready && !gen_stuck(m)) {
+	if (!m->gen_ready && !proc_gen_stuck(m)) {
 		m->reload_pending = 1;
 		log_notice("reload queued until generation %u is ready", m->gen);
 		return 0;
@@ -127,7 +127,7 @@ reload_undo(struct master *m, struct config *nc, const struct listener_conf *fai
 	while (nfresh > 0)
 		lsock_release(fresh[--nfresh]);
 	free(fresh);
-	master_lsock_slots(m, m->nslots);	/* only closes */
+	lsock_slots_all(m, m->nslots);	/* only closes */
 	config_free(nc);
 }
 
@@ -195,26 +195,26 @@ reload_commit(struct master *m, struct config *nc)
 	m->gen++;
 	m->gen_ready = 0;
 	m->fatal_logged = 0;
-	master_checks(m);	/* new backends start up, checked afresh */
+	health_start(m);	/* new backends start up, checked afresh */
 	snprintf(m->reload_result, sizeof(m->reload_result), "gen %u ok", m->gen);
 
-	master_slots(m, nc->workers);
+	proc_slots(m, nc->workers);
 	LIST_FOREACH(w, &m->procs, entry)
 		if (w->gen != m->gen && w->state != W_DRAINING)
-			master_drain_worker(w, nc->drain_ms);
+			proc_drain(w, nc->drain_ms);
 	LIST_FOREACH_SAFE(ls, &m->lsocks, entry, next)
 		if (ls->conf == NULL) {
 			log_notice("closing listen socket %d (no longer configured)", ls->fd);
 			lsock_close(m, ls);
 		}
-	master_lsock_slots(m, m->nslots);	/* only closes */
+	lsock_slots_all(m, m->nslots);	/* only closes */
 	config_free(old);
-	master_limit_draining(m);
-	master_resume(m);
+	reload_limit_draining(m);
+	dispatch_resume(m);
 }
 
 void
-master_reload(struct master *m)
+reload_run(struct master *m)
 {
 	struct config_errors errs = { NULL, 0, NULL };
 	const struct listener_conf *failed = NULL;

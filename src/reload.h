@@ -14,6 +14,6 @@
  * (unless it is stuck), ignored while stopping.  A failure is logged and
  * reported to systemd, and the running generation is kept.
  */
-void	master_reload(struct master *m);
+void	reload_run(struct master *m);
 
 #endif

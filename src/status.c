@@ -13,7 +13,7 @@
 
 /* Compose STATUS=; send it when it changed and send is set. */
 void
-master_status(struct master *m, int send)
+status_send(struct master *m, int send)
 {
 	char s[sizeof(m->status)];
 	unsigned total = 0, drain_conns = 0, ngen = 0, seen[64];
@@ -55,7 +55,7 @@ master_status(struct master *m, int send)
  * shutdown_timeout plus EXTEND_GRACE (which covers KILL_GRACE).
  */
 void
-master_extend(struct master *m)
+status_extend(struct master *m)
 {
 	ev_tstamp left = m->stop_at - KILL_GRACE - ev_now(m->loop);
 
@@ -65,7 +65,7 @@ master_extend(struct master *m)
 
 /* WATCHDOG=1 only while the loop runs and the workers answer. */
 void
-master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
+status_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct master *m = t->data;
 	ev_tstamp now = ev_now(loop);
@@ -82,7 +82,7 @@ master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 void
-master_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+status_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct master *m = t->data;
 	ev_tstamp now = ev_now(loop);
@@ -96,9 +96,9 @@ master_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			    w->slot, w->gen, (int)w->pid);
 			w->unresponsive = 1;
 		}
-	master_status(m, 1);
+	status_send(m, 1);
 	if (m->stopping == 1)
-		master_extend(m);
+		status_extend(m);
 	m->accepted_prev = m->accepted;
 	if (m->answers > 0)
 		log_debug("dispatch: %llu notifications took %llu connections",
@@ -107,7 +107,7 @@ master_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 int
-master_check_ready(struct master *m)
+status_check_ready(struct master *m)
 {
 	if (m->gen_ready || m->stopping)
 		return 0;
@@ -119,7 +119,7 @@ master_check_ready(struct master *m)
 	}
 	m->gen_ready = 1;
 	log_notice("generation %u ready: %d workers", m->gen, m->nslots);
-	master_status(m, 0);
+	status_send(m, 0);
 	sdnotify("READY=1\nSTATUS=%s", m->status);
 	daemon_ready();
 	return 1;

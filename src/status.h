@@ -11,23 +11,23 @@
 #include "mstate.h"
 
 /* Compose STATUS= into m->status; send it when it changed and send is set. */
-void	master_status(struct master *m, int send);
+void	status_send(struct master *m, int send);
 /*
  * While draining for a stop, ask systemd to wait: what is left of
  * shutdown_timeout plus a grace that covers KILL_GRACE.
  */
-void	master_extend(struct master *m);
+void	status_extend(struct master *m);
 /*
  * Once every slot of the current generation has a ready worker, mark the
  * generation ready and tell systemd (READY=1) and a daemonising parent.
  * Returns 1 when it did so now, else 0 (not ready, ready before, or
  * stopping): the caller then runs a reload queued meanwhile.
  */
-int	master_check_ready(struct master *m);
+int	status_check_ready(struct master *m);
 
 /* m->watchdog: WATCHDOG=1 only while the loop runs and the workers answer. */
-void	master_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents);
+void	status_watchdog_cb(struct ev_loop *loop, ev_timer *t, int revents);
 /* m->tick, every second: stale workers, STATUS=, the accept rate. */
-void	master_tick_cb(struct ev_loop *loop, ev_timer *t, int revents);
+void	status_tick_cb(struct ev_loop *loop, ev_timer *t, int revents);
 
 #endif

@@ -54,6 +54,8 @@ UNIT_deps_proxyproto = proxyproto net
 UNIT_deps_upstream = upstream net
 UNIT_TESTS += log
 UNIT_deps_log    = log
+UNIT_TESTS += strbuf
+UNIT_deps_strbuf = strbuf
 
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check

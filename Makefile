@@ -59,6 +59,8 @@ UNIT_TESTS += strbuf
 UNIT_deps_strbuf = strbuf
 UNIT_TESTS += ctlcmd
 UNIT_deps_ctlcmd = ctlcmd
+UNIT_TESTS += report
+UNIT_deps_report = report strbuf
 
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check

@@ -17,7 +17,7 @@ const char ctlcmd_help[] =
     "show workers                           each worker: slot, pid, generation, state, connections\n"
     "set backend LISTENER ADDR ready|drain|maint\n"
     "                                       operator state of a backend, kept across reloads\n"
-    "set weight LISTENER ADDR N             the backend's weight (0-256; 0 takes no new connections)\n"
+    "set weight LISTENER ADDR N             the backend's weight, 1-256, kept across reloads\n"
     "reload                                 reload the configuration; answers when the new\n"
     "                                       generation is ready, or with the errors\n";
 
@@ -58,9 +58,9 @@ ctlcmd_words(char *line, size_t len, char **w, int max, char *err, size_t errlen
 	return n;
 }
 
-/* A number from 0 to max, digits only.  0 or -1. */
+/* A number from min to max, digits only.  0 or -1. */
 static int
-ctlcmd_uint(const char *s, unsigned max, unsigned *v)
+ctlcmd_uint(const char *s, unsigned min, unsigned max, unsigned *v)
 {
 	unsigned long n = 0;
 
@@ -73,6 +73,8 @@ ctlcmd_uint(const char *s, unsigned max, unsigned *v)
 		if (n > max)
 			return -1;
 	}
+	if (n < min)
+		return -1;
 	*v = (unsigned)n;
 	return 0;
 }
@@ -136,8 +138,8 @@ ctlcmd_set(char **w, int n, struct ctl_cmd *cmd, char *err, size_t errlen)
 		cmd->state = w[4];
 		return 0;
 	}
-	if (ctlcmd_uint(w[4], CTL_WEIGHT_MAX, &cmd->weight) == -1) {
-		snprintf(err, errlen, "set weight: \"%.64s\": expected a number from 0 to %d",
+	if (ctlcmd_uint(w[4], 1, CTL_WEIGHT_MAX, &cmd->weight) == -1) {
+		snprintf(err, errlen, "set weight: \"%.64s\": expected a number from 1 to %d",
 		    w[4], CTL_WEIGHT_MAX);
 		return -1;
 	}

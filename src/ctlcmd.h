@@ -7,7 +7,8 @@
  *	help
  *	show info | show stats [json] | show backends | show workers
  *	set backend LISTENER ADDR ready|drain|maint
- *	set weight LISTENER ADDR N		(N from 0 to CTL_WEIGHT_MAX)
+ *	set weight LISTENER ADDR N		(N from 1 to CTL_WEIGHT_MAX, as
+ *						 a backend's weight in the file)
  *	reload
  */
 #ifndef PREFORKD_CTLCMD_H
@@ -16,7 +17,7 @@
 #include <stddef.h>
 
 #define CTL_LINE_MAX	1024	/* bytes in a command line, its newline excluded */
-#define CTL_WEIGHT_MAX	256
+#define CTL_WEIGHT_MAX	256	/* CONFIG's backend weight=: 1..256 */
 
 enum ctl_op {
 	CTL_HELP,

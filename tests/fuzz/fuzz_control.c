@@ -8,7 +8,7 @@
  *    than 200 bytes whatever the input;
  *  - an accepted command's arguments are non-empty words of printable
  *    ASCII inside the line, as its command needs them: a state of ready,
- *    drain or maint, a weight of at most CTL_WEIGHT_MAX;
+ *    drain or maint, a weight from 1 to CTL_WEIGHT_MAX;
  *  - written back in its canonical form, an accepted command parses again
  *    to the same command.
  * The line is parsed from a copy of exactly its size plus the byte the
@@ -99,7 +99,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    strcmp(cmd.state, "maint") == 0, "state %s", cmd.state);
 	} else
 		CHECK(cmd.state == NULL, "a state on op %d", (int)cmd.op);
-	CHECK(cmd.weight <= CTL_WEIGHT_MAX, "weight %u", cmd.weight);
+	CHECK(cmd.op == CTL_SET_WEIGHT ? cmd.weight >= 1 && cmd.weight <= CTL_WEIGHT_MAX :
+	    cmd.weight == 0, "weight %u on op %d", cmd.weight, (int)cmd.op);
 
 	n = canonical(&cmd, buf, sizeof(buf));
 	CHECK(ctlcmd_parse(buf, n, &again, err, sizeof(err)) == 0, "canonical form refused: %s",

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "control.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "health.h"
@@ -28,11 +29,17 @@
 #include "selfpipe.h"
 #include "status.h"
 
-/* If the generation just became ready, run a reload queued meanwhile. */
+/*
+ * If the generation just became ready: tell those waiting for the reload
+ * that made it, then run a reload queued meanwhile.
+ */
 static void
 master_ready(struct master *m)
 {
-	if (status_check_ready(m) && m->reload_pending) {
+	if (!status_check_ready(m))
+		return;
+	reload_ready(m);
+	if (m->reload_pending) {
 		m->reload_pending = 0;
 		reload_run(m);
 	}
@@ -124,6 +131,7 @@ master_stop(struct master *m, int immediate)
 	if (m->stopping == 0) {
 		sdnotify("STOPPING=1");
 		log_notice("shutting down%s", immediate ? " now" : "");
+		reload_abandon(m, "the master is stopping");
 		LIST_FOREACH_SAFE(ls, &m->lsocks, entry, next)
 			lsock_close(m, ls);
 		checks_clear(&m->checks);
@@ -172,6 +180,12 @@ master_reaped(struct master *m)
 		fatal_all = m->nslots > 0;
 		for (int i = 0; i < m->nslots; i++)
 			fatal_all &= m->slots[i]->fatal;
+		if (fatal_all && m->reload_busy) {
+			char why[80];
+
+			snprintf(why, sizeof(why), "generation %u: no worker can start", m->gen);
+			reload_abandon(m, why);
+		}
 		/*
 		 * Nobody accepts now.  While an older generation finishes its
 		 * connections a reload may still replace this one; after
@@ -237,8 +251,8 @@ master_sig_cb(struct ev_loop *loop, ev_io *io, int revents)
 /*
  * Start-up, in order: the pid file (locked and written; a lock held by a
  * running instance stops the start), the listen sockets (bound, or passed
- * by systemd), the log, then the switch to the configured user, which
- * keeps the pid file's descriptor and so its lock.  Errors go to stderr,
+ * by systemd), the control socket, the log, then the switch to the
+ * configured user, which keeps the pid file's descriptor and so its lock.  Errors go to stderr,
  * which is still the terminal even with -d.  0 or -1.
  */
 static int
@@ -280,6 +294,11 @@ master_open(struct master *m)
 			    m->passed[i].fd);
 			return -1;
 		}
+	if (cfg->control != NULL && (m->ctl = control_open(m, cfg->control, cfg->user != NULL,
+	    cfg->uid, cfg->gid, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "preforkd: %s\n", err);
+		return -1;
+	}
 	if (log_open(cfg->log_target) == -1) {
 		fprintf(stderr, "preforkd: log_target %s: %s\n", cfg->log_target,
 		    strerror(errno));
@@ -313,6 +332,7 @@ master_init(struct master *m, struct config *cfg, const char *file,
 	snprintf(m->reload_result, sizeof(m->reload_result), "none");
 	LIST_INIT(&m->lsocks);
 	LIST_INIT(&m->procs);
+	LIST_INIT(&m->reload_waits);
 }
 
 /*
@@ -364,6 +384,8 @@ master_watchers(struct master *m, int sigfd)
 		ev_timer_again(m->loop, &m->watchdog);
 		log_info("systemd watchdog: every %llu ms", wd_usec / 2000);
 	}
+	if (m->ctl != NULL)
+		control_start(m->ctl);
 }
 
 /* Start the checks and the workers, run until stopped, then take the loop down. */
@@ -384,6 +406,8 @@ master_loop(struct master *m)
 		proc_slot_free(m, m->slots[i]);
 	free(m->slots);
 	checks_clear(&m->checks);
+	control_close(m->ctl);
+	m->ctl = NULL;
 	ev_loop_destroy(m->loop);
 	selfpipe_close();
 	log_notice("exiting");
@@ -402,6 +426,7 @@ master_close(struct master *m)
 	for (int i = 0; i < m->npassed; i++)
 		close(m->passed[i].fd);
 	free(m->passed);
+	control_close(m->ctl);		/* a start that failed: never watched */
 	switch (m->pidfd != -1 ? pidfile_close(m->pidfile, m->pidfd) : 0) {
 	case 1:
 		log_warn("pid file %s emptied, not removed", m->pidfile);

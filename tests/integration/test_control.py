@@ -487,3 +487,24 @@ def test_x_usage_errors(binaries, tmp_dir, argv, message):
     r = run(H.PREFORKD, "-c", os.path.join(tmp_dir, "none.conf"), *argv)
     assert r.returncode == 2, r
     assert message in r.stderr, r
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_socket_owned_by_user(preforkd, tmp_dir):
+    """Started as root with user = nobody: the socket is nobody's, mode 0600, made before
+    the drop; root's client still talks to it, and the master (as nobody) removes it at
+    exit from a directory of nobody's, as RuntimeDirectory= makes one."""
+    import pwd
+    pw = pwd.getpwnam("nobody")
+    os.chmod(tmp_dir, 0o711)
+    run_dir = os.path.join(tmp_dir, "run")
+    os.mkdir(run_dir, 0o700)
+    os.chown(run_dir, pw.pw_uid, pw.pw_gid)
+    sock = os.path.join(run_dir, "control.sock")
+    d = preforkd.start(daemon={"user": "nobody", "control": sock}, notify_abstract=True)
+    st = os.lstat(sock)
+    assert (st.st_uid, st.st_gid) == (pw.pw_uid, pw.pw_gid), st
+    assert stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+    assert ask(sock, "show info").startswith("pid: %d\n" % d.pid)
+    assert d.stop() == 0
+    assert not os.path.exists(sock)

@@ -116,7 +116,7 @@ main(void)
 	int lfd, dfd, reached, n;
 	ev_timer guard;
 
-	log_set_level(log_level_parse("error"));	/* the expected "is down" lines */
+	log_set_level(LOGL_ERROR);	/* the expected "is down" lines */
 	if ((loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
 		bail_out("ev_loop_new");
 

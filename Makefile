@@ -56,6 +56,10 @@ UNIT_TESTS += log
 UNIT_deps_log    = log
 UNIT_TESTS += strbuf
 UNIT_deps_strbuf = strbuf
+UNIT_TESTS += admin check health
+UNIT_deps_admin  = admin config confkey net log
+UNIT_deps_check  = check net log
+UNIT_deps_health = health admin check chan config confkey net log
 
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check

@@ -78,6 +78,7 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 				    (int)w->pid);
 			}
 			checks_each_down(&m->checks, health_tell_down, w);
+			health_tell_admin(m, w);
 			master_ready(m);
 			break;
 		case CHAN_ACCEPTED:
@@ -313,6 +314,7 @@ master_init(struct master *m, struct config *cfg, const char *file,
 	snprintf(m->reload_result, sizeof(m->reload_result), "none");
 	LIST_INIT(&m->lsocks);
 	LIST_INIT(&m->procs);
+	admin_init(&m->admin);
 }
 
 /*
@@ -384,6 +386,7 @@ master_loop(struct master *m)
 		proc_slot_free(m, m->slots[i]);
 	free(m->slots);
 	checks_clear(&m->checks);
+	admin_fini(&m->admin);
 	ev_loop_destroy(m->loop);
 	selfpipe_close();
 	log_notice("exiting");

@@ -287,6 +287,7 @@ master_open(struct master *m)
 		return -1;
 	}
 	log_set_level(cfg->log_level);
+	log_set_format(cfg->log_format);
 	if (cfg->user != NULL) {
 		if (daemon_drop(cfg->uid, cfg->gid, err, sizeof(err)) == -1) {
 			fprintf(stderr, "preforkd: user %s: %s\n", cfg->user, err);

@@ -558,7 +558,7 @@ worker_main(const struct worker_spawn *sp)
 	w.slot = sp->slot;
 	w.gen = sp->gen;
 	w.chan = sp->chan;
-	log_set_tag("worker %d gen %u", w.slot, w.gen);
+	log_set_worker(w.slot, w.gen);
 	srandom(getpid() ^ (unsigned)time(NULL));	/* balance = random */
 	snprintf(title, sizeof(title), "preforkd w%d", w.slot);
 	prctl(PR_SET_NAME, title);

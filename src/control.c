@@ -348,13 +348,11 @@ client_command(struct client *cl, size_t len)
 	case CTL_SHOW_WORKERS:
 		client_show(cl, cmd.op);
 		return;
-	case CTL_SET_BACKEND:
+	case CTL_SET_BACKEND:		/* health.c logs the change */
 		if (health_admin(m, cmd.listener, cmd.addr, cmd.state, err, sizeof(err)) == -1) {
 			client_error(cl, "%s", err);
 			return;
 		}
-		log_notice("control: backend %s of listener %s set to %s", cmd.addr,
-		    cmd.listener, cmd.state);
 		strbuf_printf(&cl->out, "ok\n");
 		break;
 	case CTL_SET_WEIGHT:
@@ -363,8 +361,6 @@ client_command(struct client *cl, size_t len)
 			client_error(cl, "%s", err);
 			return;
 		}
-		log_notice("control: backend %s of listener %s set to weight %u", cmd.addr,
-		    cmd.listener, cmd.weight);
 		strbuf_printf(&cl->out, "ok\n");
 		break;
 	case CTL_RELOAD:

@@ -128,6 +128,23 @@ def test_show_backends(preforkd, backends):
     assert all(b["listener"] == "web" and b["state"] == "up" for b in v["backends"]), v
 
 
+def test_set_backend_and_weight(preforkd, backends):
+    """set answers ok (exit 0 through -x), and show backends shows what was set."""
+    b1, b2 = backends.echo(), backends.echo()
+    d = start(preforkd, listeners={"web": H.proxy_listener([b1, b2])})
+    r = pfctl(d, "set backend web %s drain" % b1.spec)
+    assert (r.returncode, r.stdout) == (0, "ok\n"), r
+    assert ask(d.sock, "set backend web %s maint" % b2.spec) == "ok\n"
+    assert ask(d.sock, "set weight web %s 7" % b2.spec) == "ok\n"
+    rows = {row["BACKEND"]: row for row in table(pfctl(d, "show backends").stdout)}
+    assert (rows[b1.spec]["STATE"], rows[b1.spec]["WHY"]) == ("drain", "operator"), rows
+    assert (rows[b2.spec]["STATE"], rows[b2.spec]["WEIGHT"]) == ("maint", "7"), rows
+    assert ask(d.sock, "set backend web %s ready" % b1.spec) == "ok\n"
+    rows = {row["BACKEND"]: row for row in table(pfctl(d, "show backends").stdout)}
+    assert (rows[b1.spec]["STATE"], rows[b1.spec]["WHY"]) == ("up", "-"), rows
+    d.wait_log(r"listener web: backend %s set to drain by the operator" % re.escape(b1.spec))
+
+
 # --------------------------------------------------------------------------
 # errors: one line starting with "error: ", exit status 1 for preforkd -x
 

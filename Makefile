@@ -56,6 +56,8 @@ UNIT_TESTS += log
 UNIT_deps_log    = log
 UNIT_TESTS += strbuf
 UNIT_deps_strbuf = strbuf
+UNIT_TESTS += stats
+UNIT_deps_stats  = stats
 
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check

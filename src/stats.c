@@ -207,25 +207,19 @@ stats_slot_use(struct stats_gen *g, int slot)
 		g->used = slot + 1;
 }
 
-static void
-zero(uint64_t *p)
-{
-	__atomic_store_n(p, 0, __ATOMIC_RELAXED);
-}
-
 void
 stats_slot_died(struct stats_gen *g, int slot)
 {
 	if (slot < 0 || slot >= g->nslots)
 		return;
-	zero(&stats_worker(g, slot)->conns);
+	stats_set(&stats_worker(g, slot)->conns, 0);
 	for (size_t i = 0; i < g->nl; i++) {
 		struct stats_bcount *b = stats_backends(g, slot, i);
 
-		zero(&stats_listener(g, slot, i)->active);
+		stats_set(&stats_listener(g, slot, i)->active, 0);
 		for (size_t k = 0; k < g->l[i].nb; k++) {
-			zero(&b[k].active);
-			zero(&b[k].passive_down);
+			stats_set(&b[k].active, 0);
+			stats_set(&b[k].passive_down, 0);
 		}
 	}
 }

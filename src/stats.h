@@ -47,6 +47,13 @@ stats_sub(uint64_t *p, uint64_t n)
 	__atomic_fetch_sub(p, n, __ATOMIC_RELAXED);
 }
 
+/* For a 0/1 gauge its one writer sets (a backend marked down). */
+static inline void
+stats_set(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
 static inline uint64_t
 stats_read(const uint64_t *p)
 {

@@ -34,7 +34,7 @@ PYTEST	 = $(PYTHON) -m pytest
 
 # Debian packages the build and the tests need.
 BUILD_DEPS = gcc make pkg-config libev-dev libinih-dev
-TEST_DEPS  = perl python3 python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3 strace \
+TEST_DEPS  = perl python3 jq python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3 strace \
 	     netcat-openbsd nginx curl
 BENCH_DEPS = haproxy nginx libnginx-mod-stream gnuplot-nox redis-server redis-tools iperf3 wrk apache2-utils
 
@@ -56,6 +56,10 @@ UNIT_TESTS += log
 UNIT_deps_log    = log
 UNIT_TESTS += strbuf
 UNIT_deps_strbuf = strbuf
+UNIT_TESTS += admin check health
+UNIT_deps_admin  = admin config confkey net log
+UNIT_deps_check  = check net log
+UNIT_deps_health = health admin check chan config confkey net log
 UNIT_TESTS += stats
 UNIT_deps_stats  = stats
 

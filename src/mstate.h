@@ -21,6 +21,7 @@
 
 #include <ev.h>
 
+#include "admin.h"
 #include "check.h"
 #include "config.h"
 #include "log.h"
@@ -117,6 +118,7 @@ struct master {
 	char		*pidfile;	/* owned; removed at exit; NULL: none */
 	int		 pidfd;		/* holds the pid file's lock; -1: none */
 	struct checks	 checks;	/* active health checks of proxy backends */
+	struct admin	 admin;		/* the operator's backend settings (health.c) */
 	int		 stopping;	/* 0, 1 graceful, 2 immediate */
 	int		 gen_ready;
 	int		 fatal_logged;	/* every slot of this generation failed for good */

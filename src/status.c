@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "health.h"
 #include "status.h"
 #include "version.h"
 
@@ -199,6 +200,6 @@ status_view(struct master *m, struct stats_view *v)
 	v->last_reload = m->reloads_ok + m->reloads_failed > 0 ? m->reload_result : "";
 	v->respawns = m->respawns;
 	v->workers = m->nslots;
-	/* TODO(merge): health_view(m, v);  -- backends' state, why, weight, checks (health.c) */
+	health_view(m, v);	/* the backends' state, why, weight and last check */
 	return 0;
 }

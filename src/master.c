@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chan.h"
@@ -331,6 +332,7 @@ master_init(struct master *m, struct config *cfg, const char *file,
 	m->gen = 1;
 	m->pidfd = -1;
 	m->chan_cb = master_chan_cb;
+	m->started = (double)time(NULL);
 	snprintf(m->reload_result, sizeof(m->reload_result), "none");
 	LIST_INIT(&m->lsocks);
 	LIST_INIT(&m->procs);
@@ -401,6 +403,11 @@ master_loop(struct master *m)
 	m->checks.changed = health_changed;
 	m->checks.arg = m;
 	health_start(m);
+	/* Room for SIGTTIN's most workers; pages are used only as touched. */
+	if ((m->stats = stats_new()) == NULL ||
+	    (m->sg = stats_gen_new(m->cfg, m->gen, CONFIG_MAX_WORKERS)) == NULL ||
+	    stats_gen_start(m->stats, m->sg) == -1)
+		fatal("statistics region");
 	proc_slots(m, m->cfg->workers);
 	dispatch_resume(m);
 	ev_run(m->loop, 0);
@@ -411,6 +418,7 @@ master_loop(struct master *m)
 	checks_clear(&m->checks);
 	control_close(m->ctl);
 	m->ctl = NULL;
+	stats_free(m->stats);	/* and every region left in it */
 	admin_fini(&m->admin);
 	ev_loop_destroy(m->loop);
 	selfpipe_close();

@@ -1,6 +1,7 @@
 /*
  * reload.c: building and swapping generations (reload.h).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,7 @@ static void
 reload_failed(struct master *m, struct config_errors *errs, const char *const *msg,
     size_t n)
 {
+	m->reloads_failed++;
 	log_errorx("reload failed, keeping generation %u", m->gen);
 	if (!m->reload_busy)
 		reload_tell(m, 0, msg, n);
@@ -253,15 +255,18 @@ reload_daemon_keys(const struct config *cur, const struct config *nc)
  * the older ones drain, sockets no longer configured close.
  */
 static void
-reload_commit(struct master *m, struct config *nc)
+reload_commit(struct master *m, struct config *nc, struct stats_gen *sg)
 {
+	struct stats_gen *old_sg = m->sg;
 	struct config *old;
 	struct lsock *ls, *next;
 	struct wproc *w;
 
 	old = m->cfg;
 	m->cfg = nc;
+	m->sg = sg;
 	m->gen++;
+	m->reloads_ok++;
 	m->gen_ready = 0;
 	m->fatal_logged = 0;
 	m->reload_busy = 1;
@@ -279,8 +284,32 @@ reload_commit(struct master *m, struct config *nc)
 		}
 	lsock_slots_all(m, m->nslots);	/* only closes */
 	config_free(old);
+	proc_stats_release(m, old_sg);	/* now, if no worker of it is left */
 	reload_limit_draining(m);
 	dispatch_resume(m);
+}
+
+/*
+ * The statistics region of nc's generation, registered; NULL with
+ * m->reload_result set.  Room for CONFIG_MAX_WORKERS slots: SIGTTIN may
+ * grow the generation that far (stats.c: pages are used only as touched).
+ */
+static struct stats_gen *
+reload_stats(struct master *m, const struct config *nc)
+{
+	struct stats_gen *sg;
+
+	if ((sg = stats_gen_new(nc, m->gen + 1, CONFIG_MAX_WORKERS)) == NULL ||
+	    stats_gen_start(m->stats, sg) == -1) {
+		int saved = errno;
+
+		log_errorx("statistics region: %s", strerror(saved));
+		snprintf(m->reload_result, sizeof(m->reload_result),
+		    "failed: statistics region: %s", strerror(saved));
+		stats_gen_free(sg);
+		return NULL;
+	}
+	return sg;
 }
 
 void
@@ -289,6 +318,7 @@ reload_run(struct master *m)
 	struct config_errors errs = { NULL, 0, NULL };
 	const struct listener_conf *failed = NULL;
 	struct lsock **fresh;
+	struct stats_gen *sg;
 	struct config *nc;
 	struct timespec ts;
 	size_t nfresh = 0;
@@ -318,14 +348,23 @@ reload_run(struct master *m)
 		log_warnx("dispatch needs a restart; keeping the running one");
 		nc->dispatch = m->cfg->dispatch;
 	}
+	if ((sg = reload_stats(m, nc)) == NULL) {
+		config_free(nc);
+		/* "failed: statistics region: ..." */
+		snprintf(where, sizeof(where), "%s", m->reload_result + 8);
+		reload_failed(m, &errs, msg, 1);
+		return;
+	}
 	if ((fresh = calloc(nc->nlisteners, sizeof(*fresh))) == NULL)
 		fatal("reload");
 	if (reload_open(m, nc, fresh, &nfresh, &failed, why, sizeof(why)) == -1) {
+		stats_retire(m->stats, sg);	/* counted nothing */
+		stats_gen_free(sg);
 		reload_undo(m, nc, failed, why, fresh, nfresh, where, sizeof(where));
 		reload_failed(m, &errs, msg, 1);
 		return;
 	}
 	reload_sockets(m, nc, fresh, nfresh);
 	reload_daemon_keys(m->cfg, nc);
-	reload_commit(m, nc);
+	reload_commit(m, nc, sg);
 }

@@ -100,6 +100,10 @@ def test_show_stats_workers_and_json(preforkd):
     rows = table(r.stdout.split("\n\n")[0])
     assert [row["LISTENER"] for row in rows] == ["echo"], r.stdout
     assert rows[0]["LISTEN"] == "127.0.0.1:%d" % d.port
+    assert rows[0]["ACCEPTED"] == "5", r.stdout
+    # every close counted once its connection ended: the table, and its reason line
+    H.wait_for(lambda: re.search(r"^echo\s+client_eof\s+5$", pfctl(d, "show stats").stdout,
+                                 re.M), 5 * H.SLOW, "5 closes by client_eof")
     r = pfctl(d, "show workers")
     assert r.returncode == 0, r
     rows = table(r.stdout)

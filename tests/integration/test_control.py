@@ -406,8 +406,9 @@ def test_workers_hold_no_control_socket(preforkd):
     try:
         assert ask(d.sock, "reload", timeout=30 * H.SLOW) == "ok generation 2\n"
         ours = unix_inodes(d.sock)
-        assert len(ours) >= 2, "the listening socket and the held client's"
-        assert ours <= set(H.socket_inodes(d.pid)), "the master holds them"
+        # the listening socket and the held client's at least (the reload client's
+        # may be closing meanwhile)
+        assert len(ours & set(H.socket_inodes(d.pid))) >= 2, "the master holds them"
         gen2 = [pid for pid, (_, g) in d.started_workers().items() if g == 2]
         assert gen2
         for pid in gen2:

@@ -9,8 +9,9 @@
 #   make bench-source    proxy connect rate from one source address and from eight
 #   make soak         reloads, a worker kill and stops under churn (SOAK_SECONDS=60)
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
-#   make fuzz         libFuzzer on the PROXY parser and the config loader, FUZZ_SECONDS
-#                     each (default 60); fails on a crash, a sanitizer report or a leak
+#   make fuzz         libFuzzer on the PROXY parser, the config loader and the control
+#                     socket's command parser, FUZZ_SECONDS each (default 60); fails
+#                     on a crash, a sanitizer report or a leak
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -35,7 +36,7 @@ PYTEST	 = $(PYTHON) -m pytest
 # Debian packages the build and the tests need.
 BUILD_DEPS = gcc make pkg-config libev-dev libinih-dev
 TEST_DEPS  = perl python3 jq python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3 strace \
-	     netcat-openbsd nginx curl
+	     netcat-openbsd nginx curl socat
 BENCH_DEPS = haproxy nginx libnginx-mod-stream gnuplot-nox redis-server redis-tools iperf3 wrk apache2-utils
 
 SRCS	= $(wildcard src/*.c)
@@ -56,6 +57,10 @@ UNIT_TESTS += log
 UNIT_deps_log    = log
 UNIT_TESTS += strbuf
 UNIT_deps_strbuf = strbuf
+UNIT_TESTS += ctlcmd
+UNIT_deps_ctlcmd = ctlcmd
+UNIT_TESTS += report
+UNIT_deps_report = report strbuf
 UNIT_TESTS += admin check health
 UNIT_deps_admin  = admin config confkey net log
 UNIT_deps_check  = check net log
@@ -199,11 +204,13 @@ soak:
 FUZZ_SECONDS ?= 60
 FUZZ_CC	 = clang
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_TARGETS = proxyproto config
+FUZZ_TARGETS = proxyproto config control
 FUZZ_deps_proxyproto = proxyproto
+FUZZ_deps_control = ctlcmd
 FUZZ_deps_config = config confkey net log
 FUZZ_args_proxyproto = -max_len=640
 FUZZ_args_config = -max_len=4096 -dict=tests/fuzz/config.dict
+FUZZ_args_control = -max_len=1024
 
 define fuzz_rule
 build-fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_deps_$(1):%=src/%.c) $(FUZZ_deps_$(1):%=src/%.h) | build-fuzz

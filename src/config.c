@@ -566,6 +566,7 @@ config_free(struct config *c)
 	free(c->user);
 	free(c->group);
 	free(c->pidfile);
+	free(c->control);
 	free(c->file);
 	free(c);
 }

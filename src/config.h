@@ -108,6 +108,8 @@ struct config {
 	uid_t		 uid;		/* resolved from user */
 	gid_t		 gid;		/* resolved from group, or user's group */
 	char		*pidfile;	/* owned; NULL: none */
+	char		*control;	/* owned; the control socket's path
+					   ("auto" resolved); NULL: off */
 	struct listener_conf *listeners; /* owned, nlisteners of them */
 	size_t		 nlisteners;
 };
@@ -171,6 +173,7 @@ int	config_parse_workers(const char *s);
 
 #define CONFIG_MAX_WORKERS	256
 #define CONFIG_MAX_SOURCES	256	/* source addresses per listener */
+#define CONFIG_CONTROL_MAX	108	/* sizeof(sun_path): the path and its NUL */
 
 /* One entry of the key table, for the documentation check and --help. */
 struct config_key {

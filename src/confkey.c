@@ -67,6 +67,10 @@ const struct keydef confkey_keys[] = {
 	{ { "daemon", "dispatch", "method", "notify",
 	    "who accepts: notify (the master hands out accepts), reuseport or handoff" },
 	  S_DAEMON, K_DISPATCH, D(dispatch), 0, 0, 0 },
+	{ { "daemon", "control", "path, auto or off", "auto",
+	    "the control socket (a Unix socket); auto = $RUNTIME_DIRECTORY/control.sock "
+	    "under systemd's RuntimeDirectory=, else off" },
+	  S_DAEMON, K_CONTROL, D(control), 0, 0, 0 },
 	{ { "listener", "listen", "address", NULL,
 	    "host:port, [v6addr]:port or :port to accept on (required)" },
 	  S_LISTENER, K_ADDR, L(listen), 0, 0, 0 },
@@ -535,6 +539,49 @@ parse_path(const struct keyval *kv)
 	return keep_string(kv);
 }
 
+/*
+ * The control socket: off, auto or an absolute path that fits a
+ * sockaddr_un.  auto is the first directory of $RUNTIME_DIRECTORY (set by
+ * systemd for a unit with RuntimeDirectory=, colon-separated when it names
+ * several) with /control.sock, and off when that variable is unset or not
+ * an absolute path;
+ * it is resolved when the configuration is built, so a client (preforkd -x,
+ * -s reload) run with the service's environment finds the master's socket.
+ */
+static const char *
+parse_control(const struct keyval *kv)
+{
+	char **p = (char **)kv->p, *path;
+	const char *dir;
+	size_t dlen;
+
+	free(*p);
+	*p = NULL;
+	if (strcmp(kv->value, "off") == 0)
+		return NULL;
+	if (strcmp(kv->value, "auto") == 0) {
+		/* systemd sets absolute paths; anything else is not its. */
+		if ((dir = getenv("RUNTIME_DIRECTORY")) == NULL || dir[0] != '/')
+			return NULL;
+		dlen = strcspn(dir, ":");
+		if ((path = malloc(dlen + sizeof("/control.sock"))) == NULL)
+			return "out of memory";
+		memcpy(path, dir, dlen);
+		strcpy(path + dlen, "/control.sock");
+	} else if (kv->value[0] != '/')
+		return "expected an absolute path, auto or off";
+	else if ((path = strdup(kv->value)) == NULL)
+		return "out of memory";
+	if (strlen(path) >= CONFIG_CONTROL_MAX) {
+		snprintf(kv->msg, kv->msglen, "%.*s... is longer than %d bytes",
+		    40, path, CONFIG_CONTROL_MAX - 1);
+		free(path);
+		return kv->msg;
+	}
+	*p = path;
+	return NULL;
+}
+
 static const char *
 parse_user(const struct keyval *kv)
 {
@@ -665,6 +712,7 @@ static const char *(*const parsers[K_NTYPES])(const struct keyval *) = {
 	[K_DISPATCH]	= parse_dispatch,
 	[K_SOURCE]	= parse_source,
 	[K_SPLICE]	= parse_splice,
+	[K_CONTROL]	= parse_control,
 	[K_LOGFORMAT]	= parse_logformat,
 };
 

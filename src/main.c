@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "ctlclient.h"
 #include "daemon.h"
 #include "log.h"
 #include "master.h"
@@ -29,6 +30,7 @@ static const struct option longopts[] = {
 	{ "daemonize",	no_argument,		NULL, 'd' },
 	{ "pidfile",	required_argument,	NULL, 'p' },
 	{ "signal",	required_argument,	NULL, 's' },
+	{ "command",	required_argument,	NULL, 'x' },
 	{ "version",	no_argument,		NULL, 'V' },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
@@ -40,6 +42,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: preforkd [-dtVh] [-c file] [-l addr]... [-m echo|proxy] [-b addr]...\n"
 	    "                [-w n|auto] [-L level] [-p pidfile] [-s reload|stop|quit|reopen]\n"
+	    "       preforkd [-c file] -x command\n"
 	    "  -c, --config FILE      configuration file (default " CONFIG_DEFAULT_FILE ";\n"
 	    "                         not read when -l is given without -c)\n"
 	    "  -t, --test             check the configuration and exit (0 valid, 1 not)\n"
@@ -54,7 +57,11 @@ usage(FILE *f)
 	    "                         log_target names a file)\n"
 	    "  -p, --pidfile FILE     write the master's pid to FILE (overrides pidfile)\n"
 	    "  -s, --signal SIGNAL    send reload, stop, quit or reopen to the running\n"
-	    "                         master that holds the pid file's lock, then exit\n"
+	    "                         master that holds the pid file's lock, then exit;\n"
+	    "                         reload goes through the control socket when one is\n"
+	    "                         configured, and waits for the outcome (exit 1: failed)\n"
+	    "  -x, --command CMD      send CMD to the running master's control socket, print\n"
+	    "                         the answer (exit 0 ok, 1 error, 2 unreachable); try help\n"
 	    "  -V, --version          print the version and exit\n"
 	    "  -h, --help             print this help and exit\n"
 	    "signals: HUP reload, TERM/INT graceful stop, QUIT immediate stop,\n"
@@ -106,6 +113,35 @@ send_signal(const char *pidfile, int signo, const char *name)
 	return 0;
 }
 
+/*
+ * -x, and -s reload with a control socket: send cmd to the master at path
+ * and print the answer.  Returns the client's status (ctlclient.h); what
+ * went wrong before an answer goes to stderr prefixed by what.
+ */
+static int
+send_command(const char *path, const char *cmd, const char *what)
+{
+	char err[512];
+	int rc;
+
+	if ((rc = ctlclient_run(path, cmd, stdout, CTLCLIENT_TIMEOUT_SECS, err,
+	    sizeof(err))) == CTLCLIENT_UNREACHABLE)
+		fprintf(stderr, "preforkd: %s: control socket %s\n", what, err);
+	return rc;
+}
+
+/*
+ * -s: signal the master, or for a reload with a control socket configured
+ * ask it there and wait for the outcome.  0 done, 1 not.
+ */
+static int
+signal_master(const struct config *cfg, int signo, const char *name)
+{
+	if (signo == SIGHUP && cfg->control != NULL)
+		return send_command(cfg->control, "reload", "-s reload") == CTLCLIENT_OK ? 0 : 1;
+	return send_signal(cfg->pidfile, signo, name);
+}
+
 /* The command line, parsed. */
 struct cli {
 	struct config_overrides ov;	/* ov.listen and ov.backends: below */
@@ -114,6 +150,7 @@ struct cli {
 	const char	*file;		/* -c, or the default file; NULL: -l alone */
 	int		 file_given;	/* -c was given */
 	const char	*signame;	/* -s, as written; NULL: not given */
+	const char	*command;	/* -x; NULL: not given */
 	int		 signo;
 	int		 test;		/* -t */
 };
@@ -134,7 +171,7 @@ cli_parse(struct cli *cl, int argc, char *argv[])
 	    (cl->backends = calloc(argc, sizeof(*cl->backends))) == NULL)
 		return 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":c:tl:m:b:w:L:dp:s:Vh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":c:tl:m:b:w:L:dp:s:x:Vh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			cl->file = optarg;
@@ -181,6 +218,11 @@ cli_parse(struct cli *cl, int argc, char *argv[])
 				bad_usage("-s %s: expected reload, stop, quit or reopen", optarg);
 			cl->signame = optarg;
 			break;
+		case 'x':
+			if (optarg[0] == '\0' || strpbrk(optarg, "\r\n") != NULL)
+				bad_usage("-x %s: expected one command line", optarg);
+			cl->command = optarg;
+			break;
 		case 'V':
 			printf("preforkd " PREFORKD_VERSION "\n");
 			return 0;
@@ -196,6 +238,8 @@ cli_parse(struct cli *cl, int argc, char *argv[])
 	}
 	if (optind < argc)
 		bad_usage("%s: unexpected argument", argv[optind]);
+	if (cl->command != NULL && (cl->signame != NULL || cl->test))
+		bad_usage("%s: -x goes without -s and -t", cl->signame != NULL ? "-s" : "-t");
 	ov->listen = cl->listen;
 	ov->backends = cl->backends;
 	if ((ov->mode != -1 || ov->nbackends > 0) && ov->nlisten == 0)
@@ -258,9 +302,21 @@ start(const struct cli *cl)
 	cfg = config_load(cl->file, &cl->ov, &errs);
 	config_errors_print(&errs);
 	config_errors_fini(&errs);
-	if (cl->signame != NULL) {
+	if (cl->command != NULL) {
+		/* Without the configuration there is no socket to talk to. */
+		rc = CTLCLIENT_UNREACHABLE;
+		if (cfg == NULL)
+			fprintf(stderr, "preforkd: -x: the configuration has errors; "
+			    "its control socket is unknown\n");
+		else if (cfg->control == NULL)
+			fprintf(stderr, "preforkd: -x: no control socket: %s has control = off "
+			    "(or auto, and $RUNTIME_DIRECTORY is not set)\n",
+			    cl->file != NULL ? cl->file : "the command line");
+		else if (cfg != NULL)
+			rc = send_command(cfg->control, cl->command, "-x");
+	} else if (cl->signame != NULL) {
 		if (cfg != NULL)
-			rc = send_signal(cfg->pidfile, cl->signo, cl->signame);
+			rc = signal_master(cfg, cl->signo, cl->signame);
 	} else if (cl->test)
 		rc = test_report(cl, cfg);
 	else if (cfg != NULL)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "control.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "health.h"
@@ -29,11 +30,17 @@
 #include "selfpipe.h"
 #include "status.h"
 
-/* If the generation just became ready, run a reload queued meanwhile. */
+/*
+ * If the generation just became ready: tell those waiting for the reload
+ * that made it, then run a reload queued meanwhile.
+ */
 static void
 master_ready(struct master *m)
 {
-	if (status_check_ready(m) && m->reload_pending) {
+	if (!status_check_ready(m))
+		return;
+	reload_ready(m);
+	if (m->reload_pending) {
 		m->reload_pending = 0;
 		reload_run(m);
 	}
@@ -126,6 +133,7 @@ master_stop(struct master *m, int immediate)
 	if (m->stopping == 0) {
 		sdnotify("STOPPING=1");
 		log_notice("shutting down%s", immediate ? " now" : "");
+		reload_abandon(m, "the master is stopping");
 		LIST_FOREACH_SAFE(ls, &m->lsocks, entry, next)
 			lsock_close(m, ls);
 		checks_clear(&m->checks);
@@ -174,6 +182,12 @@ master_reaped(struct master *m)
 		fatal_all = m->nslots > 0;
 		for (int i = 0; i < m->nslots; i++)
 			fatal_all &= m->slots[i]->fatal;
+		if (fatal_all && m->reload_busy) {
+			char why[80];
+
+			snprintf(why, sizeof(why), "generation %u: no worker can start", m->gen);
+			reload_abandon(m, why);
+		}
 		/*
 		 * Nobody accepts now.  While an older generation finishes its
 		 * connections a reload may still replace this one; after
@@ -239,8 +253,8 @@ master_sig_cb(struct ev_loop *loop, ev_io *io, int revents)
 /*
  * Start-up, in order: the pid file (locked and written; a lock held by a
  * running instance stops the start), the listen sockets (bound, or passed
- * by systemd), the log, then the switch to the configured user, which
- * keeps the pid file's descriptor and so its lock.  Errors go to stderr,
+ * by systemd), the control socket, the log, then the switch to the
+ * configured user, which keeps the pid file's descriptor and so its lock.  Errors go to stderr,
  * which is still the terminal even with -d.  0 or -1.
  */
 static int
@@ -282,6 +296,11 @@ master_open(struct master *m)
 			    m->passed[i].fd);
 			return -1;
 		}
+	if (cfg->control != NULL && (m->ctl = control_open(m, cfg->control, cfg->user != NULL,
+	    cfg->uid, cfg->gid, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "preforkd: %s\n", err);
+		return -1;
+	}
 	if (log_open(cfg->log_target) == -1) {
 		fprintf(stderr, "preforkd: log_target %s: %s\n", cfg->log_target,
 		    strerror(errno));
@@ -317,6 +336,7 @@ master_init(struct master *m, struct config *cfg, const char *file,
 	snprintf(m->reload_result, sizeof(m->reload_result), "none");
 	LIST_INIT(&m->lsocks);
 	LIST_INIT(&m->procs);
+	LIST_INIT(&m->reload_waits);
 	admin_init(&m->admin);
 }
 
@@ -369,6 +389,8 @@ master_watchers(struct master *m, int sigfd)
 		ev_timer_again(m->loop, &m->watchdog);
 		log_info("systemd watchdog: every %llu ms", wd_usec / 2000);
 	}
+	if (m->ctl != NULL)
+		control_start(m->ctl);
 }
 
 /* Start the checks and the workers, run until stopped, then take the loop down. */
@@ -394,6 +416,8 @@ master_loop(struct master *m)
 		proc_slot_free(m, m->slots[i]);
 	free(m->slots);
 	checks_clear(&m->checks);
+	control_close(m->ctl);
+	m->ctl = NULL;
 	stats_free(m->stats);	/* and every region left in it */
 	admin_fini(&m->admin);
 	ev_loop_destroy(m->loop);
@@ -414,6 +438,7 @@ master_close(struct master *m)
 	for (int i = 0; i < m->npassed; i++)
 		close(m->passed[i].fd);
 	free(m->passed);
+	control_close(m->ctl);		/* a start that failed: never watched */
 	switch (m->pidfd != -1 ? pidfile_close(m->pidfile, m->pidfd) : 0) {
 	case 1:
 		log_warn("pid file %s emptied, not removed", m->pidfile);

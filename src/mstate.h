@@ -39,6 +39,21 @@
 #define KILL_GRACE	2.0	/* after a stop deadline, before SIGKILL */
 
 struct master;
+struct control;
+
+/*
+ * Someone waiting for the outcome of a reload (a control client):
+ * reload_request() queues it, and done is called once, after it was taken
+ * off the queue, so done may free the struct.  ok: msg[0] is "generation
+ * N"; failed: msg holds every error line (FILE:LINE: key: message).
+ */
+struct reload_wait {
+	void		(*done)(struct reload_wait *rw, int ok,
+			    const char *const *msg, size_t n);
+	void		*arg;
+	int		 queued;
+	LIST_ENTRY(reload_wait) entry;
+};
 
 /* A listen socket.  Kept across reloads while its address is configured. */
 struct lsock {
@@ -123,6 +138,9 @@ struct master {
 	int		 gen_ready;
 	int		 fatal_logged;	/* every slot of this generation failed for good */
 	int		 reload_pending;
+	int		 reload_busy;	/* a reload committed; its generation is not ready yet */
+	LIST_HEAD(, reload_wait) reload_waits;
+	struct control	*ctl;		/* owned; the control socket; NULL: none */
 	int		 exit_status;
 	uint64_t	 accepted, accepted_prev;
 	uint64_t	 answers, answered;	/* ACCEPTED messages, conns they took */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "daemon.h"
 #include "lsock.h"
 #include "proc.h"
@@ -135,6 +136,7 @@ proc_child(struct master *m, struct slot *s, int chan, int sslot)
 	checks_clear(&m->checks);	/* the master's sockets, not ours */
 	if (m->pidfd != -1)
 		close(m->pidfd);	/* the lock is the master's alone */
+	control_forget(m->ctl);		/* its socket and clients are the master's */
 	daemon_forget();
 	ev_loop_destroy(m->loop);
 	unsetenv("NOTIFY_SOCKET");

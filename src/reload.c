@@ -109,18 +109,74 @@ reload_open(struct master *m, const struct config *nc, struct lsock **fresh,
 	return 0;
 }
 
+/* Tell every waiting request the outcome, each taken off the queue first. */
+static void
+reload_tell(struct master *m, int ok, const char *const *msg, size_t n)
+{
+	struct reload_wait *rw;
+
+	while ((rw = LIST_FIRST(&m->reload_waits)) != NULL) {
+		LIST_REMOVE(rw, entry);
+		rw->queued = 0;
+		rw->done(rw, ok, msg, n);
+	}
+}
+
+void
+reload_request(struct master *m, struct reload_wait *rw)
+{
+	static const char *const stopping[] = { "the master is stopping" };
+
+	if (m->stopping) {
+		rw->done(rw, 0, stopping, 1);
+		return;
+	}
+	LIST_INSERT_HEAD(&m->reload_waits, rw, entry);
+	rw->queued = 1;
+	if (m->reload_busy || m->reload_pending)
+		return;		/* that one's outcome is rw's */
+	reload_run(m);
+}
+
+void
+reload_cancel(struct reload_wait *rw)
+{
+	if (rw->queued) {
+		LIST_REMOVE(rw, entry);
+		rw->queued = 0;
+	}
+}
+
+void
+reload_ready(struct master *m)
+{
+	char line[64];
+	const char *msg[] = { line };
+
+	if (!m->reload_busy)
+		return;		/* the first generation, or one replaced after a death */
+	m->reload_busy = 0;
+	snprintf(line, sizeof(line), "generation %u", m->gen);
+	reload_tell(m, 1, msg, 1);
+}
+
+void
+reload_abandon(struct master *m, const char *why)
+{
+	m->reload_busy = 0;
+	reload_tell(m, 0, &why, 1);
+}
+
 /*
- * reload_open() failed on listener failed for why: log it, close what it
- * opened (fresh, nfresh of them, and reuseport sockets for new slots) and
- * free nc.
+ * reload_open() failed on listener failed for why: log it into where
+ * (wherelen bytes), close what it opened (fresh, nfresh of them, and
+ * reuseport sockets for new slots) and free nc.
  */
 static void
 reload_undo(struct master *m, struct config *nc, const struct listener_conf *failed,
-    const char *why, struct lsock **fresh, size_t nfresh)
+    const char *why, struct lsock **fresh, size_t nfresh, char *where, size_t wherelen)
 {
-	char where[1024];
-
-	lsock_where(nc, failed, why, where, sizeof(where));
+	lsock_where(nc, failed, why, where, wherelen);
 	log_errorx("%s", where);
 	/* Cut to fit STATUS=; the log line has it whole. */
 	snprintf(m->reload_result, sizeof(m->reload_result), "failed: %.*s",
@@ -132,12 +188,20 @@ reload_undo(struct master *m, struct config *nc, const struct listener_conf *fai
 	config_free(nc);
 }
 
-/* The reload failed (m->reload_result says why): the generation stays. */
+/*
+ * The reload failed (m->reload_result says why, msg every line of it, n of
+ * them): the generation stays.  The requests waiting are told, unless a
+ * reload committed before is still starting its generation: they wait for
+ * that one, which they joined.
+ */
 static void
-reload_failed(struct master *m, struct config_errors *errs)
+reload_failed(struct master *m, struct config_errors *errs, const char *const *msg,
+    size_t n)
 {
 	m->reloads_failed++;
 	log_errorx("reload failed, keeping generation %u", m->gen);
+	if (!m->reload_busy)
+		reload_tell(m, 0, msg, n);
 	config_errors_fini(errs);
 	sdnotify("READY=1\nSTATUS=reload %s", m->reload_result);
 	m->status[0] = '\0';
@@ -177,8 +241,8 @@ static void
 reload_daemon_keys(const struct config *cur, const struct config *nc)
 {
 	if (!same_str(nc->user, cur->user) || !same_str(nc->group, cur->group) ||
-	    !same_str(nc->pidfile, cur->pidfile))
-		log_warnx("user, group and pidfile need a restart; keeping the running ones");
+	    !same_str(nc->pidfile, cur->pidfile) || !same_str(nc->control, cur->control))
+		log_warnx("user, group, pidfile and control need a restart; keeping the running ones");
 	if (strcmp(nc->log_target, cur->log_target) != 0 &&
 	    log_open(nc->log_target) == -1)
 		log_warn("log_target %s; keeping the old target", nc->log_target);
@@ -205,6 +269,7 @@ reload_commit(struct master *m, struct config *nc, struct stats_gen *sg)
 	m->reloads_ok++;
 	m->gen_ready = 0;
 	m->fatal_logged = 0;
+	m->reload_busy = 1;
 	health_start(m);	/* new backends start up, checked afresh */
 	snprintf(m->reload_result, sizeof(m->reload_result), "gen %u ok", m->gen);
 
@@ -257,7 +322,8 @@ reload_run(struct master *m)
 	struct config *nc;
 	struct timespec ts;
 	size_t nfresh = 0;
-	char why[256];
+	char why[256], where[1024];
+	const char *msg[] = { where };
 
 	if (!reload_may_start(m))
 		return;
@@ -271,7 +337,11 @@ reload_run(struct master *m)
 			log_errorx("%s", errs.msg[i]);
 		snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s",
 		    errs.n > 0 ? errs.msg[0] : "unknown error");
-		reload_failed(m, &errs);
+		snprintf(where, sizeof(where), "unknown error");
+		if (errs.n > 0)
+			reload_failed(m, &errs, (const char *const *)errs.msg, errs.n);
+		else
+			reload_failed(m, &errs, msg, 1);
 		return;
 	}
 	if (nc->dispatch != m->cfg->dispatch) {
@@ -280,7 +350,9 @@ reload_run(struct master *m)
 	}
 	if ((sg = reload_stats(m, nc)) == NULL) {
 		config_free(nc);
-		reload_failed(m, &errs);
+		/* "failed: statistics region: ..." */
+		snprintf(where, sizeof(where), "%s", m->reload_result + 8);
+		reload_failed(m, &errs, msg, 1);
 		return;
 	}
 	if ((fresh = calloc(nc->nlisteners, sizeof(*fresh))) == NULL)
@@ -288,8 +360,8 @@ reload_run(struct master *m)
 	if (reload_open(m, nc, fresh, &nfresh, &failed, why, sizeof(why)) == -1) {
 		stats_retire(m->stats, sg);	/* counted nothing */
 		stats_gen_free(sg);
-		reload_undo(m, nc, failed, why, fresh, nfresh);
-		reload_failed(m, &errs);
+		reload_undo(m, nc, failed, why, fresh, nfresh, where, sizeof(where));
+		reload_failed(m, &errs, msg, 1);
 		return;
 	}
 	reload_sockets(m, nc, fresh, nfresh);

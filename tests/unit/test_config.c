@@ -607,6 +607,13 @@ static const struct {
 	{ "relative pidfile",
 	    "[daemon]\npidfile = run/preforkd.pid\n" LISTENER_A,
 	    2, "pidfile", "absolute path", 1 },
+	{ "relative control",
+	    "[daemon]\ncontrol = run/control.sock\n" LISTENER_A,
+	    2, "control", "absolute path, auto or off", 1 },
+	{ "control too long for a Unix socket",
+	    "[daemon]\ncontrol = /run/preforkd/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n" LISTENER_A,
+	    2, "control", "longer than 107 bytes", 1 },
 };
 
 static void
@@ -734,6 +741,59 @@ test_user_group(void)
 	ok(c != NULL && c->gid == gr->gr_gid, "group before user still wins");
 	cfree(c);
 	errs_reset(&errs);
+}
+
+/* ---- control: a path, off, or auto from $RUNTIME_DIRECTORY ------------- */
+
+static void
+test_control(void)
+{
+	static const struct {
+		const char	*value;		/* NULL: the key left out */
+		const char	*rundir;	/* NULL: unset */
+		const char	*want;		/* NULL: off */
+	} cases[] = {
+		{ NULL,			NULL,			NULL },
+		{ NULL,			"/run/preforkd",	"/run/preforkd/control.sock" },
+		{ NULL,			"",			NULL },
+		{ NULL,			"run/relative",		NULL },
+		{ NULL,			"/run/a:/run/b",	"/run/a/control.sock" },
+		{ "auto",		"/run/x",		"/run/x/control.sock" },
+		{ "off",		"/run/preforkd",	NULL },
+		{ "/tmp/c.sock",	"/run/preforkd",	"/tmp/c.sock" },
+	};
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0, NULL };
+	struct config *c;
+	char text[256];
+	size_t i;
+
+	ov_init(&ov);
+	for (i = 0; i < NELEM(cases); i++) {
+		if (cases[i].rundir != NULL)
+			setenv("RUNTIME_DIRECTORY", cases[i].rundir, 1);
+		else
+			unsetenv("RUNTIME_DIRECTORY");
+		if (cases[i].value != NULL)
+			snprintf(text, sizeof(text), "[daemon]\ncontrol = %s\n" LISTENER_A,
+			    cases[i].value);
+		else
+			snprintf(text, sizeof(text), "%s", LISTENER_A);
+		c = config_parse_string(NAME, text, &ov, &errs);
+		if (ok(c != NULL, "control = %s, RUNTIME_DIRECTORY=%s: parses",
+		    cases[i].value ? cases[i].value : "(default)",
+		    cases[i].rundir ? cases[i].rundir : "(unset)")) {
+			if (cases[i].want == NULL)
+				ok(c->control == NULL, "  off (got %s)",
+				    c->control ? c->control : "NULL");
+			else
+				is_str(c->control, cases[i].want, "  the path");
+		} else
+			dump_errors(&errs);
+		cfree(c);
+		errs_reset(&errs);
+	}
+	unsetenv("RUNTIME_DIRECTORY");
 }
 
 /* ---- proxy listeners --------------------------------------------------- */
@@ -1292,6 +1352,7 @@ test_key_table(void)
 		{ "daemon", "group",		NULL },
 		{ "daemon", "pidfile",		NULL },
 		{ "daemon", "dispatch",		"notify" },
+		{ "daemon", "control",		"auto" },
 		{ "listener", "listen",		NULL },
 		{ "listener", "mode",		"echo" },
 		{ "listener", "backlog",	"1024" },
@@ -1522,6 +1583,7 @@ main(void)
 	test_load();
 	test_key_table();
 	test_user_group();
+	test_control();
 	test_proxy();
 	test_source();
 	return done_testing();

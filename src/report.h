@@ -1,0 +1,45 @@
+/*
+ * report.h: a struct stats_view rendered as text for the control socket:
+ * the info lines, the stats table, the same as JSON, the backends table
+ * and the workers table.  Pure: they only read the view and append to a
+ * strbuf; no I/O, no clock (the view's now is the time they use).
+ *
+ * Each returns 0, or -1 when the strbuf stopped growing (its limit, or
+ * out of memory); what fitted is kept.  Tables have one header line and
+ * one line a row, columns aligned with blanks, numbers right-aligned;
+ * a table without rows is its header alone.
+ */
+#ifndef PREFORKD_REPORT_H
+#define PREFORKD_REPORT_H
+
+#include "stats.h"
+#include "strbuf.h"
+
+/* The close reasons' names, in the order of the counters (conn.c's names). */
+extern const char *const report_reasons[STATS_NREASONS];
+
+/* "key: value" lines: pid, version, uptime, generation, workers, reloads... */
+int	report_info(struct strbuf *sb, const struct stats_view *v);
+/*
+ * Two tables, a blank line between: the listeners (accepted, active,
+ * closed, bytes each way, PROXY headers rejected) and the backends
+ * (state, weight, active, total, connect failures, retries, mean connect
+ * time); then the closes by reason, one line per listener and reason
+ * counted.
+ */
+int	report_stats(struct strbuf *sb, const struct stats_view *v);
+/*
+ * One JSON object, and a newline: the view whole (master, listeners with
+ * closes by reason, backends with their state and connect-time histogram,
+ * workers).  Strings are escaped; numbers that are not finite are null.
+ */
+int	report_stats_json(struct strbuf *sb, const struct stats_view *v);
+/* Each backend: listener, address, state, why, weight, connections, last check. */
+int	report_backends(struct strbuf *sb, const struct stats_view *v);
+/* Each worker: slot, pid, generation, state, connections, accepts. */
+int	report_workers(struct strbuf *sb, const struct stats_view *v);
+
+/* The name of a backend state: "up", "down", "drain" or "maint". */
+const char *report_state_name(enum backend_state s);
+
+#endif

@@ -9,7 +9,8 @@
 #   make bench-source    proxy connect rate from one source address and from eight
 #   make soak         reloads, a worker kill and stops under churn (SOAK_SECONDS=60)
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
-#   make fuzz         libFuzzer on the PROXY parser and the config loader, FUZZ_SECONDS
+#   make fuzz         libFuzzer on the PROXY parser, the config loader and the HTTP
+#                     request parser of the metrics endpoint, FUZZ_SECONDS
 #                     each (default 60); fails on a crash, a sanitizer report or a leak
 
 PREFIX	?= /usr/local
@@ -56,6 +57,8 @@ UNIT_TESTS += log
 UNIT_deps_log    = log
 UNIT_TESTS += strbuf
 UNIT_deps_strbuf = strbuf
+UNIT_TESTS += httpreq
+UNIT_deps_httpreq = httpreq
 
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check
@@ -193,11 +196,13 @@ soak:
 FUZZ_SECONDS ?= 60
 FUZZ_CC	 = clang
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_TARGETS = proxyproto config
+FUZZ_TARGETS = proxyproto config http
 FUZZ_deps_proxyproto = proxyproto
 FUZZ_deps_config = config confkey net log
+FUZZ_deps_http = httpreq
 FUZZ_args_proxyproto = -max_len=640
 FUZZ_args_config = -max_len=4096 -dict=tests/fuzz/config.dict
+FUZZ_args_http = -max_len=9000 -dict=tests/fuzz/http.dict
 
 define fuzz_rule
 build-fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_deps_$(1):%=src/%.c) $(FUZZ_deps_$(1):%=src/%.h) | build-fuzz

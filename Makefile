@@ -59,6 +59,8 @@ UNIT_TESTS += strbuf
 UNIT_deps_strbuf = strbuf
 UNIT_TESTS += httpreq
 UNIT_deps_httpreq = httpreq
+UNIT_TESTS += prom
+UNIT_deps_prom = prom strbuf
 
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check

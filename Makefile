@@ -36,7 +36,7 @@ PYTEST	 = $(PYTHON) -m pytest
 # Debian packages the build and the tests need.
 BUILD_DEPS = gcc make pkg-config libev-dev libinih-dev
 TEST_DEPS  = perl python3 python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3 strace \
-	     netcat-openbsd nginx curl
+	     netcat-openbsd nginx curl prometheus
 BENCH_DEPS = haproxy nginx libnginx-mod-stream gnuplot-nox redis-server redis-tools iperf3 wrk apache2-utils
 
 SRCS	= $(wildcard src/*.c)

@@ -107,6 +107,8 @@ struct config {
 	uid_t		 uid;		/* resolved from user */
 	gid_t		 gid;		/* resolved from group, or user's group */
 	char		*pidfile;	/* owned; NULL: none */
+	char		*metrics;	/* owned; the address as written; NULL: off */
+	struct addr	 metrics_addr;	/* resolved when the config was built */
 	struct listener_conf *listeners; /* owned, nlisteners of them */
 	size_t		 nlisteners;
 };

@@ -1,6 +1,6 @@
 /*
  * mstate.h: the master's state, private to the master's files (master.c,
- * lsock.c, dispatch.c, proc.c, reload.c, status.c, health.c).  Types and
+ * lsock.c, dispatch.c, proc.c, reload.c, status.c, health.c, metrics.c).  Types and
  * shared limits only, no functions.
  *
  * Why one shared header rather than a struct private to master.c: every
@@ -37,6 +37,7 @@
 #define KILL_GRACE	2.0	/* after a stop deadline, before SIGKILL */
 
 struct master;
+struct metrics;
 
 /* A listen socket.  Kept across reloads while its address is configured. */
 struct lsock {
@@ -114,6 +115,7 @@ struct master {
 	char		*pidfile;	/* owned; removed at exit; NULL: none */
 	int		 pidfd;		/* holds the pid file's lock; -1: none */
 	struct checks	 checks;	/* active health checks of proxy backends */
+	struct metrics	*metrics;	/* owned (metrics.c); NULL: never configured */
 	int		 stopping;	/* 0, 1 graceful, 2 immediate */
 	int		 gen_ready;
 	int		 fatal_logged;	/* every slot of this generation failed for good */

@@ -9,6 +9,7 @@
 #include "dispatch.h"
 #include "health.h"
 #include "lsock.h"
+#include "metrics.h"
 #include "proc.h"
 #include "reload.h"
 #include "sdnotify.h"
@@ -243,14 +244,23 @@ reload_run(struct master *m)
 		log_warnx("dispatch needs a restart; keeping the running one");
 		nc->dispatch = m->cfg->dispatch;
 	}
+	if (metrics_prepare(m, nc, why, sizeof(why)) == -1) {
+		log_errorx("%s", why);
+		snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s", why);
+		config_free(nc);
+		reload_failed(m, &errs);
+		return;
+	}
 	if ((fresh = calloc(nc->nlisteners, sizeof(*fresh))) == NULL)
 		fatal("reload");
 	if (reload_open(m, nc, fresh, &nfresh, &failed, why, sizeof(why)) == -1) {
+		metrics_abort(m);
 		reload_undo(m, nc, failed, why, fresh, nfresh);
 		reload_failed(m, &errs);
 		return;
 	}
 	reload_sockets(m, nc, fresh, nfresh);
 	reload_daemon_keys(m->cfg, nc);
+	metrics_commit(m, nc);
 	reload_commit(m, nc);
 }

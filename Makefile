@@ -35,7 +35,7 @@ PYTEST	 = $(PYTHON) -m pytest
 
 # Debian packages the build and the tests need.
 BUILD_DEPS = gcc make pkg-config libev-dev libinih-dev
-TEST_DEPS  = perl python3 python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3 strace \
+TEST_DEPS  = perl python3 jq python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3 strace \
 	     netcat-openbsd nginx curl prometheus
 BENCH_DEPS = haproxy nginx libnginx-mod-stream gnuplot-nox redis-server redis-tools iperf3 wrk apache2-utils
 
@@ -61,6 +61,10 @@ UNIT_TESTS += httpreq
 UNIT_deps_httpreq = httpreq
 UNIT_TESTS += prom
 UNIT_deps_prom = prom strbuf
+UNIT_TESTS += admin check health
+UNIT_deps_admin  = admin config confkey net log
+UNIT_deps_check  = check net log
+UNIT_deps_health = health admin check chan config confkey net log
 
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check

@@ -86,6 +86,9 @@ chan_decode(const uint8_t *wire, size_t len, struct chan_msg *m)
 	m->bytes_in = get64(wire + 28);
 	m->bytes_out = get64(wire + 36);
 	m->errors = get64(wire + 44);
+	if (m->type == CHAN_ADMIN && (m->flags != 0 || m->conns > CHAN_ADMIN_MAINT ||
+	    m->seq > CHAN_ADMIN_WEIGHT_MAX))
+		return -1;
 	return 0;
 }
 
@@ -104,6 +107,7 @@ chan_type_name(int type)
 		[CHAN_HEARTBEAT] = "HEARTBEAT", [CHAN_DRAIN] = "DRAIN",
 		[CHAN_STOP] = "STOP", [CHAN_REOPEN] = "REOPEN",
 		[CHAN_BACKEND] = "BACKEND", [CHAN_CONN] = "CONN",
+		[CHAN_ADMIN] = "ADMIN",
 	};
 
 	if (type <= 0 || type > CHAN_TYPE_MAX)

@@ -14,7 +14,10 @@
  * (stop accepting, finish connections within `timeout_ms`, exit), STOP
  * (close everything now and exit), REOPEN (reopen the log file), BACKEND
  * (health checks say backend `count` of listen socket `lsock` is up when
- * `conns` is 1, down when 0).
+ * `conns` is 1, down when 0), ADMIN (the operator's setting of backend
+ * `count` of listen socket `lsock`: its state in `conns`, one of
+ * CHAN_ADMIN_READY, _DRAIN, _MAINT; its weight in `seq`, 1..256, or 0 for
+ * the config's; no flags).
  * Worker to master:  HELLO (loop running, ready for ACCEPT), ACCEPTED (the
  * answer to ACCEPT: `count` taken, `conns` now open, flags, and the
  * ACCEPT's `seq`, so that a late answer to a lease the master gave up on
@@ -41,8 +44,16 @@ enum chan_type {
 	CHAN_REOPEN,
 	CHAN_BACKEND,
 	CHAN_CONN,
-	CHAN_TYPE_MAX = CHAN_CONN
+	CHAN_ADMIN,
+	CHAN_TYPE_MAX = CHAN_ADMIN
 };
+
+/* ADMIN: the operator's state of a backend, in `conns`. */
+#define CHAN_ADMIN_READY	0
+#define CHAN_ADMIN_DRAIN	1
+#define CHAN_ADMIN_MAINT	2
+/* ADMIN: the highest weight, in `seq`. */
+#define CHAN_ADMIN_WEIGHT_MAX	256
 
 /* Worker state flags, carried by ACCEPTED, STATE and HEARTBEAT. */
 #define CHAN_F_MORE	0x01	/* ACCEPTED: the lease ran out of room with the
@@ -55,10 +66,11 @@ enum chan_type {
 struct chan_msg {
 	uint8_t		type;		/* enum chan_type */
 	uint8_t		flags;		/* CHAN_F_* */
-	uint16_t	seq;		/* ACCEPT, ACCEPTED: the lease's number */
+	uint16_t	seq;		/* ACCEPT, ACCEPTED: the lease's number;
+					   ADMIN: the weight */
 	uint32_t	lsock;		/* listen socket id: ACCEPT, ACCEPTED */
 	uint32_t	count;		/* ACCEPTED: connections taken */
-	uint32_t	conns;		/* connections open now */
+	uint32_t	conns;		/* connections open now; ADMIN: the state */
 	uint32_t	timeout_ms;	/* DRAIN: deadline for open connections */
 	uint64_t	accepted;	/* HEARTBEAT: totals since the worker started */
 	uint64_t	bytes_in;
@@ -72,7 +84,8 @@ struct chan_msg {
 void	chan_encode(const struct chan_msg *m, uint8_t wire[CHAN_WIRE_SIZE]);
 /*
  * Decode len bytes into m.  Returns 0, or -1 when len is not
- * CHAN_WIRE_SIZE, the type is unknown or undefined flags are set.
+ * CHAN_WIRE_SIZE, the type is unknown or undefined flags are set, or an
+ * ADMIN has flags, an unknown state or a weight over CHAN_ADMIN_WEIGHT_MAX.
  */
 int	chan_decode(const uint8_t *wire, size_t len, struct chan_msg *m);
 /*

@@ -5,7 +5,9 @@
  * is a non-blocking connect within check_timeout; then, if configured, it
  * sends check_send and waits for an answer holding check_expect.  `rise`
  * passed checks in a row bring a down backend back; `fall` failed ones take
- * an up backend out.  Only changes are reported.
+ * an up backend out.  Only changes are reported.  A backend in the
+ * operator's maintenance has its timer stopped: it costs nothing and its
+ * server sees no check until it is ready again.
  */
 #include <sys/socket.h>
 
@@ -25,6 +27,9 @@ struct hcheck {
 	const struct listener_conf *lc;	/* borrowed from the config */
 	const struct backend_conf *b;	/* borrowed from the config */
 	int		 up;
+	int		 maint;			/* stopped by the operator */
+	int		 last;			/* -1 none yet, 0 failed, 1 passed */
+	double		 last_at;		/* ev_now() of the last result */
 	unsigned	 passed, failed;	/* in a row */
 	int		 fd;			/* -1 between checks */
 	ev_timer	 every, timeout;
@@ -34,17 +39,27 @@ struct hcheck {
 	char		 rbuf[1024];
 };
 
+/* The check in flight, if any, ends without a result. */
 static void
-check_done(struct hcheck *h, const char *failure)
+check_abandon(struct hcheck *h)
 {
 	struct ev_loop *loop = h->cs->loop;
-	char a[NET_ADDRSTRLEN];
 
 	ev_io_stop(loop, &h->io);
 	ev_timer_stop(loop, &h->timeout);
 	if (h->fd != -1)
 		close(h->fd);
 	h->fd = -1;
+}
+
+static void
+check_done(struct hcheck *h, const char *failure)
+{
+	char a[NET_ADDRSTRLEN];
+
+	check_abandon(h);
+	h->last = failure == NULL;
+	h->last_at = ev_now(h->cs->loop);
 	net_addr_str((const struct sockaddr *)&h->b->addr.ss, a, sizeof(a));
 	if (failure == NULL) {
 		h->failed = 0;
@@ -171,6 +186,7 @@ checks_add(struct checks *cs, uint32_t lsock, const struct listener_conf *lc)
 		h->lc = lc;
 		h->b = &lc->backends[i];
 		h->up = 1;
+		h->last = -1;
 		h->fd = -1;
 		ev_init(&h->io, check_io_cb);
 		h->io.data = h;
@@ -191,10 +207,7 @@ checks_clear(struct checks *cs)
 		struct hcheck *h = cs->v[i];
 
 		ev_timer_stop(cs->loop, &h->every);
-		ev_timer_stop(cs->loop, &h->timeout);
-		ev_io_stop(cs->loop, &h->io);
-		if (h->fd != -1)
-			close(h->fd);
+		check_abandon(h);
 		free(h);
 	}
 	free(cs->v);
@@ -209,4 +222,59 @@ checks_each_down(const struct checks *cs,
 	for (size_t i = 0; i < cs->n; i++)
 		if (!cs->v[i]->up)
 			fn(arg, cs->v[i]->lsock, cs->v[i]->idx);
+}
+
+/* O(n) over every checked backend: called per operator command or view. */
+static struct hcheck *
+checks_find(const struct checks *cs, uint32_t lsock, size_t idx)
+{
+	for (size_t i = 0; i < cs->n; i++)
+		if (cs->v[i]->lsock == lsock && cs->v[i]->idx == idx)
+			return cs->v[i];
+	return NULL;
+}
+
+int
+checks_state(const struct checks *cs, uint32_t lsock, size_t idx,
+    struct check_state *st)
+{
+	const struct hcheck *h;
+
+	if ((h = checks_find(cs, lsock, idx)) == NULL)
+		return -1;
+	st->up = h->up;
+	st->maint = h->maint;
+	st->last = h->last;
+	st->at = h->last < 0 ? 0 : h->last_at;
+	return 0;
+}
+
+int
+checks_maint(struct checks *cs, uint32_t lsock, size_t idx, int on)
+{
+	struct hcheck *h;
+	char a[NET_ADDRSTRLEN];
+
+	if ((h = checks_find(cs, lsock, idx)) == NULL)
+		return -1;
+	if ((on != 0) == h->maint)
+		return 0;
+	h->maint = on != 0;
+	net_addr_str((const struct sockaddr *)&h->b->addr.ss, a, sizeof(a));
+	if (h->maint) {
+		ev_timer_stop(cs->loop, &h->every);
+		check_abandon(h);
+		log_info("listener %s: backend %s: checks stopped (maintenance)",
+		    h->lc->name, a);
+		return 0;
+	}
+	h->passed = h->failed = 0;
+	log_info("listener %s: backend %s: checks start again", h->lc->name, a);
+	ev_timer_set(&h->every, 0., h->lc->check_interval_ms / 1000.0);
+	ev_timer_start(cs->loop, &h->every);
+	if (!h->up) {
+		h->up = 1;
+		cs->changed(cs->arg, h->lsock, h->idx, 1);
+	}
+	return 0;
 }

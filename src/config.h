@@ -98,6 +98,7 @@ struct config {
 	unsigned	 max_connections; /* per worker */
 	int		 log_level;	/* enum log_level */
 	char		*log_target;	/* owned; "stderr", "syslog" or a path */
+	int		 log_format;	/* enum log_format */
 	unsigned	 shutdown_ms;	/* graceful stop deadline */
 	unsigned	 drain_ms;	/* old generation's deadline on reload */
 	unsigned	 max_draining;	/* draining generations kept at most */

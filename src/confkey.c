@@ -43,6 +43,9 @@ const struct keydef confkey_keys[] = {
 	{ { "daemon", "log_target", "target", "stderr",
 	    "stderr, syslog or an absolute file path" },
 	  S_DAEMON, K_TARGET, D(log_target), 0, 0, 0 },
+	{ { "daemon", "log_format", "text|json", "text",
+	    "text lines, or one JSON object a line for a log pipeline" },
+	  S_DAEMON, K_LOGFORMAT, D(log_format), 0, 0, 0 },
 	{ { "daemon", "shutdown_timeout", "duration", "30s",
 	    "graceful stop deadline for open connections" },
 	  S_DAEMON, K_DURATION, D(shutdown_ms), 0, MS(3600), 0 },
@@ -521,6 +524,13 @@ parse_target(const struct keyval *kv)
 }
 
 static const char *
+parse_logformat(const struct keyval *kv)
+{
+	/* The words in the order of enum log_format. */
+	return set_word(kv, "text", "json", NULL, NULL, "expected text or json");
+}
+
+static const char *
 parse_path(const struct keyval *kv)
 {
 	if (kv->value[0] != '/')
@@ -675,6 +685,7 @@ static const char *(*const parsers[K_NTYPES])(const struct keyval *) = {
 	[K_SOURCE]	= parse_source,
 	[K_SPLICE]	= parse_splice,
 	[K_METRICS]	= parse_metrics,
+	[K_LOGFORMAT]	= parse_logformat,
 };
 
 const char *

@@ -227,18 +227,38 @@ conn_touch(struct conn *c)
 	}
 }
 
+/*
+ * The summary line: "close listener=... client=... [the mode's fields]
+ * in=N out=N duration=S reason=R" in text, the same fields in JSON.
+ */
+static void
+conn_summary(const struct conn *c, enum conn_reason why)
+{
+	struct conn_listen *cl = c->cl;
+	char addr[NET_ADDRSTRLEN], mode[NET_ADDRSTRLEN + 16];
+	struct log_field f[12];
+	size_t n = 0;
+
+	f[n++] = LOGKV_STR("listener", cl->conf->name);
+	f[n++] = LOGKV_STR("client", net_addr_str(&c->peer.sa, addr, sizeof(addr)));
+	if (cl->ops->summary != NULL)
+		n += cl->ops->summary(c, f + n, sizeof(f) / sizeof(f[0]) - 4 - n,
+		    mode, sizeof(mode));
+	f[n++] = LOGKV_UINT("in", c->in);
+	f[n++] = LOGKV_UINT("out", c->out);
+	f[n++] = LOGKV_SECS("duration", ev_now(cl->pool->loop) - c->start);
+	f[n++] = LOGKV_STR("reason", reasons[why]);
+	log_kv(LOGL_INFO, "close", f, n);
+}
+
 void
 conn_close(struct conn *c, enum conn_reason why)
 {
 	struct conn_listen *cl = c->cl;
 	struct conn_pool *pool = cl->pool;
-	char addr[NET_ADDRSTRLEN], backend[NET_ADDRSTRLEN + 48];
 
-	log_info("close listener=%s client=%s %sin=%llu out=%llu duration=%.3fs reason=%s",
-	    cl->conf->name, net_addr_str(&c->peer.sa, addr, sizeof(addr)),
-	    cl->ops->summary != NULL ? cl->ops->summary(c, backend, sizeof(backend)) : "",
-	    (unsigned long long)c->in, (unsigned long long)c->out,
-	    ev_now(pool->loop) - c->start, reasons[why]);
+	if (log_verbosity <= LOGL_INFO)
+		conn_summary(c, why);
 	pool->bytes_in += c->in;
 	pool->bytes_out += c->out;
 	if (why == CONN_ERROR || why == CONN_CONNECT_FAILED ||

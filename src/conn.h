@@ -61,10 +61,12 @@ struct mode_ops {
 	/* Free c->mode, which is not NULL.  NULL: the mode keeps no state. */
 	void	(*free)(struct conn *c);
 	/*
-	 * The mode's part of the summary line, ending in a space, into buf
-	 * (len bytes); returns buf.  NULL: the mode adds nothing.
+	 * The mode's fields of the summary line (log_kv()), at most n of
+	 * them into f, their strings kept in buf (len bytes); returns how
+	 * many.  NULL: the mode adds none.
 	 */
-	const char *(*summary)(const struct conn *c, char *buf, size_t len);
+	size_t	(*summary)(const struct conn *c, struct log_field *f, size_t n,
+		    char *buf, size_t len);
 };
 
 /*

@@ -79,6 +79,7 @@ master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 				    (int)w->pid);
 			}
 			checks_each_down(&m->checks, health_tell_down, w);
+			health_tell_admin(m, w);
 			master_ready(m);
 			break;
 		case CHAN_ACCEPTED:
@@ -291,6 +292,7 @@ master_open(struct master *m)
 		return -1;
 	}
 	log_set_level(cfg->log_level);
+	log_set_format(cfg->log_format);
 	if (cfg->user != NULL) {
 		if (daemon_drop(cfg->uid, cfg->gid, err, sizeof(err)) == -1) {
 			fprintf(stderr, "preforkd: user %s: %s\n", cfg->user, err);
@@ -318,6 +320,7 @@ master_init(struct master *m, struct config *cfg, const char *file,
 	snprintf(m->reload_result, sizeof(m->reload_result), "none");
 	LIST_INIT(&m->lsocks);
 	LIST_INIT(&m->procs);
+	admin_init(&m->admin);
 }
 
 /*
@@ -391,6 +394,7 @@ master_loop(struct master *m)
 		proc_slot_free(m, m->slots[i]);
 	free(m->slots);
 	checks_clear(&m->checks);
+	admin_fini(&m->admin);
 	ev_loop_destroy(m->loop);
 	selfpipe_close();
 	log_notice("exiting");

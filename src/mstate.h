@@ -21,6 +21,7 @@
 
 #include <ev.h>
 
+#include "admin.h"
 #include "check.h"
 #include "config.h"
 #include "log.h"
@@ -116,6 +117,7 @@ struct master {
 	int		 pidfd;		/* holds the pid file's lock; -1: none */
 	struct checks	 checks;	/* active health checks of proxy backends */
 	struct metrics	*metrics;	/* owned (metrics.c); NULL: never configured */
+	struct admin	 admin;		/* the operator's backend settings (health.c) */
 	int		 stopping;	/* 0, 1 graceful, 2 immediate */
 	int		 gen_ready;
 	int		 fatal_logged;	/* every slot of this generation failed for good */

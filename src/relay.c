@@ -32,23 +32,24 @@ relay_rand(void *arg)
 	return (unsigned)random();
 }
 
-static const char *
-relay_summary(const struct conn *c, char *buf, size_t len)
+static size_t
+relay_summary(const struct conn *c, struct log_field *f, size_t n, char *buf,
+    size_t len)
 {
 	const struct relay *r = c->mode;
-	char a[NET_ADDRSTRLEN];
 
+	if (n < 2)
+		return 0;
 	if (r == NULL || r->up < 0) {
-		snprintf(buf, len, "backend=- connect=- ");
-		return buf;
+		f[0] = LOGKV_NONE("backend");
+		f[1] = LOGKV_NONE("connect");
+		return 2;
 	}
-	net_addr_str((const struct sockaddr *)&c->cl->ups.u[r->up].conf->addr.ss,
-	    a, sizeof(a));
-	if (r->connect_time >= 0)
-		snprintf(buf, len, "backend=%s connect=%.3fs ", a, r->connect_time);
-	else
-		snprintf(buf, len, "backend=%s connect=- ", a);
-	return buf;
+	f[0] = LOGKV_STR("backend", net_addr_str(
+	    (const struct sockaddr *)&c->cl->ups.u[r->up].conf->addr.ss, buf, len));
+	f[1] = r->connect_time >= 0 ? LOGKV_SECS("connect", r->connect_time) :
+	    LOGKV_NONE("connect");
+	return 2;
 }
 
 static void

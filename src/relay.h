@@ -19,7 +19,8 @@
  * send_proxy as it came, its source and destination, or UNKNOWN / LOCAL
  * as it did; without one, the header names the client's address and the
  * one it connected to.  free frees the backend side, its buffers and its
- * timer; summary gives "backend=ADDR connect=S.SSSs ".
+ * timer; summary gives the fields backend (its address) and connect (the
+ * seconds connecting took), each none before there is one.
  */
 extern const struct mode_ops relay_ops;
 

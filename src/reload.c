@@ -167,7 +167,11 @@ reload_sockets(struct master *m, const struct config *nc, struct lsock **fresh,
 	free(fresh);
 }
 
-/* The keys of the whole process: the log's apply, the others need a restart. */
+/*
+ * The keys of the whole process: the log's apply (the workers forked
+ * after this use them; the old generation keeps its own), the others need
+ * a restart.
+ */
 static void
 reload_daemon_keys(const struct config *cur, const struct config *nc)
 {
@@ -178,6 +182,7 @@ reload_daemon_keys(const struct config *cur, const struct config *nc)
 	    log_open(nc->log_target) == -1)
 		log_warn("log_target %s; keeping the old target", nc->log_target);
 	log_set_level(nc->log_level);
+	log_set_format(nc->log_format);	/* the new generation's workers inherit it */
 }
 
 /*

@@ -125,6 +125,9 @@ struct stats_bview {
 	int		 check_last;	/* -1 never checked, 0 failed, 1 passed */
 	double		 check_at;	/* unix time of the last check; 0: never */
 	struct stats_bcount c;		/* summed */
+	char		 why_buf[48];	/* where health_view() builds a why that
+					   holds numbers: a row is not copied
+					   once filled */
 };
 
 struct stats_wview {

@@ -1,9 +1,9 @@
 /*
  * upstream.c: a listener's backends as one worker sees them: the balancing
- * methods, passive failure marking, and the health state the master
- * reports.  Owns the array of struct upstream; the backend_conf each one
- * points at is borrowed from the config.  No I/O and no clock: the caller
- * passes now.
+ * methods, passive failure marking, the health state the master reports
+ * and the operator's state and weight.  Owns the array of struct upstream;
+ * the backend_conf each one points at is borrowed from the config.  No I/O
+ * and no clock: the caller passes now.
  *
  * Every pick is O(n) over the backends, n <= UPSTREAM_MAX (64), which is
  * cheaper than keeping any sorted structure up to date as conns change.
@@ -19,10 +19,15 @@
 
 #include "upstream.h"
 
-/* Config validation keeps weights in 1..256; a zero must not starve one. */
-static unsigned
-weight(const struct upstream *u)
+/*
+ * Config validation and upstream_admin() keep weights in 1..256; a zero
+ * must not starve one.
+ */
+unsigned
+upstream_weight(const struct upstream *u)
 {
+	if (u->admin_weight > 0)
+		return u->admin_weight;
 	return u->conf->weight > 0 ? u->conf->weight : 1;
 }
 
@@ -30,7 +35,8 @@ weight(const struct upstream *u)
 static int
 lighter(const struct upstream *a, const struct upstream *b)
 {
-	return (uint64_t)a->conns * weight(b) < (uint64_t)b->conns * weight(a);
+	return (uint64_t)a->conns * upstream_weight(b) <
+	    (uint64_t)b->conns * upstream_weight(a);
 }
 
 int
@@ -72,7 +78,7 @@ upstream_fini(struct upstream_set *s)
 int
 upstream_usable(const struct upstream *u, double now)
 {
-	return !u->checked_down && now >= u->down_until;
+	return u->admin == UPS_READY && !u->checked_down && now >= u->down_until;
 }
 
 /*
@@ -89,8 +95,8 @@ pick_roundrobin(struct upstream_set *s, const size_t *cand, size_t nc)
 
 	for (i = 0; i < nc; i++) {
 		u = &s->u[cand[i]];
-		u->cw += (int)weight(u);
-		total += (int)weight(u);
+		u->cw += (int)upstream_weight(u);
+		total += (int)upstream_weight(u);
 		if (best == NULL || u->cw > best->cw) {
 			best = u;
 			bi = cand[i];
@@ -265,4 +271,25 @@ upstream_succeeded(struct upstream_set *s, size_t i)
 {
 	if (i < s->n)
 		s->u[i].fails = 0;
+}
+
+int
+upstream_admin(struct upstream_set *s, size_t i, int state, unsigned weight)
+{
+	struct upstream *u;
+
+	if (i >= s->n || state < UPS_READY || state > UPS_MAINT ||
+	    weight > UPSTREAM_WEIGHT_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	u = &s->u[i];
+	u->admin = state;
+	if (weight != u->admin_weight) {
+		u->admin_weight = weight;
+		/* The old credits were earned at the old shares. */
+		for (size_t k = 0; k < s->n; k++)
+			s->u[k].cw = 0;
+	}
+	return 0;
 }

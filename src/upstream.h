@@ -1,6 +1,7 @@
 /*
  * upstream.h: a listener's backends as one worker sees them: balancing,
- * passive failure marking and the state the master's health checks report.
+ * passive failure marking, the state the master's health checks report and
+ * the operator's state and weight the master passes on.
  * Pure: no I/O, time is passed in (seconds, any monotonic origin).
  */
 #ifndef PREFORKD_UPSTREAM_H
@@ -13,6 +14,14 @@
 #include "config.h"
 
 #define UPSTREAM_MAX	64	/* backends per listener (a tried-set is a uint64_t) */
+#define UPSTREAM_WEIGHT_MAX 256	/* as the config allows */
+
+/* The operator's state of a backend (set backend ... ready|drain|maint). */
+enum ups_admin {
+	UPS_READY,		/* takes connections as its health allows */
+	UPS_DRAIN,		/* no new connections; open ones finish */
+	UPS_MAINT		/* as drain; the master also stops its checks */
+};
 
 struct upstream {
 	const struct backend_conf *conf; /* borrowed from the config */
@@ -22,6 +31,8 @@ struct upstream {
 	double		 down_until;	/* passive: out of rotation until then */
 	unsigned	 conns;		/* connections open to it (this worker) */
 	int		 cw;		/* smooth weighted round-robin state */
+	int		 admin;		/* enum ups_admin */
+	unsigned	 admin_weight;	/* the operator's weight; 0: the config's */
 };
 
 struct upstream_set {
@@ -40,7 +51,10 @@ struct upstream_set {
 int	upstream_init(struct upstream_set *s, const struct listener_conf *lc);
 void	upstream_fini(struct upstream_set *s);
 
-/* 1 when u may take connections at now: not checked down, not marked down. */
+/*
+ * 1 when u may take new connections at now: not drained or in maintenance
+ * by the operator, not checked down, not marked down.
+ */
 int	upstream_usable(const struct upstream *u, double now);
 
 /*
@@ -73,5 +87,17 @@ const struct addr *upstream_source(struct upstream_set *s, int af);
 int	upstream_failed(struct upstream_set *s, size_t i, double now);
 /* A connect to u[i] succeeded: its failure count starts over. */
 void	upstream_succeeded(struct upstream_set *s, size_t i);
+
+/*
+ * The operator's state (enum ups_admin) and weight (1..256; 0: the
+ * config's) for u[i].  drain and maint take it out of upstream_pick() for
+ * new connections; those open to it are not touched.  A weight that
+ * changes restarts the round-robin cycle of every backend, so the new
+ * shares hold from the next pick.  0, or -1 with errno EINVAL for an index,
+ * state or weight out of range (nothing changed).
+ */
+int	upstream_admin(struct upstream_set *s, size_t i, int state, unsigned weight);
+/* The weight u balances with: the operator's when set, else the config's. */
+unsigned upstream_weight(const struct upstream *u);
 
 #endif

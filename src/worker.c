@@ -419,6 +419,30 @@ worker_backend_state(struct worker *w, const struct chan_msg *m)
 	}
 }
 
+/*
+ * The operator set a backend's state or weight.  Connections open to it
+ * are not touched: drain and maint only keep new ones away.
+ */
+static void
+worker_backend_admin(struct worker *w, const struct chan_msg *m)
+{
+	static const int state[] = {
+		[CHAN_ADMIN_READY] = UPS_READY, [CHAN_ADMIN_DRAIN] = UPS_DRAIN,
+		[CHAN_ADMIN_MAINT] = UPS_MAINT,
+	};
+
+	/* chan_decode() keeps conns and seq in range. */
+	for (size_t i = 0; i < w->nls; i++) {
+		struct wlisten *wl = &w->ls[i];
+
+		if (wl->id == m->lsock &&
+		    upstream_admin(&wl->cl.ups, m->count, state[m->conns], m->seq) == 0)
+			log_debug("listener %s: backend %s: state %u, weight %u (operator)",
+			    wl->cl.conf->name, wl->cl.ups.u[m->count].conf->spec,
+			    m->conns, m->seq);
+	}
+}
+
 static void
 worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -467,6 +491,9 @@ worker_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
 			return;
 		case CHAN_BACKEND:
 			worker_backend_state(w, &m);
+			break;
+		case CHAN_ADMIN:
+			worker_backend_admin(w, &m);
 			break;
 		case CHAN_REOPEN:
 			if (log_reopen() == -1)
@@ -531,7 +558,7 @@ worker_main(const struct worker_spawn *sp)
 	w.slot = sp->slot;
 	w.gen = sp->gen;
 	w.chan = sp->chan;
-	log_set_tag("worker %d gen %u", w.slot, w.gen);
+	log_set_worker(w.slot, w.gen);
 	srandom(getpid() ^ (unsigned)time(NULL));	/* balance = random */
 	snprintf(title, sizeof(title), "preforkd w%d", w.slot);
 	prctl(PR_SET_NAME, title);

@@ -2,7 +2,8 @@
  * test_chan.c: unit tests for src/chan.c, the master<->worker messages.
  *
  * Encoding: round trips for every type with fields at their extremes, the
- * rejections chan_decode() promises (size, type, flags) and the wire layout
+ * rejections chan_decode() promises (size, type, flags, an ADMIN's state
+ * and weight out of range) and the wire layout
  * (type at byte 0, flags at byte 1, every field little-endian, in struct
  * order).  Transport: chan_send()/chan_recv() over a real non-blocking
  * SOCK_SEQPACKET socketpair, as the daemon uses them.
@@ -35,6 +36,7 @@ static const char *const type_names[CHAN_TYPE_MAX + 1] = {
 	[CHAN_REOPEN] = "REOPEN",
 	[CHAN_BACKEND] = "BACKEND",
 	[CHAN_CONN] = "CONN",
+	[CHAN_ADMIN] = "ADMIN",
 };
 
 /* Compare every field; report the first that differs. */
@@ -110,6 +112,17 @@ fill(struct chan_msg *m, int type, enum pattern p)
 		break;
 	case PAT_N:
 		break;
+	}
+	if (type == CHAN_ADMIN) {
+		/* its own fields within their ranges; the others as the pattern has them */
+		static const uint32_t state[PAT_N] = {
+			CHAN_ADMIN_READY, CHAN_ADMIN_MAINT, CHAN_ADMIN_DRAIN, CHAN_ADMIN_MAINT
+		};
+		static const uint16_t weight[PAT_N] = { 0, CHAN_ADMIN_WEIGHT_MAX, 0x81, 1 };
+
+		m->flags = 0;
+		m->conns = state[p];
+		m->seq = weight[p];
 	}
 }
 
@@ -347,6 +360,49 @@ test_decode_rejects(void)
 		    "decode rejects length %zu", lens[i]);
 	is_int(chan_decode(wire, CHAN_WIRE_SIZE, &d), 0,
 	    "the same bytes at length %d decode", CHAN_WIRE_SIZE);
+}
+
+/* ADMIN: the operator's state and weight, and nothing out of their range. */
+static void
+test_admin(void)
+{
+	static const struct {
+		const char	*name;
+		uint8_t		 flags;
+		uint32_t	 state;
+		uint16_t	 weight;
+		int		 want;
+	} cases[] = {
+		{ "ready, the config's weight",	0, CHAN_ADMIN_READY, 0, 0 },
+		{ "drain, weight 1",		0, CHAN_ADMIN_DRAIN, 1, 0 },
+		{ "maint, weight 256",		0, CHAN_ADMIN_MAINT, 256, 0 },
+		{ "state 3",			0, CHAN_ADMIN_MAINT + 1, 0, -1 },
+		{ "state 0xffffffff",		0, UINT32_MAX, 0, -1 },
+		{ "state 0x100 (a low byte that looks ready)", 0, 0x100, 0, -1 },
+		{ "weight 257",			0, CHAN_ADMIN_READY, 257, -1 },
+		{ "weight 0xffff",		0, CHAN_ADMIN_READY, UINT16_MAX, -1 },
+		{ "weight 0x100 + 0x1 (two bytes)", 0, CHAN_ADMIN_READY, 0x101, -1 },
+		{ "a flag",			CHAN_F_FULL, CHAN_ADMIN_READY, 0, -1 },
+	};
+	struct chan_msg m, d;
+	uint8_t wire[CHAN_WIRE_SIZE];
+	size_t i;
+	int r;
+
+	is_str(chan_type_name(CHAN_ADMIN), "ADMIN", "chan_type_name(CHAN_ADMIN)");
+	for (i = 0; i < NELEM(cases); i++) {
+		fill(&m, CHAN_ADMIN, PAT_DISTINCT);
+		m.flags = cases[i].flags;
+		m.conns = cases[i].state;
+		m.seq = cases[i].weight;
+		chan_encode(&m, wire);
+		r = chan_decode(wire, sizeof(wire), &d);
+		is_int(r, cases[i].want, "ADMIN, %s: %s", cases[i].name,
+		    cases[i].want == 0 ? "decodes" : "rejected");
+		if (r == 0 && cases[i].want == 0)
+			ok(msg_equal(&d, &m) && d.lsock == 0x04030201u &&
+			    d.count == 0x14131211u, "ADMIN, %s: round trip", cases[i].name);
+	}
 }
 
 static void
@@ -691,6 +747,7 @@ main(void)
 	test_layout();
 	test_answers();
 	test_decode_rejects();
+	test_admin();
 	test_type_names();
 	test_send_recv();
 	test_malformed();

@@ -248,6 +248,7 @@ test_defaults(void)
 		is_uint(c->max_connections, 10000, "defaults (%s): max_connections", n);
 		is_int(c->log_level, LOGL_NOTICE, "defaults (%s): log_level notice", n);
 		is_str(c->log_target, "stderr", "defaults (%s): log_target", n);
+		is_int(c->log_format, LOGF_TEXT, "defaults (%s): log_format text", n);
 		is_uint(c->shutdown_ms, 30000, "defaults (%s): shutdown_timeout 30s", n);
 		is_uint(c->drain_ms, 60000, "defaults (%s): drain_timeout 60s", n);
 		is_uint(c->max_draining, 4, "defaults (%s): max_draining", n);
@@ -302,6 +303,11 @@ static const struct {
 	{ "daemon", "log_target",	"/tmp/preforkd-test.log", 0 },
 	{ "daemon", "log_target",	"relative/path.log", BAD },
 	{ "daemon", "log_target",	"",		BAD },
+	{ "daemon", "log_format",	"text",		LOGF_TEXT },
+	{ "daemon", "log_format",	"json",		LOGF_JSON },
+	{ "daemon", "log_format",	"JSON",		BAD },
+	{ "daemon", "log_format",	"logfmt",	BAD },
+	{ "daemon", "log_format",	"",		BAD },
 	{ "daemon", "shutdown_timeout",	"0",		0 },
 	{ "daemon", "shutdown_timeout",	"1h",		3600000 },
 	{ "daemon", "shutdown_timeout",	"3600",		3600000 },
@@ -380,6 +386,8 @@ key_value(const struct config *c, const char *key)
 		return c->max_connections;
 	if (strcmp(key, "log_level") == 0)
 		return c->log_level;
+	if (strcmp(key, "log_format") == 0)
+		return c->log_format;
 	if (strcmp(key, "shutdown_timeout") == 0)
 		return c->shutdown_ms;
 	if (strcmp(key, "drain_timeout") == 0)
@@ -1285,6 +1293,7 @@ test_key_table(void)
 		{ "daemon", "max_connections",	"10000" },
 		{ "daemon", "log_level",	"notice" },
 		{ "daemon", "log_target",	"stderr" },
+		{ "daemon", "log_format",	"text" },
 		{ "daemon", "shutdown_timeout",	"30s" },
 		{ "daemon", "drain_timeout",	"60s" },
 		{ "daemon", "max_draining",	"4" },

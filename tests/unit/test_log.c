@@ -1,8 +1,12 @@
 /*
- * test_log.c: unit tests for the rate limit of src/log.c: one line per
+ * test_log.c: unit tests for src/log.c: the rate limit (one line per
  * interval, the lines held back counted and handed over with the next one,
- * on a clock the test moves itself.
+ * on a clock the test moves itself); the JSON format (string escaping,
+ * the shape of event and structured lines, lines cut short that stay one
+ * object); structured lines in text, byte for byte.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,11 +136,271 @@ test_warnx_rate(void)
 	unlink(path);
 }
 
+/* ---- JSON ---------------------------------------------------------------------------------- */
+
+static const struct {
+	const char	*in;
+	const char	*want;		/* the JSON string, quotes included */
+	const char	*name;
+} json_cases[] = {
+	{ "", "\"\"", "empty" },
+	{ "plain text 123", "\"plain text 123\"", "plain ASCII as is" },
+	{ "say \"hi\"", "\"say \\\"hi\\\"\"", "quotes escaped" },
+	{ "a\\b", "\"a\\\\b\"", "backslash escaped" },
+	{ "/x/", "\"/x/\"", "slash as is" },
+	{ "\n\r\t\b\f", "\"\\n\\r\\t\\b\\f\"", "named control characters" },
+	{ "\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"", "other control characters and DEL as \\u00XX" },
+	{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xf4\x8f\xbf\xbf",
+	  "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xf4\x8f\xbf\xbf\"",
+	  "valid UTF-8 of 2, 3 and 4 bytes as is, U+10FFFF included" },
+	{ "\x80", "\"\\ufffd\"", "a stray continuation byte" },
+	{ "a\xff", "\"a\\ufffd\"", "0xff" },
+	{ "\xc0\xaf", "\"\\ufffd\\ufffd\"", "an overlong '/' (2 bytes): each byte replaced" },
+	{ "\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"", "an overlong '/' (3 bytes)" },
+	{ "\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"", "a UTF-16 surrogate" },
+	{ "\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"", "past U+10FFFF" },
+	{ "\xf5\x80", "\"\\ufffd\\ufffd\"", "0xf5 starts nothing" },
+	{ "\xe2\x82", "\"\\ufffd\\ufffd\"", "a sequence cut short by the end" },
+	{ "\xe2\x82z\xc3", "\"\\ufffd\\ufffdz\\ufffd\"", "cut short by another character" },
+};
+
+static void
+test_json_str(void)
+{
+	char buf[128];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(json_cases) / sizeof(json_cases[0]); i++) {
+		n = log_json_str(buf, sizeof(buf), json_cases[i].in);
+		is_str(buf, json_cases[i].want, "json string: %s", json_cases[i].name);
+		is_uint(n, strlen(json_cases[i].want), "json string: %s: length", json_cases[i].name);
+	}
+
+	/* Cut short: whole characters only, still between quotes. */
+	n = log_json_str(buf, 6, "abcdef");
+	is_str(buf, "\"abc\"", "cut short: 3 characters fit in 6 bytes");
+	is_uint(n, 5, "cut short: the length written");
+	log_json_str(buf, 6, "ab\"cd");
+	is_str(buf, "\"ab\"", "cut short before an escape that does not fit");
+	log_json_str(buf, 9, "a\x01");
+	is_str(buf, "\"a\"", "a \\u0001 that does not fit is left out whole");
+	log_json_str(buf, 5, "\xc3\xa9x");
+	is_str(buf, "\"\xc3\xa9\"", "a 2-byte character that fits");
+	log_json_str(buf, 4, "\xc3\xa9x");
+	is_str(buf, "\"\"", "a 2-byte character that does not fit is not split");
+	n = log_json_str(buf, 3, "x");
+	is_str(buf, "\"\"", "3 bytes: the quotes");
+	strcpy(buf, "junk");
+	n = log_json_str(buf, 2, "x");
+	is_uint(n, 0, "2 bytes: nothing");
+	is_str(buf, "", "2 bytes: an empty string");
+}
+
+static void
+test_parse(void)
+{
+	is_int(log_format_parse("text"), LOGF_TEXT, "log_format_parse text");
+	is_int(log_format_parse("json"), LOGF_JSON, "log_format_parse json");
+	is_int(log_format_parse("JSON"), -1, "log_format_parse is case-sensitive");
+	is_int(log_format_parse(""), -1, "log_format_parse empty");
+}
+
+/* What the logger writes to a file target: start sends it there. */
+static char capture_path[] = "/tmp/test_log.XXXXXX";
+
+static int
+capture_start(void)
+{
+	int fd;
+
+	strcpy(capture_path, "/tmp/test_log.XXXXXX");
+	if ((fd = mkstemp(capture_path)) == -1 || log_open(capture_path) == -1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* Back to stderr; the file's bytes into out (size bytes, NUL ended). */
+static size_t
+capture_end(char *out, size_t size)
+{
+	size_t n = 0;
+	FILE *f;
+
+	log_close();
+	out[0] = '\0';
+	if ((f = fopen(capture_path, "r")) != NULL) {
+		n = fread(out, 1, size - 1, f);
+		out[n] = '\0';
+		fclose(f);
+	}
+	unlink(capture_path);
+	return n;
+}
+
+/*
+ * The opening of a JSON line: {"ts":"YYYY-MM-DDTHH:MM:SS.mmmZ","level":
+ * level,"proc": proc,"pid":<ours>.  Returns what follows, or NULL.
+ */
+static const char *
+json_head(const char *line, const char *level, const char *proc)
+{
+	static const char stamp[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	char want[256];
+	size_t n;
+
+	if (strncmp(line, "{\"ts\":\"", 7) != 0)
+		return NULL;
+	line += 7;
+	for (size_t i = 0; i < sizeof(stamp) - 1; i++)
+		if (stamp[i] == 'd' ? !isdigit((unsigned char)line[i]) : line[i] != stamp[i])
+			return NULL;
+	line += sizeof(stamp) - 1;
+	n = snprintf(want, sizeof(want), "\",\"level\":\"%s\",\"proc\":%s,\"pid\":%ld",
+	    level, proc, (long)getpid());
+	return strncmp(line, want, n) == 0 ? line + n : NULL;
+}
+
+static void
+test_json_lines(void)
+{
+	char out[16384], big[3000];
+	const char *rest, *nl;
+	struct log_field f[] = {
+		LOGKV_STR("listener", "l\"1"),
+		LOGKV_STR("client", "127.0.0.1:5"),
+		LOGKV_NONE("backend"),
+		LOGKV_SECS("connect", 0.25),
+		LOGKV_UINT("in", 5),
+		LOGKV_UINT("out", ULLONG_MAX),
+		LOGKV_SECS("duration", 1.5),
+		LOGKV_STR("reason", "client_eof"),
+		LOGKV_STR("none", NULL),
+	};
+
+	if (capture_start() == -1) {
+		ok(0, "a log file in /tmp");
+		return;
+	}
+	log_set_format(LOGF_JSON);
+	log_set_level(LOGL_INFO);
+	log_set_tag("master");
+	log_notice("say \"hi\" \\ to\tall\n%s", "\x01\xff");
+	errno = ENOENT;
+	log_warn("open %s", "x");
+	is_int(errno, ENOENT, "errno kept");
+	log_set_worker(2, 3);
+	log_kv(LOGL_INFO, "close", f, sizeof(f) / sizeof(f[0]));
+	log_set_level(LOGL_NOTICE);
+	log_kv(LOGL_INFO, "close", f, 1);
+	log_info("below the level");
+	capture_end(out, sizeof(out));
+
+	rest = json_head(out, "notice", "\"master\"");
+	ok(rest != NULL, "event line: ts, level, proc, pid");
+	if (rest == NULL || (nl = strchr(rest, '\n')) == NULL) {
+		diag("got: %s", out);
+		return;
+	}
+	is_mem(rest, ",\"msg\":\"say \\\"hi\\\" \\\\ to\\tall\\n\\u0001\\ufffd\"}\n",
+	    (size_t)(nl + 1 - rest), "event line: msg escaped, the object closed");
+	rest = json_head(nl + 1, "warning", "\"master\"");
+	ok(rest != NULL, "log_warn line: head");
+	if (rest == NULL || (nl = strchr(rest, '\n')) == NULL)
+		return;
+	is_mem(rest, ",\"msg\":\"open x: No such file or directory\"}\n",
+	    (size_t)(nl + 1 - rest), "log_warn line: strerror in msg");
+	rest = json_head(nl + 1, "info", "\"worker\",\"worker\":2,\"gen\":3");
+	ok(rest != NULL, "structured line: a worker's head");
+	if (rest == NULL)
+		return;
+	is_str(rest, ",\"event\":\"close\",\"listener\":\"l\\\"1\",\"client\":\"127.0.0.1:5\","
+	    "\"backend\":null,\"connect\":0.250,\"in\":5,\"out\":18446744073709551615,"
+	    "\"duration\":1.500,\"reason\":\"client_eof\",\"none\":null}\n",
+	    "structured line: typed fields, and nothing below the level after it");
+
+	/* A message too long escaped: cut on an escape's boundary, one object. */
+	memset(big, '\x01', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	if (capture_start() == -1)
+		return;
+	log_set_tag("master");
+	log_notice("%s", big);
+	capture_end(out, sizeof(out));
+	rest = json_head(out, "notice", "\"master\"");
+	ok(rest != NULL && strncmp(rest, ",\"msg\":\"", 8) == 0, "long msg: head");
+	if (rest != NULL) {
+		size_t len = strlen(out), body = strlen(rest + 8) - 3;
+		int whole = 1;
+
+		ok(len <= 4096, "long msg: one line of %zu bytes, 4096 at most", len);
+		ok(len > 3000, "long msg: the line is filled (%zu bytes)", len);
+		is_str(out + len - 3, "\"}\n", "long msg: the string and the object closed");
+		for (size_t i = 0; i < body; i += 6)
+			whole &= strncmp(rest + 8 + i, "\\u0001", 6) == 0;
+		ok(whole && body % 6 == 0, "long msg: whole escapes only");
+	}
+
+	/* A field too long: left out whole, with those after it. */
+	memset(big, '"', sizeof(big) - 1);
+	f[0] = LOGKV_STR("listener", "a");
+	f[1] = LOGKV_STR("client", big);
+	if (capture_start() == -1)
+		return;
+	log_set_worker(0, 1);
+	log_kv(LOGL_NOTICE, "close", f, 3);
+	capture_end(out, sizeof(out));
+	rest = json_head(out, "notice", "\"worker\",\"worker\":0,\"gen\":1");
+	is_str(rest != NULL ? rest : out, ",\"event\":\"close\",\"listener\":\"a\"}\n",
+	    "a field that does not fit is left out, the object closed");
+	log_set_format(LOGF_TEXT);
+}
+
+/* The structured line in text: the summary line's bytes. */
+static void
+test_text_kv(void)
+{
+	char out[4096];
+	struct log_field f[] = {
+		LOGKV_STR("listener", "echo"),
+		LOGKV_STR("client", "[::1]:4000"),
+		LOGKV_NONE("backend"),
+		LOGKV_STR("connect", NULL),
+		LOGKV_UINT("in", 0),
+		LOGKV_UINT("out", 123456789012ULL),
+		LOGKV_SECS("duration", 0.0004),
+		LOGKV_STR("reason", "idle_timeout"),
+	};
+	static const char want[] = "[info] worker 1 gen 7: close listener=echo "
+	    "client=[::1]:4000 backend=- connect=- in=0 out=123456789012 "
+	    "duration=0.000s reason=idle_timeout\n";
+	size_t n;
+
+	if (capture_start() == -1) {
+		ok(0, "a log file in /tmp");
+		return;
+	}
+	log_set_format(LOGF_TEXT);
+	log_set_level(LOGL_INFO);
+	log_set_worker(1, 7);
+	log_kv(LOGL_INFO, "close", f, sizeof(f) / sizeof(f[0]));
+	n = capture_end(out, sizeof(out));
+	/* "YYYY-MM-DD HH:MM:SS.mmm " first, in local time */
+	ok(n == 24 + strlen(want) && out[10] == ' ' && out[19] == '.',
+	    "text: one line after the timestamp");
+	is_str(n > 24 ? out + 24 : out, want, "text: the summary line's bytes");
+	log_set_level(LOGL_NOTICE);
+}
+
 int
 main(void)
 {
 	test_rate();
 	test_held();
 	test_warnx_rate();
+	test_json_str();
+	test_parse();
+	test_json_lines();
+	test_text_kv();
 	return done_testing();
 }

@@ -1,7 +1,8 @@
 /*
  * test_upstream.c: unit tests for src/upstream.c: the four balancing
- * methods, backups, the tried set, passive failure marking and the health
- * state, all with time and randomness supplied by the test.
+ * methods, backups, the tried set, passive failure marking, the health
+ * state and the operator's state and weight, all with time and randomness
+ * supplied by the test.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -624,6 +625,188 @@ test_source_addrs(void)
 	upstream_fini(&f.s);
 }
 
+/* ---- the operator's state and weight ----------------------------------- */
+
+/* n picks from distinct clients; count[i] for u[i], the last counter for -1. */
+static void
+count_picks(struct fixture *f, int n, unsigned *count, size_t ncount)
+{
+	unsigned v[] = { 0, 1, 2, 3, 4, 5, 6 };
+	struct sockaddr_storage cl;
+	struct seq q = { v, NELEM(v), 0 };
+	int i, r;
+
+	memset(count, 0, ncount * sizeof(*count));
+	for (i = 0; i < n; i++) {
+		sa_make(&cl, "192.0.2.1", 1);
+		((struct sockaddr_in *)&cl)->sin_addr.s_addr = htonl(0xc0000200u + (unsigned)i);
+		r = upstream_pick(&f->s, (struct sockaddr *)&cl, 0, 0, seq_rnd, &q);
+		if (r >= 0 && (size_t)r < ncount)
+			count[r]++;
+		else
+			count[ncount - 1]++;	/* -1: the last counter */
+	}
+}
+
+static void
+test_admin_state(void)
+{
+	static const int w3[] = { 1, 1, 1 }, wb[] = { 1, 1, -1 };
+	static const int methods[] = {
+		BAL_ROUNDROBIN, BAL_LEASTCONN, BAL_SOURCE, BAL_RANDOM
+	};
+	static const char *const mname[] = { "roundrobin", "leastconn", "source", "random" };
+	struct fixture f;
+	unsigned count[4];
+	size_t m;
+
+	fixture_init(&f, BAL_ROUNDROBIN, w3, 3, 0, 0);
+	ok(f.s.u[0].admin == UPS_READY && f.s.u[0].admin_weight == 0,
+	    "admin: starts ready, with the config's weight");
+	is_int(upstream_admin(&f.s, 1, UPS_DRAIN, 0), 0, "admin: drain u[1]: 0");
+	ok(!upstream_usable(&f.s.u[1], 0) && upstream_usable(&f.s.u[0], 0),
+	    "admin: drained is not usable, the others are");
+	is_int(upstream_admin(&f.s, 1, UPS_MAINT, 0), 0, "admin: maint u[1]: 0");
+	ok(!upstream_usable(&f.s.u[1], 0), "admin: maint is not usable");
+	is_int(upstream_admin(&f.s, 1, UPS_READY, 0), 0, "admin: ready u[1]: 0");
+	ok(upstream_usable(&f.s.u[1], 0), "admin: ready is usable again");
+	f.s.u[1].checked_down = 1;
+	ok(!upstream_usable(&f.s.u[1], 0), "admin: ready does not override a check's down");
+	fixture_fini(&f);
+
+	for (m = 0; m < NELEM(methods); m++) {
+		fixture_init(&f, methods[m], w3, 3, 0, 0);
+		f.s.u[1].conns = 7;
+		upstream_admin(&f.s, 1, UPS_DRAIN, 0);
+		count_picks(&f, 60, count, 4);
+		ok(count[1] == 0 && count[0] > 0 && count[2] > 0 && count[3] == 0,
+		    "%s: u[1] drained: never picked (%u %u %u, none %u)", mname[m],
+		    count[0], count[1], count[2], count[3]);
+		is_uint(f.s.u[1].conns, 7, "%s: drain leaves its open connections alone",
+		    mname[m]);
+		upstream_admin(&f.s, 1, UPS_MAINT, 0);
+		upstream_admin(&f.s, 2, UPS_MAINT, 0);
+		count_picks(&f, 20, count, 4);
+		is_uint(count[0], 20, "%s: u[1], u[2] in maint: all to u[0]", mname[m]);
+		upstream_admin(&f.s, 0, UPS_DRAIN, 0);
+		count_picks(&f, 5, count, 4);
+		is_uint(count[3], 5, "%s: every backend drained or in maint: none", mname[m]);
+		upstream_admin(&f.s, 0, UPS_READY, 0);
+		upstream_admin(&f.s, 1, UPS_READY, 0);
+		upstream_admin(&f.s, 2, UPS_READY, 0);
+		f.s.u[1].conns = 0;
+		count_picks(&f, 60, count, 4);
+		ok(count[0] > 0 && count[1] > 0 && count[2] > 0,
+		    "%s: all ready again: each picked (%u %u %u)", mname[m],
+		    count[0], count[1], count[2]);
+		fixture_fini(&f);
+	}
+
+	/* Primaries drained: the backup takes over, as when they are down. */
+	fixture_init(&f, BAL_ROUNDROBIN, wb, 3, 0, 0);
+	upstream_admin(&f.s, 0, UPS_DRAIN, 0);
+	upstream_admin(&f.s, 1, UPS_MAINT, 0);
+	is_int(pick(&f, 0, 0), 2, "admin: primaries drained / in maint: the backup");
+	upstream_admin(&f.s, 1, UPS_READY, 0);
+	is_int(pick(&f, 0, 0), 1, "admin: a primary ready again: the primary");
+	upstream_admin(&f.s, 2, UPS_MAINT, 0);
+	upstream_admin(&f.s, 1, UPS_DRAIN, 0);
+	is_int(pick(&f, 0, 0), -1, "admin: backup in maint too: -1");
+	fixture_fini(&f);
+}
+
+static void
+test_admin_weight(void)
+{
+	static const int w3[] = { 1, 1, 1 }, w21[] = { 2, 1 };
+	struct fixture f;
+	unsigned count[4];
+	int i, r, seq_ok;
+
+	/* roundrobin: the operator's weight sets the shares from the next pick */
+	fixture_init(&f, BAL_ROUNDROBIN, w3, 3, 0, 0);
+	pick(&f, 0, 0);		/* mid-cycle: credits left over */
+	is_int(upstream_admin(&f.s, 0, UPS_READY, 3), 0, "weight: u[0] 3: 0");
+	is_uint(upstream_weight(&f.s.u[0]), 3, "weight: in effect 3");
+	is_uint(upstream_weight(&f.s.u[1]), 1, "weight: the others keep the config's");
+	count_picks(&f, 5, count, 4);
+	ok(count[0] == 3 && count[1] == 1 && count[2] == 1,
+	    "weight 3:1:1: the next 5 picks give 3:1:1 (%u %u %u)",
+	    count[0], count[1], count[2]);
+	count_picks(&f, 500, count, 4);
+	ok(count[0] == 300 && count[1] == 100 && count[2] == 100,
+	    "weight 3:1:1 over 500: 300:100:100 (%u %u %u)",
+	    count[0], count[1], count[2]);
+	upstream_admin(&f.s, 2, UPS_READY, 256);
+	count_picks(&f, 260, count, 4);
+	ok(count[0] == 3 && count[1] == 1 && count[2] == 256,
+	    "weight 3:1:256 over 260 (%u %u %u)", count[0], count[1], count[2]);
+	upstream_admin(&f.s, 0, UPS_READY, 0);
+	upstream_admin(&f.s, 2, UPS_READY, 0);
+	is_uint(upstream_weight(&f.s.u[0]), 1, "weight 0: the config's again");
+	for (seq_ok = 1, i = 0; i < 6; i++)
+		if (pick(&f, 0, 0) != i % 3)
+			seq_ok = 0;
+	ok(seq_ok, "weight back to 1:1:1: 0 1 2 0 1 2");
+	fixture_fini(&f);
+
+	/* a weight the config gave, overridden down */
+	fixture_init(&f, BAL_ROUNDROBIN, w21, 2, 0, 0);
+	upstream_admin(&f.s, 0, UPS_READY, 1);
+	count_picks(&f, 10, count, 3);
+	ok(count[0] == 5 && count[1] == 5, "weight 2 set to 1: 5:5 (%u %u)",
+	    count[0], count[1]);
+	fixture_fini(&f);
+
+	/* leastconn: conns/weight with the operator's weight */
+	fixture_init(&f, BAL_LEASTCONN, w3, 3, 0, 0);
+	f.s.u[0].conns = 4;
+	f.s.u[1].conns = f.s.u[2].conns = 2;
+	is_int(pick(&f, 0, 0) != 0, 1, "leastconn: u[0] the busiest at weight 1");
+	upstream_admin(&f.s, 0, UPS_READY, 4);
+	is_int(pick(&f, 0, 0), 0, "leastconn: u[0] at weight 4 is the lightest (4/4 < 2/1)");
+	fixture_fini(&f);
+
+	/* random: the lighter of two draws, by the operator's weight */
+	fixture_init(&f, BAL_RANDOM, w3, 3, 0, 0);
+	f.s.u[0].conns = 3;
+	f.s.u[2].conns = 2;
+	{
+		unsigned v[] = { 0, 2 };
+		struct seq q = { v, 2, 0 };
+
+		is_int(upstream_pick(&f.s, NULL, 0, 0, seq_rnd, &q), 2,
+		    "random: 3 conns vs 2 at weight 1: u[2]");
+		upstream_admin(&f.s, 0, UPS_READY, 2);
+		q.i = 0;
+		r = upstream_pick(&f.s, NULL, 0, 0, seq_rnd, &q);
+		is_int(r, 0, "random: u[0] at weight 2 (3/2 < 2/1): u[0]");
+	}
+	fixture_fini(&f);
+}
+
+static void
+test_admin_bad(void)
+{
+	static const int w2[] = { 1, 1 };
+	struct fixture f;
+
+	fixture_init(&f, BAL_ROUNDROBIN, w2, 2, 0, 0);
+	upstream_admin(&f.s, 0, UPS_DRAIN, 5);
+	errno = 0;
+	is_int(upstream_admin(&f.s, 2, UPS_MAINT, 0), -1, "admin: index 2 of 2: -1");
+	is_int(errno, EINVAL, "admin: ... EINVAL");
+	errno = 0;
+	is_int(upstream_admin(&f.s, 0, UPS_MAINT + 1, 0), -1, "admin: unknown state: -1");
+	is_int(errno, EINVAL, "admin: ... EINVAL");
+	is_int(upstream_admin(&f.s, 0, -1, 0), -1, "admin: negative state: -1");
+	is_int(upstream_admin(&f.s, 0, UPS_READY, UPSTREAM_WEIGHT_MAX + 1), -1,
+	    "admin: weight %d: -1", UPSTREAM_WEIGHT_MAX + 1);
+	ok(f.s.u[0].admin == UPS_DRAIN && f.s.u[0].admin_weight == 5,
+	    "admin: refused calls changed nothing");
+	fixture_fini(&f);
+}
+
 int
 main(void)
 {
@@ -637,5 +820,8 @@ main(void)
 	test_passive();
 	test_nothing_usable();
 	test_source_addrs();
+	test_admin_state();
+	test_admin_weight();
+	test_admin_bad();
 	return done_testing();
 }

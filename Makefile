@@ -65,6 +65,8 @@ UNIT_TESTS += admin check health
 UNIT_deps_admin  = admin config confkey net log
 UNIT_deps_check  = check net log
 UNIT_deps_health = health admin check chan config confkey net log
+UNIT_TESTS += stats
+UNIT_deps_stats  = stats
 
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check

@@ -9,6 +9,12 @@
  * timer for the head, instead of one timer per connection.  Connections
  * still reading a PROXY header wait in a second queue, ordered by accept
  * time, with a timer of its own.
+ *
+ * Statistics: each connection is counted in the worker's slot of the
+ * shared region (stats.h) as it opens and as it closes, by reason; the
+ * modes count its bytes as they move, so a long connection shows them
+ * before it ends.  Relaxed atomic adds to memory no other process writes:
+ * no lock, no system call.
  */
 #include <sys/socket.h>
 
@@ -38,6 +44,19 @@ static const char *const reasons[] = {
 	[CONN_BAD_PROXY_HEADER] = "bad_proxy_header",
 	[CONN_PROXY_TIMEOUT] = "proxy_timeout",
 };
+
+/* The statistics count closes by reason: one counter per name above. */
+_Static_assert(sizeof(reasons) / sizeof(reasons[0]) == STATS_NREASONS,
+    "STATS_NREASONS must match enum conn_reason");
+
+const char *
+conn_reason_name(int why)
+{
+	if (why < 0 || (size_t)why >= sizeof(reasons) / sizeof(reasons[0]) ||
+	    reasons[why] == NULL)
+		return "?";
+	return reasons[why];
+}
 
 /*
  * A queue's timer, idle (conns) or PROXY header (hdrq): close the
@@ -172,6 +191,7 @@ conn_header_cb(struct ev_loop *loop, ev_io *io, int revents)
 		return;
 	}
 	c->in -= len;		/* the header is not the client's data */
+	stats_add(&cl->st->bytes_in, c->in);	/* what came with it is */
 	buf_consume(c->buf, len);
 	if (buf_len(c->buf) == 0) {
 		buf_free(c->buf);
@@ -205,6 +225,10 @@ conn_new(struct conn_listen *cl, int fd, const struct sockaddr *peer,
 	ev_io_init(&c->io, conn_header_cb, fd, EV_READ);	/* the mode sets its own */
 	pool->nconns++;
 	pool->accepted++;
+	stats_add(&pool->st->accepts, 1);
+	stats_add(&pool->st->conns, 1);
+	stats_add(&cl->st->accepted, 1);
+	stats_add(&cl->st->active, 1);
 	if (cl->conf->accept_proxy) {
 		c->in_hdrq = 1;
 		ev_io_start(pool->loop, &c->io);
@@ -247,7 +271,7 @@ conn_summary(const struct conn *c, enum conn_reason why)
 	f[n++] = LOGKV_UINT("in", c->in);
 	f[n++] = LOGKV_UINT("out", c->out);
 	f[n++] = LOGKV_SECS("duration", ev_now(cl->pool->loop) - c->start);
-	f[n++] = LOGKV_STR("reason", reasons[why]);
+	f[n++] = LOGKV_STR("reason", conn_reason_name(why));
 	log_kv(LOGL_INFO, "close", f, n);
 }
 
@@ -261,6 +285,11 @@ conn_close(struct conn *c, enum conn_reason why)
 		conn_summary(c, why);
 	pool->bytes_in += c->in;
 	pool->bytes_out += c->out;
+	stats_add(&cl->st->closed[why], 1);
+	stats_sub(&cl->st->active, 1);
+	stats_sub(&pool->st->conns, 1);
+	if (why == CONN_BAD_PROXY_HEADER || why == CONN_PROXY_TIMEOUT)
+		stats_add(&cl->st->proxy_rejected, 1);
 	if (why == CONN_ERROR || why == CONN_CONNECT_FAILED ||
 	    why == CONN_CONNECT_TIMEOUT || why == CONN_NO_BACKEND)
 		pool->errors++;

@@ -25,6 +25,7 @@
 #include "proxyproto.h"
 #include "config.h"
 #include "log.h"
+#include "stats.h"
 #include "upstream.h"
 
 enum conn_reason {
@@ -43,6 +44,9 @@ enum conn_reason {
 	CONN_BAD_PROXY_HEADER,
 	CONN_PROXY_TIMEOUT
 };
+
+/* A reason's name as the summary line and the statistics give it; "?" if unknown. */
+const char *conn_reason_name(int why);
 
 struct conn;
 TAILQ_HEAD(connq, conn);
@@ -79,6 +83,7 @@ struct conn_pool {
 	char		*scratch;	/* the worker's; read buffer shared by all conns */
 	unsigned	 nconns;
 	uint64_t	 accepted, bytes_in, bytes_out, errors;
+	struct stats_wcount *st;	/* the worker's slot in the shared statistics */
 	/* Called after each close, once the connection is freed. */
 	void		(*closed)(void *arg);
 	void		*closed_arg;
@@ -94,6 +99,7 @@ struct conn_listen {
 	ev_timer	 hdr_timer;	/* fires for the head of hdrq */
 	ev_timer	 idle;		/* fires for the head of conns */
 	struct upstream_set ups;	/* mode = proxy: the backends */
+	struct stats_lcount *st;	/* its counters in the worker's slot */
 	struct log_rate	 bad_hdr_log;	/* "bad PROXY header": once a second */
 	struct log_rate	 source_log;	/* "bind to source": once a second */
 	struct log_rate	 nobackend_log;	/* "no backend up": once a second */
@@ -140,7 +146,9 @@ void	conn_close(struct conn *c, enum conn_reason why);
 void	conn_close_all(struct conn_listen *cl, enum conn_reason why);
 /*
  * Set up cl's queues and their timers (idle, PROXY header) for
- * connections of pool, in the listener conf.  The caller sets cl->ops.
+ * connections of pool, in the listener conf.  The caller sets cl->ops and
+ * cl->st, and pool->st: the counters of every connection (stats.h) are
+ * written there, with no test for NULL on the way.
  */
 void	conn_listen_init(struct conn_listen *cl, struct conn_pool *pool,
 	    const struct listener_conf *conf);

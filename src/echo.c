@@ -34,6 +34,7 @@ echo_flush(struct conn *c)
 			return -1;
 		}
 		c->out += n;
+		stats_add(&c->cl->st->bytes_out, n);
 		buf_consume(c->buf, n);
 		if (buf_len(c->buf) == 0) {
 			buf_free(c->buf);
@@ -67,6 +68,7 @@ echo_read(struct conn *c)
 		return 0;
 	}
 	c->in += n;
+	stats_add(&c->cl->st->bytes_in, n);
 	conn_touch(c);
 	if (c->buf != NULL) {
 		buf_produce(c->buf, n);
@@ -83,6 +85,7 @@ echo_read(struct conn *c)
 		sent = 0;
 	}
 	c->out += sent;
+	stats_add(&c->cl->st->bytes_out, sent);
 	if (sent < n) {
 		if ((c->buf = buf_new(size)) == NULL) {
 			conn_close(c, CONN_ERROR);

@@ -16,8 +16,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "master.h"
-
-#define PREFORKD_VERSION	"0.1.0"
+#include "version.h"
 
 static const struct option longopts[] = {
 	{ "config",	required_argument,	NULL, 'c' },

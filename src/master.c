@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chan.h"
@@ -317,6 +318,7 @@ master_init(struct master *m, struct config *cfg, const char *file,
 	m->gen = 1;
 	m->pidfd = -1;
 	m->chan_cb = master_chan_cb;
+	m->started = (double)time(NULL);
 	snprintf(m->reload_result, sizeof(m->reload_result), "none");
 	LIST_INIT(&m->lsocks);
 	LIST_INIT(&m->procs);
@@ -384,6 +386,11 @@ master_loop(struct master *m)
 	m->checks.changed = health_changed;
 	m->checks.arg = m;
 	health_start(m);
+	/* Room for SIGTTIN's most workers; pages are used only as touched. */
+	if ((m->stats = stats_new()) == NULL ||
+	    (m->sg = stats_gen_new(m->cfg, m->gen, CONFIG_MAX_WORKERS)) == NULL ||
+	    stats_gen_start(m->stats, m->sg) == -1)
+		fatal("statistics region");
 	metrics_start(m);
 	proc_slots(m, m->cfg->workers);
 	dispatch_resume(m);
@@ -394,6 +401,7 @@ master_loop(struct master *m)
 		proc_slot_free(m, m->slots[i]);
 	free(m->slots);
 	checks_clear(&m->checks);
+	stats_free(m->stats);	/* and every region left in it */
 	admin_fini(&m->admin);
 	ev_loop_destroy(m->loop);
 	selfpipe_close();

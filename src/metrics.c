@@ -27,7 +27,6 @@
 #include "metrics.h"
 #include "prom.h"
 #include "status.h"
-int status_view(struct master *m, struct stats_view *v); /* TEMP until part A */
 #include "strbuf.h"
 
 #define ACCEPTS_PER_CALL	16	/* then the loop serves the others */

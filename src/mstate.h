@@ -27,6 +27,7 @@
 #include "log.h"
 #include "net.h"
 #include "sdnotify.h"
+#include "stats.h"
 
 #ifndef LIST_FOREACH_SAFE
 #define LIST_FOREACH_SAFE(var, head, field, tvar)			\
@@ -80,6 +81,8 @@ struct wproc {
 	uint64_t	 accepted;
 	uint64_t	 taken;		/* notify: connections its leases took, from a
 					   start level with the others (dispatch_lease_floor) */
+	struct stats_gen *sg;		/* its generation's statistics (m->stats has it) */
+	int		 sslot;		/* its slot there, which it writes */
 	LIST_ENTRY(wproc) entry;
 };
 
@@ -125,6 +128,10 @@ struct master {
 	int		 exit_status;
 	uint64_t	 accepted, accepted_prev;
 	uint64_t	 answers, answered;	/* ACCEPTED messages, conns they took */
+	struct stats	*stats;		/* owned: live statistics regions, retired totals */
+	struct stats_gen *sg;		/* the current generation's region, in stats */
+	double		 started;	/* unix time the master started */
+	uint64_t	 reloads_ok, reloads_failed, respawns;
 	char		 reload_result[300];
 	char		 status[640];	/* last STATUS= sent */
 	/* Set by master.c: what a worker's channel watcher calls (proc.c). */

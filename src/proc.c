@@ -41,8 +41,60 @@ proc_drain(struct wproc *w, unsigned timeout_ms)
 	proc_send(w, &msg);
 }
 
+/*
+ * The slot of m->sg for a new worker of slot idx: idx itself, unless a
+ * worker of this generation still writes it (one SIGTTOU drains while
+ * SIGTTIN brings a new one to the same place); then the first free one.
+ * With none free (CONFIG_MAX_WORKERS live ones) idx is shared: its totals
+ * stay right, its gauges may stay high after one of the two dies.
+ * O(slots x workers), and only in that case.
+ */
+static int
+proc_stats_slot(struct master *m, int idx)
+{
+	int n = stats_slots(m->sg);
+	struct wproc *w;
+
+	for (int i = -1; i < n; i++) {
+		int cand = i < 0 ? idx : i;
+
+		LIST_FOREACH(w, &m->procs, entry)
+			if (w->sg == m->sg && w->sslot == cand)
+				break;
+		if (w == NULL && cand < n)
+			return cand;
+	}
+	return idx;
+}
+
+/* 1 when a live worker other than dead writes dead's statistics slot. */
+static int
+proc_stats_shared(const struct master *m, const struct wproc *dead)
+{
+	const struct wproc *w;
+
+	LIST_FOREACH(w, &m->procs, entry)
+		if (w != dead && w->sg == dead->sg && w->sslot == dead->sslot)
+			return 1;
+	return 0;
+}
+
+void
+proc_stats_release(struct master *m, struct stats_gen *sg)
+{
+	struct wproc *w;
+
+	if (sg == NULL || sg == m->sg)
+		return;
+	LIST_FOREACH(w, &m->procs, entry)
+		if (w->sg == sg)
+			return;
+	stats_retire(m->stats, sg);
+	stats_gen_free(sg);
+}
+
 static void
-proc_child(struct master *m, struct slot *s, int chan)
+proc_child(struct master *m, struct slot *s, int chan, int sslot)
 {
 	struct worker_spawn sp;
 	struct wproc *w;
@@ -71,6 +123,11 @@ proc_child(struct master *m, struct slot *s, int chan)
 		sp.ids[sp.nls] = ls->id;
 		sp.fds[sp.nls] = mine;
 		sp.confs[sp.nls] = ls->conf;
+		/* The region was laid out from m->cfg, whose listener this is. */
+		sp.lstats[sp.nls] = stats_listener(m->sg, sslot,
+		    (size_t)(ls->conf - m->cfg->listeners));
+		sp.bstats[sp.nls] = stats_backends(m->sg, sslot,
+		    (size_t)(ls->conf - m->cfg->listeners));
 		sp.nls++;
 	}
 	for (int i = 0; i < m->npassed; i++)
@@ -84,6 +141,7 @@ proc_child(struct master *m, struct slot *s, int chan)
 	ev_loop_destroy(m->loop);
 	unsetenv("NOTIFY_SOCKET");
 	sp.cfg = m->cfg;
+	sp.wstats = stats_worker(m->sg, sslot);
 	sp.slot = s->idx;
 	sp.gen = m->gen;
 	sp.chan = chan;
@@ -121,7 +179,7 @@ proc_spawn(struct master *m, struct slot *s)
 {
 	struct wproc *w;
 	sigset_t all, old;
-	int sv[2];
+	int sv[2], sslot;
 	pid_t pid;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL ||
@@ -131,13 +189,15 @@ proc_spawn(struct master *m, struct slot *s)
 		proc_schedule(m, s, 0);
 		return -1;
 	}
+	sslot = proc_stats_slot(m, s->idx);
+	stats_slot_use(m->sg, sslot);
 	/* Blocked across fork: no handler of ours runs in the child. */
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = fork()) == 0) {
 		free(w);	/* the parent's record of the child */
 		close(sv[0]);
-		proc_child(m, s, sv[1]);
+		proc_child(m, s, sv[1], sslot);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
@@ -154,6 +214,8 @@ proc_spawn(struct master *m, struct slot *s)
 	w->state = W_STARTING;
 	w->chan = sv[0];
 	w->m = m;
+	w->sg = m->sg;
+	w->sslot = sslot;
 	w->started = w->last_seen = ev_now(m->loop);
 	ev_io_init(&w->io, m->chan_cb, sv[0], EV_READ);
 	w->io.data = w;
@@ -253,6 +315,9 @@ proc_reap(struct master *m)
 		ev_io_stop(m->loop, &w->io);
 		close(w->chan);
 		LIST_REMOVE(w, entry);
+		/* Its connections died with it; before a successor writes the slot. */
+		if (!proc_stats_shared(m, w))
+			stats_slot_died(w->sg, w->sslot);
 
 		if (w->gen == m->gen && w->slot < m->nslots &&
 		    m->slots[w->slot]->w == w) {
@@ -269,10 +334,13 @@ proc_reap(struct master *m)
 				log_errorx("worker %d failed to start %u times in a row (status 2): "
 				    "not respawning", s->idx, s->failed);
 				s->fatal = 1;
-			} else if (!m->stopping)
+			} else if (!m->stopping) {
+				m->respawns++;
 				proc_schedule(m, s, ev_now(m->loop) - w->started);
+			}
 		} else if (w->gen != m->gen && !proc_gen_alive(m, w->gen))
 			log_notice("generation %u finished draining", w->gen);
+		proc_stats_release(m, w->sg);
 		free(w);
 	}
 }

@@ -3,6 +3,9 @@
  * worker of the current generation; this file forks its worker, reaps it,
  * respawns it with a back-off (or gives up after repeated start
  * failures), and grows or shrinks the slot table (SIGTTIN, SIGTTOU).
+ * Hands each worker its slot of the generation's statistics region,
+ * zeroes a dead worker's gauges and retires a region once the last
+ * worker writing it is gone.
  * Owns struct slot and the lifetime of each struct wproc; may not open
  * listen sockets (lsock.c), choose who accepts (dispatch.c) or decide to
  * reload or stop (reload.c, master.c).
@@ -13,6 +16,11 @@
 #include "chan.h"
 #include "mstate.h"
 
+/*
+ * Fold statistics region sg into the totals and unmap it, unless it is
+ * the current generation's or a worker still writes it.
+ */
+void	proc_stats_release(struct master *m, struct stats_gen *sg);
 /* Send msg to w; a failure is logged. */
 void	proc_send(struct wproc *w, struct chan_msg *msg);
 /* Tell w to finish its connections within timeout_ms and exit. */

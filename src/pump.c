@@ -150,8 +150,10 @@ pump_got(struct conn *c, int d, ssize_t n)
 	struct relay *r = c->mode;
 
 	if (n > 0) {
-		if (d == C2B)
+		if (d == C2B) {
 			c->in += n;
+			stats_add(&c->cl->st->bytes_in, n);
+		}
 		conn_touch(c);
 		if (c->cl->conf->splice == SPLICE_AUTO &&
 		    (size_t)n == c->cl->conf->buffer_size)
@@ -179,8 +181,10 @@ static ssize_t
 pump_sent(struct conn *c, int d, ssize_t n)
 {
 	if (n > 0) {
-		if (d == B2C)
+		if (d == B2C) {
 			c->out += n;
+			stats_add(&c->cl->st->bytes_out, n);
+		}
 		conn_touch(c);
 		return n;
 	}

@@ -1,7 +1,9 @@
 /*
  * relay.c: proxy mode.  Owns a connection's relay from start to free: the
  * choice of backend, the connect, its timeout and the retries, the PROXY
- * header sent ahead of the client's bytes, and the summary.  Once the
+ * header sent ahead of the client's bytes, the summary, and the backend's
+ * counters in the statistics (open, established, failed, retried, the
+ * connect time).  Once the
  * backend is connected, pump.c moves the bytes both ways; this file calls
  * it, never the other way round.
  */
@@ -24,6 +26,24 @@
 static void	relay_backend_cb(struct ev_loop *, ev_io *, int);
 static void	relay_connect(struct conn *c);
 static void	relay_retry(struct conn *c, int err);
+
+/*
+ * A connection to backend up begins / ends: its count for balancing and
+ * its gauge in the statistics, which cover connects in progress too.
+ */
+static void
+relay_hold(struct conn_listen *cl, int up)
+{
+	cl->ups.u[up].conns++;
+	stats_add(&cl->ups.st[up].active, 1);
+}
+
+static void
+relay_release(struct conn_listen *cl, int up)
+{
+	cl->ups.u[up].conns--;
+	stats_sub(&cl->ups.st[up].active, 1);
+}
 
 static unsigned
 relay_rand(void *arg)
@@ -83,7 +103,8 @@ relay_retry(struct conn *c, int err)
 	ev_timer_stop(loop, &r->timer);
 	close(r->io.fd);
 	r->io.fd = -1;
-	cl->ups.u[r->up].conns--;
+	relay_release(cl, r->up);
+	stats_add(&cl->ups.st[r->up].connect_failures, 1);
 	if (upstream_failed(&cl->ups, r->up, ev_now(loop)))
 		log_warnx("listener %s: backend %s marked down for %u ms after %u failed connects",
 		    cl->conf->name,
@@ -92,6 +113,7 @@ relay_retry(struct conn *c, int err)
 	r->last_err = err;
 	if (r->retries > 0) {
 		r->retries--;
+		stats_add(&cl->ups.st[r->up].retries, 1);
 		relay_connect(c);
 		return;
 	}
@@ -154,11 +176,11 @@ relay_connect(struct conn *c)
 	}
 	r->up = up;
 	r->tried |= (uint64_t)1 << up;
-	cl->ups.u[up].conns++;
+	relay_hold(cl, up);
 	a = &cl->ups.u[up].conf->addr;
 	r->connect_start = ev_now(loop);
 	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
-		cl->ups.u[up].conns--;
+		relay_release(cl, up);
 		conn_close(c, CONN_ERROR);
 		return;
 	}
@@ -186,6 +208,17 @@ relay_connect(struct conn *c)
 	ev_timer_set(&r->timer, cl->conf->connect_ms / 1000.0, 0.);
 	ev_timer_start(loop, &r->timer);
 	pump_update(c);
+}
+
+/* A connect to backend up took secs: count it and its time. */
+static void
+relay_count_connect(struct conn_listen *cl, int up, double secs)
+{
+	struct stats_bcount *st = &cl->ups.st[up];
+
+	stats_add(&st->total, 1);
+	stats_add(&st->connect_hist[stats_hist_bucket(secs)], 1);
+	stats_add(&st->connect_usec, secs > 0 ? (uint64_t)(secs * 1e6) : 0);
 }
 
 static void
@@ -261,7 +294,7 @@ relay_free(struct conn *c)
 	ev_timer_stop(loop, &r->timer);
 	if (r->io.fd != -1) {
 		close(r->io.fd);
-		cl->ups.u[r->up].conns--;
+		relay_release(cl, r->up);
 	}
 	pump_pipe_close(c, C2B);
 	pump_pipe_close(c, B2C);
@@ -293,6 +326,7 @@ relay_backend_cb(struct ev_loop *loop, ev_io *io, int revents)
 		r->connect_time = ev_now(loop) - r->connect_start;
 		ev_timer_stop(loop, &r->timer);
 		upstream_succeeded(&c->cl->ups, r->up);
+		relay_count_connect(c->cl, r->up, r->connect_time);
 		revents = EV_WRITE;
 	}
 	if (pump_move(c, B2C, revents & EV_READ) == -1)

@@ -1,6 +1,7 @@
 /*
  * reload.c: building and swapping generations (reload.h).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,7 @@ reload_undo(struct master *m, struct config *nc, const struct listener_conf *fai
 static void
 reload_failed(struct master *m, struct config_errors *errs)
 {
+	m->reloads_failed++;
 	log_errorx("reload failed, keeping generation %u", m->gen);
 	config_errors_fini(errs);
 	sdnotify("READY=1\nSTATUS=reload %s", m->reload_result);
@@ -190,15 +192,18 @@ reload_daemon_keys(const struct config *cur, const struct config *nc)
  * the older ones drain, sockets no longer configured close.
  */
 static void
-reload_commit(struct master *m, struct config *nc)
+reload_commit(struct master *m, struct config *nc, struct stats_gen *sg)
 {
+	struct stats_gen *old_sg = m->sg;
 	struct config *old;
 	struct lsock *ls, *next;
 	struct wproc *w;
 
 	old = m->cfg;
 	m->cfg = nc;
+	m->sg = sg;
 	m->gen++;
+	m->reloads_ok++;
 	m->gen_ready = 0;
 	m->fatal_logged = 0;
 	health_start(m);	/* new backends start up, checked afresh */
@@ -215,8 +220,32 @@ reload_commit(struct master *m, struct config *nc)
 		}
 	lsock_slots_all(m, m->nslots);	/* only closes */
 	config_free(old);
+	proc_stats_release(m, old_sg);	/* now, if no worker of it is left */
 	reload_limit_draining(m);
 	dispatch_resume(m);
+}
+
+/*
+ * The statistics region of nc's generation, registered; NULL with
+ * m->reload_result set.  Room for CONFIG_MAX_WORKERS slots: SIGTTIN may
+ * grow the generation that far (stats.c: pages are used only as touched).
+ */
+static struct stats_gen *
+reload_stats(struct master *m, const struct config *nc)
+{
+	struct stats_gen *sg;
+
+	if ((sg = stats_gen_new(nc, m->gen + 1, CONFIG_MAX_WORKERS)) == NULL ||
+	    stats_gen_start(m->stats, sg) == -1) {
+		int saved = errno;
+
+		log_errorx("statistics region: %s", strerror(saved));
+		snprintf(m->reload_result, sizeof(m->reload_result),
+		    "failed: statistics region: %s", strerror(saved));
+		stats_gen_free(sg);
+		return NULL;
+	}
+	return sg;
 }
 
 void
@@ -225,6 +254,7 @@ reload_run(struct master *m)
 	struct config_errors errs = { NULL, 0, NULL };
 	const struct listener_conf *failed = NULL;
 	struct lsock **fresh;
+	struct stats_gen *sg;
 	struct config *nc;
 	struct timespec ts;
 	size_t nfresh = 0;
@@ -256,10 +286,18 @@ reload_run(struct master *m)
 		reload_failed(m, &errs);
 		return;
 	}
+	if ((sg = reload_stats(m, nc)) == NULL) {
+		metrics_abort(m);
+		config_free(nc);
+		reload_failed(m, &errs);
+		return;
+	}
 	if ((fresh = calloc(nc->nlisteners, sizeof(*fresh))) == NULL)
 		fatal("reload");
 	if (reload_open(m, nc, fresh, &nfresh, &failed, why, sizeof(why)) == -1) {
 		metrics_abort(m);
+		stats_retire(m->stats, sg);	/* counted nothing */
+		stats_gen_free(sg);
 		reload_undo(m, nc, failed, why, fresh, nfresh);
 		reload_failed(m, &errs);
 		return;
@@ -267,5 +305,5 @@ reload_run(struct master *m)
 	reload_sockets(m, nc, fresh, nfresh);
 	reload_daemon_keys(m->cfg, nc);
 	metrics_commit(m, nc);
-	reload_commit(m, nc);
+	reload_commit(m, nc, sg);
 }

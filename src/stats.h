@@ -47,6 +47,13 @@ stats_sub(uint64_t *p, uint64_t n)
 	__atomic_fetch_sub(p, n, __ATOMIC_RELAXED);
 }
 
+/* For a 0/1 gauge its one writer sets (a backend marked down). */
+static inline void
+stats_set(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
 static inline uint64_t
 stats_read(const uint64_t *p)
 {
@@ -91,6 +98,14 @@ struct stats_gen;
 struct stats_gen *stats_gen_new(const struct config *cfg, unsigned gen, int nslots);
 /* Unmap it.  The master calls it after stats_retire(); a worker never. */
 void	stats_gen_free(struct stats_gen *g);
+/* How many slots g has room for. */
+int	stats_slots(const struct stats_gen *g);
+/*
+ * The master hands slot to a worker (before the fork): from now on the
+ * sums read it.  Slots above the highest one handed out are never read,
+ * so their pages are never touched.
+ */
+void	stats_slot_use(struct stats_gen *g, int slot);
 
 /* Slot slot's counters: the worker's own, listener li's, listener li's backends (an array). */
 struct stats_wcount *stats_worker(struct stats_gen *g, int slot);
@@ -159,9 +174,15 @@ struct stats_view {
 /* The master's registry: the live generations' regions and the retired totals. */
 struct stats;
 
+/* An empty registry, or NULL (ENOMEM). */
 struct stats *stats_new(void);
+/* Free st and unmap every region still registered in it. */
 void	stats_free(struct stats *st);
-/* A generation starts (its region registered) / ended (folded into the totals, unmapped). */
+/*
+ * A generation starts (its region registered; 0, or -1 with errno set) /
+ * ended (folded into the totals and unregistered: the caller unmaps it).
+ * The fold allocates nothing: what it needs is made by stats_gen_start.
+ */
 int	stats_gen_start(struct stats *st, struct stats_gen *g);
 void	stats_retire(struct stats *st, struct stats_gen *g);
 /*

@@ -1,12 +1,19 @@
 /*
  * status.c: the master's reports (status.h): STATUS=, WATCHDOG=1,
- * EXTEND_TIMEOUT_USEC=, READY=1 and the once-a-second tick.
+ * EXTEND_TIMEOUT_USEC=, READY=1, the once-a-second tick and the
+ * statistics' view.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "daemon.h"
+#include "health.h"
 #include "status.h"
+#include "version.h"
 
 #define STALE_SECS	3.0	/* no heartbeat for this long: skip the worker */
 #define EXTEND_GRACE	5	/* seconds asked of systemd beyond shutdown_timeout */
@@ -123,4 +130,76 @@ status_check_ready(struct master *m)
 	sdnotify("READY=1\nSTATUS=%s", m->status);
 	daemon_ready();
 	return 1;
+}
+
+static const char *
+status_wstate(enum wstate st)
+{
+	switch (st) {
+	case W_STARTING:
+		return "starting";
+	case W_READY:
+		return "ready";
+	case W_DRAINING:
+		return "draining";
+	}
+	return "?";
+}
+
+static int
+status_wcmp(const void *a, const void *b)
+{
+	const struct stats_wview *x = a, *y = b;
+
+	if (x->gen != y->gen)
+		return x->gen < y->gen ? -1 : 1;
+	return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+int
+status_view(struct master *m, struct stats_view *v)
+{
+	struct timespec ts;
+	struct wproc *w;
+	size_t n = 0;
+
+	memset(v, 0, sizeof(*v));
+	if (stats_collect(m->stats, m->cfg, v) == -1)
+		return -1;
+	LIST_FOREACH(w, &m->procs, entry)
+		n++;
+	if (n > 0 && (v->w = calloc(n, sizeof(*v->w))) == NULL) {
+		int saved = errno;
+
+		stats_view_free(v);
+		errno = saved;
+		return -1;
+	}
+	LIST_FOREACH(w, &m->procs, entry) {
+		struct stats_wview *wv = &v->w[v->nw++];
+		const struct stats_wcount *c = stats_worker(w->sg, w->sslot);
+
+		wv->pid = w->pid;
+		wv->slot = w->slot;
+		wv->gen = w->gen;
+		wv->state = status_wstate(w->state);
+		if (c != NULL) {
+			wv->c.accepts = stats_read(&c->accepts);
+			wv->c.conns = stats_read(&c->conns);
+		}
+	}
+	qsort(v->w, v->nw, sizeof(*v->w), status_wcmp);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	v->pid = getpid();
+	v->started = m->started;
+	v->now = ts.tv_sec + ts.tv_nsec / 1e9;
+	v->version = PREFORKD_VERSION;
+	v->gen = m->gen;
+	v->reloads_ok = m->reloads_ok;
+	v->reloads_failed = m->reloads_failed;
+	v->last_reload = m->reloads_ok + m->reloads_failed > 0 ? m->reload_result : "";
+	v->respawns = m->respawns;
+	v->workers = m->nslots;
+	health_view(m, v);	/* the backends' state, why, weight and last check */
+	return 0;
 }

@@ -263,6 +263,8 @@ upstream_failed(struct upstream_set *s, size_t i, double now)
 		return 0;
 	was = upstream_usable(u, now);
 	u->down_until = now + s->fail_timeout;
+	if (s->st != NULL)
+		stats_set(&s->st[i].passive_down, 1);
 	return was;
 }
 
@@ -271,6 +273,15 @@ upstream_succeeded(struct upstream_set *s, size_t i)
 {
 	if (i < s->n)
 		s->u[i].fails = 0;
+}
+
+void
+upstream_marks(struct upstream_set *s, double now)
+{
+	if (s->st == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		stats_set(&s->st[i].passive_down, now < s->u[i].down_until);
 }
 
 int

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "stats.h"
 
 #define UPSTREAM_MAX	64	/* backends per listener (a tried-set is a uint64_t) */
 #define UPSTREAM_WEIGHT_MAX 256	/* as the config allows */
@@ -45,6 +46,8 @@ struct upstream_set {
 	const struct addr *src;		/* borrowed from the config: source addresses */
 	size_t		 nsrc;
 	size_t		 src_next[2];	/* [0] IPv4, [1] IPv6: where the next search starts */
+	struct stats_bcount *st;	/* n of them, in the worker's statistics slot
+					   (u[i]'s is st[i]); NULL: not counted */
 };
 
 /* Fill s from a listener's configuration (calloc'd array).  0 or -1. */
@@ -87,6 +90,12 @@ const struct addr *upstream_source(struct upstream_set *s, int af);
 int	upstream_failed(struct upstream_set *s, size_t i, double now);
 /* A connect to u[i] succeeded: its failure count starts over. */
 void	upstream_succeeded(struct upstream_set *s, size_t i);
+/*
+ * Bring the passive_down gauges of s->st up to date at now: a mark is set
+ * in it as upstream_failed() makes it, and cleared here once it ran out
+ * (the worker calls this once a second).  O(n); nothing without s->st.
+ */
+void	upstream_marks(struct upstream_set *s, double now);
 
 /*
  * The operator's state (enum ups_admin) and weight (1..256; 0: the

@@ -518,8 +518,10 @@ worker_heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		.errors = w->pool.errors,
 	};
 
-	(void)loop, (void)revents;
+	(void)revents;
 	worker_send(w, &m);
+	for (size_t i = 0; i < w->nls; i++)
+		upstream_marks(&w->ls[i].cl.ups, ev_now(loop));
 }
 
 /* Signals: the master gives orders over the channel, not by signal. */
@@ -565,7 +567,8 @@ worker_main(const struct worker_spawn *sp)
 
 	if ((w.loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
 		fatalx("cannot create the event loop");
-	w.pool = (struct conn_pool){ .loop = w.loop, .closed = worker_conn_closed, .closed_arg = &w };
+	w.pool = (struct conn_pool){ .loop = w.loop, .closed = worker_conn_closed,
+	    .closed_arg = &w, .st = sp->wstats };
 	w.nls = sp->nls;
 	if ((w.ls = calloc(w.nls, sizeof(*w.ls))) == NULL)
 		fatal("listeners");
@@ -578,8 +581,10 @@ worker_main(const struct worker_spawn *sp)
 		wl->worker = &w;
 		conn_listen_init(&wl->cl, &w.pool, lc);
 		wl->cl.ops = lc->mode == MODE_PROXY ? &relay_ops : &echo_ops;
+		wl->cl.st = sp->lstats[i];
 		if (lc->mode == MODE_PROXY && upstream_init(&wl->cl.ups, lc) == -1)
 			fatal("backends of %s", lc->name);
+		wl->cl.ups.st = sp->bstats[i];
 		ev_io_init(&wl->lease_io, w.cfg->dispatch == DISPATCH_REUSEPORT ?
 		    worker_own_cb : worker_lease_io_cb, wl->fd, EV_READ);
 		wl->lease_io.data = wl;

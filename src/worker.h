@@ -63,6 +63,10 @@ struct worker_spawn {
 	uint32_t	 ids[256];	/* listen socket ids, nls of them */
 	int		 fds[256];
 	const struct listener_conf *confs[256];
+	/* Its slot in the generation's shared statistics (stats.h). */
+	struct stats_wcount *wstats;
+	struct stats_lcount *lstats[256];	/* per listener, as confs */
+	struct stats_bcount *bstats[256];	/* that listener's backends */
 };
 
 /*

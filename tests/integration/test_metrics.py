@@ -67,7 +67,9 @@ def get(port, path="/metrics"):
 
 
 def curl(port, *args):
-    r = subprocess.run([CURL, "-sS", "--max-time", "10", "-D", "-"] + list(args) +
+    """curl's answer: -D - writes the head before the body; -I writes only the head."""
+    head = [] if "-I" in args else ["-D", "-"]
+    r = subprocess.run([CURL, "-sS", "--max-time", "10"] + head + list(args) +
                        ["http://127.0.0.1:%d/metrics" % port],
                        capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r

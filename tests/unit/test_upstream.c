@@ -551,6 +551,34 @@ test_passive(void)
 	fixture_fini(&f);
 }
 
+/* The passive_down gauge in the statistics: set with the mark, cleared as it runs out. */
+static void
+test_marks_gauge(void)
+{
+	static const int w2[] = { 1, 1 };
+	struct stats_bcount st[2];
+	struct fixture f;
+
+	fixture_init(&f, BAL_ROUNDROBIN, w2, 2, 2, 10000);
+	upstream_marks(&f.s, 0);
+	ok(1, "marks: no statistics attached: nothing to do");
+	memset(st, 0, sizeof(st));
+	f.s.st = st;
+	upstream_failed(&f.s, 1, 100);
+	is_uint(st[1].passive_down, 0, "marks: one failure of two: not down, gauge 0");
+	is_int(upstream_failed(&f.s, 1, 101), 1, "marks: second: marked down");
+	is_uint(st[1].passive_down, 1, "marks: the gauge set as it is marked");
+	is_uint(st[0].passive_down, 0, "marks: the other backend's gauge untouched");
+	upstream_marks(&f.s, 110.9);
+	is_uint(st[1].passive_down, 1, "marks: still down at 110.9: gauge kept");
+	upstream_marks(&f.s, 111);
+	is_uint(st[1].passive_down, 0, "marks: ran out at 111: gauge cleared");
+	f.s.u[0].down_until = 500;
+	upstream_marks(&f.s, 200);
+	is_uint(st[0].passive_down, 1, "marks: a mark seen only by the sweep: set");
+	fixture_fini(&f);
+}
+
 static void
 test_nothing_usable(void)
 {
@@ -818,6 +846,7 @@ main(void)
 	test_source();
 	test_random();
 	test_passive();
+	test_marks_gauge();
 	test_nothing_usable();
 	test_source_addrs();
 	test_admin_state();

@@ -9,9 +9,10 @@
 #   make bench-source    proxy connect rate from one source address and from eight
 #   make soak         reloads, a worker kill and stops under churn (SOAK_SECONDS=60)
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
-#   make fuzz         libFuzzer on the PROXY parser, the config loader and the control
-#                     socket's command parser, FUZZ_SECONDS each (default 60); fails
-#                     on a crash, a sanitizer report or a leak
+#   make fuzz         libFuzzer on the PROXY parser, the config loader, the control
+#                     socket's command parser and the metrics endpoint's HTTP request
+#                     parser, FUZZ_SECONDS each (default 60); fails on a crash, a
+#                     sanitizer report or a leak
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -36,7 +37,7 @@ PYTEST	 = $(PYTHON) -m pytest
 # Debian packages the build and the tests need.
 BUILD_DEPS = gcc make pkg-config libev-dev libinih-dev
 TEST_DEPS  = perl python3 jq python3-pytest procps iproute2 mandoc systemd redis-server redis-tools iperf3 strace \
-	     netcat-openbsd nginx curl socat
+	     netcat-openbsd nginx curl socat prometheus
 BENCH_DEPS = haproxy nginx libnginx-mod-stream gnuplot-nox redis-server redis-tools iperf3 wrk apache2-utils
 
 SRCS	= $(wildcard src/*.c)
@@ -61,6 +62,10 @@ UNIT_TESTS += ctlcmd
 UNIT_deps_ctlcmd = ctlcmd
 UNIT_TESTS += report
 UNIT_deps_report = report strbuf
+UNIT_TESTS += httpreq
+UNIT_deps_httpreq = httpreq
+UNIT_TESTS += prom
+UNIT_deps_prom = prom strbuf
 UNIT_TESTS += admin check health
 UNIT_deps_admin  = admin config confkey net log
 UNIT_deps_check  = check net log
@@ -204,13 +209,15 @@ soak:
 FUZZ_SECONDS ?= 60
 FUZZ_CC	 = clang
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_TARGETS = proxyproto config control
+FUZZ_TARGETS = proxyproto config control http
 FUZZ_deps_proxyproto = proxyproto
 FUZZ_deps_control = ctlcmd
 FUZZ_deps_config = config confkey net log
+FUZZ_deps_http = httpreq
 FUZZ_args_proxyproto = -max_len=640
 FUZZ_args_config = -max_len=4096 -dict=tests/fuzz/config.dict
 FUZZ_args_control = -max_len=1024
+FUZZ_args_http = -max_len=9000 -dict=tests/fuzz/http.dict
 
 define fuzz_rule
 build-fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(FUZZ_deps_$(1):%=src/%.c) $(FUZZ_deps_$(1):%=src/%.h) | build-fuzz

@@ -44,6 +44,7 @@ struct parse {
 	unsigned	 daemon_seen;	/* [daemon] may appear once */
 	int		 daemon_line;
 	int		 group_line;	/* where group was set */
+	int		 metrics_line;	/* where metrics was set */
 	struct config	*c;
 	struct config_errors *errs;
 	size_t		 nerr_before;
@@ -316,6 +317,8 @@ config_handler(void *user, const char *section, const char *name,
 		ps->cur->backend_keys++;
 	if (k->type == K_GROUP)
 		ps->group_line = ps->line;
+	if (k->type == K_METRICS)
+		ps->metrics_line = ps->line;
 	if (k->type == K_SOURCE)
 		ps->cur->source_line = ps->line;
 	if (*value == '\0')
@@ -455,6 +458,9 @@ validate(struct parse *ps)
 				    l->listen, o->name);
 			break;
 		}
+		if (c->metrics != NULL && net_addr_equal(&c->metrics_addr, &l->addr))
+			err_at(ps, ps->metrics_line, "metrics: %s is the address of [listener %s]",
+			    c->metrics, l->name);
 	}
 }
 
@@ -567,6 +573,7 @@ config_free(struct config *c)
 	free(c->group);
 	free(c->pidfile);
 	free(c->control);
+	free(c->metrics);
 	free(c->file);
 	free(c);
 }

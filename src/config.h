@@ -110,6 +110,8 @@ struct config {
 	char		*pidfile;	/* owned; NULL: none */
 	char		*control;	/* owned; the control socket's path
 					   ("auto" resolved); NULL: off */
+	char		*metrics;	/* owned; the address as written; NULL: off */
+	struct addr	 metrics_addr;	/* resolved when the config was built */
 	struct listener_conf *listeners; /* owned, nlisteners of them */
 	size_t		 nlisteners;
 };

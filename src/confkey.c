@@ -71,6 +71,9 @@ const struct keydef confkey_keys[] = {
 	    "the control socket (a Unix socket); auto = $RUNTIME_DIRECTORY/control.sock "
 	    "under systemd's RuntimeDirectory=, else off" },
 	  S_DAEMON, K_CONTROL, D(control), 0, 0, 0 },
+	{ { "daemon", "metrics", "address or off", "off",
+	    "serve Prometheus metrics at http://HOST:PORT/metrics from the master; off = none" },
+	  S_DAEMON, K_METRICS, D(metrics), 0, 0, 0 },
 	{ { "listener", "listen", "address", NULL,
 	    "host:port, [v6addr]:port or :port to accept on (required)" },
 	  S_LISTENER, K_ADDR, L(listen), 0, 0, 0 },
@@ -659,6 +662,22 @@ parse_splice(const struct keyval *kv)
 	return set_word(kv, "auto", "on", "off", NULL, "expected auto, on or off");
 }
 
+/* "off", or the address the master serves its metrics on. */
+static const char *
+parse_metrics(const struct keyval *kv)
+{
+	struct config *c = kv->obj;
+
+	if (strcmp(kv->value, "off") == 0) {
+		free(c->metrics);
+		c->metrics = NULL;
+		return NULL;
+	}
+	if (net_parse_addr(kv->value, 1, &c->metrics_addr, kv->msg, kv->msglen) == -1)
+		return kv->msg;
+	return keep_string(kv);
+}
+
 static const char *
 parse_backend(const struct keyval *kv)
 {
@@ -713,6 +732,7 @@ static const char *(*const parsers[K_NTYPES])(const struct keyval *) = {
 	[K_SOURCE]	= parse_source,
 	[K_SPLICE]	= parse_splice,
 	[K_CONTROL]	= parse_control,
+	[K_METRICS]	= parse_metrics,
 	[K_LOGFORMAT]	= parse_logformat,
 };
 

@@ -25,6 +25,7 @@
 #include "health.h"
 #include "lsock.h"
 #include "master.h"
+#include "metrics.h"
 #include "proc.h"
 #include "reload.h"
 #include "selfpipe.h"
@@ -289,6 +290,10 @@ master_open(struct master *m)
 		    "" : "preforkd: ", lsock_where(cfg, lc, err, where, sizeof(where)));
 		return -1;
 	}
+	if (metrics_open(m, err, sizeof(err)) == -1) {
+		fprintf(stderr, "preforkd: %s\n", err);
+		return -1;
+	}
 	for (int i = 0; i < m->npassed; i++)
 		if (!m->passed[i].used) {
 			fprintf(stderr, "preforkd: socket %s (fd %d) passed by systemd matches no [listener]\n",
@@ -408,10 +413,12 @@ master_loop(struct master *m)
 	    (m->sg = stats_gen_new(m->cfg, m->gen, CONFIG_MAX_WORKERS)) == NULL ||
 	    stats_gen_start(m->stats, m->sg) == -1)
 		fatal("statistics region");
+	metrics_start(m);
 	proc_slots(m, m->cfg->workers);
 	dispatch_resume(m);
 	ev_run(m->loop, 0);
 
+	metrics_close(m);
 	for (int i = 0; i < m->nslots; i++)
 		proc_slot_free(m, m->slots[i]);
 	free(m->slots);
@@ -435,6 +442,7 @@ master_close(struct master *m)
 		LIST_REMOVE(ls, entry);
 		lsock_release(ls);
 	}
+	metrics_forget(m);	/* a start that failed: the loop never ran */
 	for (int i = 0; i < m->npassed; i++)
 		close(m->passed[i].fd);
 	free(m->passed);

@@ -1,7 +1,7 @@
 /*
  * mstate.h: the master's state, private to the master's files (master.c,
- * lsock.c, dispatch.c, proc.c, reload.c, status.c, health.c).  Types and
- * shared limits only, no functions.
+ * lsock.c, dispatch.c, proc.c, reload.c, status.c, health.c, control.c,
+ * metrics.c).  Types and shared limits only, no functions.
  *
  * Why one shared header rather than a struct private to master.c: every
  * role file of the master reads the same three tables (the listen
@@ -40,6 +40,7 @@
 
 struct master;
 struct control;
+struct metrics;
 
 /*
  * Someone waiting for the outcome of a reload (a control client):
@@ -133,6 +134,7 @@ struct master {
 	char		*pidfile;	/* owned; removed at exit; NULL: none */
 	int		 pidfd;		/* holds the pid file's lock; -1: none */
 	struct checks	 checks;	/* active health checks of proxy backends */
+	struct metrics	*metrics;	/* owned (metrics.c); NULL: never configured */
 	struct admin	 admin;		/* the operator's backend settings (health.c) */
 	int		 stopping;	/* 0, 1 graceful, 2 immediate */
 	int		 gen_ready;

@@ -13,6 +13,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "lsock.h"
+#include "metrics.h"
 #include "proc.h"
 #include "selfpipe.h"
 #include "worker.h"
@@ -134,6 +135,7 @@ proc_child(struct master *m, struct slot *s, int chan, int sslot)
 		if (!m->passed[i].used)
 			close(m->passed[i].fd);	/* parked by a reload */
 	checks_clear(&m->checks);	/* the master's sockets, not ours */
+	metrics_forget(m);
 	if (m->pidfd != -1)
 		close(m->pidfd);	/* the lock is the master's alone */
 	control_forget(m->ctl);		/* its socket and clients are the master's */

@@ -10,6 +10,7 @@
 #include "dispatch.h"
 #include "health.h"
 #include "lsock.h"
+#include "metrics.h"
 #include "proc.h"
 #include "reload.h"
 #include "sdnotify.h"
@@ -348,7 +349,16 @@ reload_run(struct master *m)
 		log_warnx("dispatch needs a restart; keeping the running one");
 		nc->dispatch = m->cfg->dispatch;
 	}
+	if (metrics_prepare(m, nc, why, sizeof(why)) == -1) {
+		log_errorx("%s", why);
+		snprintf(m->reload_result, sizeof(m->reload_result), "failed: %s", why);
+		snprintf(where, sizeof(where), "%s", why);
+		config_free(nc);
+		reload_failed(m, &errs, msg, 1);
+		return;
+	}
 	if ((sg = reload_stats(m, nc)) == NULL) {
+		metrics_abort(m);
 		config_free(nc);
 		/* "failed: statistics region: ..." */
 		snprintf(where, sizeof(where), "%s", m->reload_result + 8);
@@ -358,6 +368,7 @@ reload_run(struct master *m)
 	if ((fresh = calloc(nc->nlisteners, sizeof(*fresh))) == NULL)
 		fatal("reload");
 	if (reload_open(m, nc, fresh, &nfresh, &failed, why, sizeof(why)) == -1) {
+		metrics_abort(m);
 		stats_retire(m->stats, sg);	/* counted nothing */
 		stats_gen_free(sg);
 		reload_undo(m, nc, failed, why, fresh, nfresh, where, sizeof(where));
@@ -366,5 +377,6 @@ reload_run(struct master *m)
 	}
 	reload_sockets(m, nc, fresh, nfresh);
 	reload_daemon_keys(m->cfg, nc);
+	metrics_commit(m, nc);
 	reload_commit(m, nc, sg);
 }

@@ -614,6 +614,15 @@ static const struct {
 	    "[daemon]\ncontrol = /run/preforkd/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n" LISTENER_A,
 	    2, "control", "longer than 107 bytes", 1 },
+	{ "metrics without a port",
+	    "[daemon]\nmetrics = 127.0.0.1\n" LISTENER_A,
+	    2, "metrics", NULL, 1 },
+	{ "metrics = on",
+	    "[daemon]\nmetrics = on\n" LISTENER_A,
+	    2, "metrics", NULL, 1 },
+	{ "metrics on a listener's address",
+	    "[daemon]\nworkers = 1\nmetrics = 127.0.0.1:7001\n" LISTENER_A,
+	    3, "metrics", "address of [listener a]", 1 },
 };
 
 static void
@@ -1353,6 +1362,7 @@ test_key_table(void)
 		{ "daemon", "pidfile",		NULL },
 		{ "daemon", "dispatch",		"notify" },
 		{ "daemon", "control",		"auto" },
+		{ "daemon", "metrics",		"off" },
 		{ "listener", "listen",		NULL },
 		{ "listener", "mode",		"echo" },
 		{ "listener", "backlog",	"1024" },
@@ -1421,6 +1431,37 @@ test_key_table(void)
 		cfree(c);
 		errs_reset(&errs);
 	}
+}
+
+/* ---- metrics: off by default, an address, or off again ------------------------ */
+
+static void
+test_metrics(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0, NULL };
+	struct config *c;
+
+	ov_init(&ov);
+	c = config_parse_string(NAME, LISTENER_A, &ov, &errs);
+	ok(c != NULL && c->metrics == NULL, "metrics: off by default");
+	cfree(c);
+	c = config_parse_string(NAME, "[daemon]\nmetrics = 127.0.0.1:9100\n" LISTENER_A,
+	    &ov, &errs);
+	if (!ok(c != NULL && c->metrics != NULL && strcmp(c->metrics, "127.0.0.1:9100") == 0 &&
+	    addr_is(&c->metrics_addr, "127.0.0.1:9100"), "metrics = 127.0.0.1:9100"))
+		dump_errors(&errs);
+	cfree(c);
+	errs_reset(&errs);
+	c = config_parse_string(NAME, "[daemon]\nmetrics = [::1]:9100\n" LISTENER_A,
+	    &ov, &errs);
+	ok(c != NULL && addr_is(&c->metrics_addr, "[::1]:9100"), "metrics = [::1]:9100");
+	cfree(c);
+	errs_reset(&errs);
+	c = config_parse_string(NAME, "[daemon]\nmetrics = off\n" LISTENER_A, &ov, &errs);
+	ok(c != NULL && c->metrics == NULL, "metrics = off");
+	cfree(c);
+	errs_reset(&errs);
 }
 
 /* ---- the value parsers: config_parse_duration, _size and _workers ---------- */
@@ -1582,6 +1623,7 @@ main(void)
 	test_overrides();
 	test_load();
 	test_key_table();
+	test_metrics();
 	test_user_group();
 	test_control();
 	test_proxy();

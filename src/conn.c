@@ -28,35 +28,6 @@
 #include "net.h"
 #include "proxyproto.h"
 
-static const char *const reasons[] = {
-	[CONN_CLIENT_EOF] = "client_eof",
-	[CONN_CLIENT_RESET] = "client_reset",
-	[CONN_IDLE_TIMEOUT] = "idle_timeout",
-	[CONN_DRAIN_DEADLINE] = "drain_deadline",
-	[CONN_SHUTDOWN] = "shutdown",
-	[CONN_ERROR] = "error",
-	[CONN_BACKEND_EOF] = "backend_eof",
-	[CONN_BACKEND_RESET] = "backend_reset",
-	[CONN_CONNECT_TIMEOUT] = "connect_timeout",
-	[CONN_CONNECT_FAILED] = "connect_failed",
-	[CONN_NO_BACKEND] = "no_backend",
-	[CONN_HALFCLOSE_TIMEOUT] = "halfclose_timeout",
-	[CONN_BAD_PROXY_HEADER] = "bad_proxy_header",
-	[CONN_PROXY_TIMEOUT] = "proxy_timeout",
-};
-
-/* The statistics count closes by reason: one counter per name above. */
-_Static_assert(sizeof(reasons) / sizeof(reasons[0]) == STATS_NREASONS,
-    "STATS_NREASONS must match enum conn_reason");
-
-const char *
-conn_reason_name(int why)
-{
-	if (why < 0 || (size_t)why >= sizeof(reasons) / sizeof(reasons[0]) ||
-	    reasons[why] == NULL)
-		return "?";
-	return reasons[why];
-}
 
 /*
  * A queue's timer, idle (conns) or PROXY header (hdrq): close the
@@ -271,7 +242,7 @@ conn_summary(const struct conn *c, enum conn_reason why)
 	f[n++] = LOGKV_UINT("in", c->in);
 	f[n++] = LOGKV_UINT("out", c->out);
 	f[n++] = LOGKV_SECS("duration", ev_now(cl->pool->loop) - c->start);
-	f[n++] = LOGKV_STR("reason", conn_reason_name(why));
+	f[n++] = LOGKV_STR("reason", reason_name(why));
 	log_kv(LOGL_INFO, "close", f, n);
 }
 

@@ -23,30 +23,13 @@
 
 #include "buf.h"
 #include "proxyproto.h"
+#include "reason.h"
 #include "config.h"
 #include "log.h"
 #include "stats.h"
 #include "upstream.h"
 
-enum conn_reason {
-	CONN_CLIENT_EOF,
-	CONN_CLIENT_RESET,
-	CONN_IDLE_TIMEOUT,
-	CONN_DRAIN_DEADLINE,
-	CONN_SHUTDOWN,
-	CONN_ERROR,
-	CONN_BACKEND_EOF,
-	CONN_BACKEND_RESET,
-	CONN_CONNECT_TIMEOUT,
-	CONN_CONNECT_FAILED,
-	CONN_NO_BACKEND,
-	CONN_HALFCLOSE_TIMEOUT,
-	CONN_BAD_PROXY_HEADER,
-	CONN_PROXY_TIMEOUT
-};
 
-/* A reason's name as the summary line and the statistics give it; "?" if unknown. */
-const char *conn_reason_name(int why);
 
 struct conn;
 TAILQ_HEAD(connq, conn);

@@ -15,25 +15,6 @@
 #include "conn.h"
 #include "prom.h"
 
-/* The close reasons' label values: the words of the connection log (conn.c). */
-static const char *const prom_reasons[] = {
-	[CONN_CLIENT_EOF] = "client_eof",
-	[CONN_CLIENT_RESET] = "client_reset",
-	[CONN_IDLE_TIMEOUT] = "idle_timeout",
-	[CONN_DRAIN_DEADLINE] = "drain_deadline",
-	[CONN_SHUTDOWN] = "shutdown",
-	[CONN_ERROR] = "error",
-	[CONN_BACKEND_EOF] = "backend_eof",
-	[CONN_BACKEND_RESET] = "backend_reset",
-	[CONN_CONNECT_TIMEOUT] = "connect_timeout",
-	[CONN_CONNECT_FAILED] = "connect_failed",
-	[CONN_NO_BACKEND] = "no_backend",
-	[CONN_HALFCLOSE_TIMEOUT] = "halfclose_timeout",
-	[CONN_BAD_PROXY_HEADER] = "bad_proxy_header",
-	[CONN_PROXY_TIMEOUT] = "proxy_timeout",
-};
-_Static_assert(sizeof(prom_reasons) / sizeof(prom_reasons[0]) == STATS_NREASONS,
-    "a label for every close reason counted");
 
 /* enum backend_state's label values. */
 static const char *const prom_states[] = {
@@ -180,7 +161,7 @@ prom_listeners(const struct stats_view *v, struct strbuf *sb)
 		for (int r = 0; r < STATS_NREASONS; r++) {
 			series_start(&s, sb, "preforkd_connection_closes_total");
 			series_label(&s, "listener", v->l[i].name);
-			series_label(&s, "reason", prom_reasons[r]);
+			series_label(&s, "reason", reason_name(r));
 			series_u64(&s, v->l[i].c.closed[r]);
 		}
 	prom_per_listener(v, sb, "preforkd_bytes_received_total", "counter",
@@ -316,28 +297,32 @@ static void
 prom_workers(const struct stats_view *v, struct strbuf *sb)
 {
 	struct series s;
-	char slot[16], gen[16];
+	char slot[16], gen[16], pid[16];
 
 	if (v->nw == 0)
 		return;
 	family(sb, "preforkd_worker_connections_active", "gauge",
-	    "Connections a worker process holds now, by slot and generation.");
+	    "Connections a worker process holds now, by slot, generation and process.");
 	for (size_t i = 0; i < v->nw; i++) {
 		snprintf(slot, sizeof(slot), "%d", v->w[i].slot);
 		snprintf(gen, sizeof(gen), "%u", v->w[i].gen);
+		snprintf(pid, sizeof(pid), "%d", (int)v->w[i].pid);
 		series_start(&s, sb, "preforkd_worker_connections_active");
 		series_label(&s, "slot", slot);
 		series_label(&s, "generation", gen);
+		series_label(&s, "pid", pid);
 		series_u64(&s, v->w[i].c.conns);
 	}
 	family(sb, "preforkd_worker_accepts_total", "counter",
-	    "Connections accepted in a worker slot, by slot and generation.");
+	    "Connections accepted in a worker slot, by slot, generation and process.");
 	for (size_t i = 0; i < v->nw; i++) {
 		snprintf(slot, sizeof(slot), "%d", v->w[i].slot);
 		snprintf(gen, sizeof(gen), "%u", v->w[i].gen);
+		snprintf(pid, sizeof(pid), "%d", (int)v->w[i].pid);
 		series_start(&s, sb, "preforkd_worker_accepts_total");
 		series_label(&s, "slot", slot);
 		series_label(&s, "generation", gen);
+		series_label(&s, "pid", pid);
 		series_u64(&s, v->w[i].c.accepts);
 	}
 }

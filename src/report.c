@@ -19,12 +19,6 @@
 #define CELL_MAX	96
 #define COLS_MAX	12
 
-const char *const report_reasons[STATS_NREASONS] = {
-	"client_eof", "client_reset", "idle_timeout", "drain_deadline", "shutdown",
-	"error", "backend_eof", "backend_reset", "connect_timeout", "connect_failed",
-	"no_backend", "halfclose_timeout", "bad_proxy_header", "proxy_timeout",
-};
-
 static const char *const state_names[] = {
 	[BACKEND_UP] = "up", [BACKEND_DOWN] = "down", [BACKEND_DRAIN] = "drain",
 	[BACKEND_MAINT] = "maint",
@@ -264,7 +258,7 @@ report_stats(struct strbuf *sb, const struct stats_view *v)
 				if (v->l[i].c.closed[r] == 0)
 					continue;
 				table_set(&t, 0, "%s", v->l[i].name);
-				table_set(&t, 1, "%s", report_reasons[r]);
+				table_set(&t, 1, "%s", reason_name(r));
 				table_set(&t, 2, "%llu", (unsigned long long)v->l[i].c.closed[r]);
 				t.nrows++;
 			}
@@ -405,7 +399,7 @@ json_listener(struct strbuf *sb, const struct stats_lview *l)
 	json_key(sb, &first, "closed");
 	strbuf_append(sb, "{", 1);
 	for (int r = 0; r < STATS_NREASONS; r++)
-		json_u64(sb, &f2, report_reasons[r], l->c.closed[r]);
+		json_u64(sb, &f2, reason_name(r), l->c.closed[r]);
 	strbuf_append(sb, "}", 1);
 	json_u64(sb, &first, "bytes_in", l->c.bytes_in);
 	json_u64(sb, &first, "bytes_out", l->c.bytes_out);

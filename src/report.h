@@ -15,9 +15,6 @@
 #include "stats.h"
 #include "strbuf.h"
 
-/* The close reasons' names, in the order of the counters (conn.c's names). */
-extern const char *const report_reasons[STATS_NREASONS];
-
 /* "key: value" lines: pid, version, uptime, generation, workers, reloads... */
 int	report_info(struct strbuf *sb, const struct stats_view *v);
 /*

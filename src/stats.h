@@ -26,9 +26,10 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "reason.h"
 
-/* Close reasons counted apart; as many as enum conn_reason has (conn.c asserts it). */
-#define STATS_NREASONS	14
+/* Close reasons counted apart: every one of reason.h. */
+#define STATS_NREASONS	CONN_NREASONS
 
 /* Connect-time histogram: STATS_HIST_N buckets, the last one +Inf. */
 #define STATS_HIST_N	12

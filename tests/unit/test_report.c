@@ -429,7 +429,7 @@ test_names(void)
 	is_str(report_state_name(BACKEND_DRAIN), "drain", "state drain");
 	is_str(report_state_name(BACKEND_MAINT), "maint", "state maint");
 	is_str(report_state_name(BACKEND_DOWN), "down", "state down");
-	is_str(report_reasons[STATS_NREASONS - 1], "proxy_timeout", "the last reason");
+	is_str(reason_name(STATS_NREASONS - 1), "proxy_timeout", "the last reason");
 }
 
 int

@@ -53,6 +53,7 @@ struct reload_wait {
 			    const char *const *msg, size_t n);
 	void		*arg;
 	int		 queued;
+	unsigned	 need;		/* the first reload (m->reload_seq) that answers it */
 	LIST_ENTRY(reload_wait) entry;
 };
 
@@ -141,6 +142,7 @@ struct master {
 	int		 fatal_logged;	/* every slot of this generation failed for good */
 	int		 reload_pending;
 	int		 reload_busy;	/* a reload committed; its generation is not ready yet */
+	unsigned	 reload_seq;	/* reloads that read the configuration so far */
 	LIST_HEAD(, reload_wait) reload_waits;
 	struct control	*ctl;		/* owned; the control socket; NULL: none */
 	int		 exit_status;

@@ -110,13 +110,22 @@ reload_open(struct master *m, const struct config *nc, struct lsock **fresh,
 	return 0;
 }
 
-/* Tell every waiting request the outcome, each taken off the queue first. */
+/*
+ * Tell the outcome of the reload numbered seq to every request it answers
+ * (those that came before it read the configuration), each taken off the
+ * queue before its done runs, which may free it.
+ */
 static void
-reload_tell(struct master *m, int ok, const char *const *msg, size_t n)
+reload_tell(struct master *m, unsigned seq, int ok, const char *const *msg, size_t n)
 {
 	struct reload_wait *rw;
 
-	while ((rw = LIST_FIRST(&m->reload_waits)) != NULL) {
+	for (;;) {
+		LIST_FOREACH(rw, &m->reload_waits, entry)
+			if (rw->need <= seq)
+				break;
+		if (rw == NULL)
+			return;
 		LIST_REMOVE(rw, entry);
 		rw->queued = 0;
 		rw->done(rw, ok, msg, n);
@@ -134,8 +143,15 @@ reload_request(struct master *m, struct reload_wait *rw)
 	}
 	LIST_INSERT_HEAD(&m->reload_waits, rw, entry);
 	rw->queued = 1;
-	if (m->reload_busy || m->reload_pending)
-		return;		/* that one's outcome is rw's */
+	rw->need = m->reload_seq + 1;
+	if (m->reload_pending)
+		return;		/* queued, not read yet: its outcome is rw's */
+	if (m->reload_busy) {
+		/* That one read the file before rw came: queue another. */
+		m->reload_pending = 1;
+		log_notice("reload queued until generation %u is ready", m->gen);
+		return;
+	}
 	reload_run(m);
 }
 
@@ -158,14 +174,14 @@ reload_ready(struct master *m)
 		return;		/* the first generation, or one replaced after a death */
 	m->reload_busy = 0;
 	snprintf(line, sizeof(line), "generation %u", m->gen);
-	reload_tell(m, 1, msg, 1);
+	reload_tell(m, m->reload_seq, 1, msg, 1);
 }
 
 void
 reload_abandon(struct master *m, const char *why)
 {
 	m->reload_busy = 0;
-	reload_tell(m, 0, &why, 1);
+	reload_tell(m, m->reload_seq, 0, &why, 1);
 }
 
 /*
@@ -191,9 +207,8 @@ reload_undo(struct master *m, struct config *nc, const struct listener_conf *fai
 
 /*
  * The reload failed (m->reload_result says why, msg every line of it, n of
- * them): the generation stays.  The requests waiting are told, unless a
- * reload committed before is still starting its generation: they wait for
- * that one, which they joined.
+ * them): the generation stays.  Every request that came before this
+ * reload read the configuration is told.
  */
 static void
 reload_failed(struct master *m, struct config_errors *errs, const char *const *msg,
@@ -201,8 +216,7 @@ reload_failed(struct master *m, struct config_errors *errs, const char *const *m
 {
 	m->reloads_failed++;
 	log_errorx("reload failed, keeping generation %u", m->gen);
-	if (!m->reload_busy)
-		reload_tell(m, 0, msg, n);
+	reload_tell(m, m->reload_seq, 0, msg, n);
 	config_errors_fini(errs);
 	sdnotify("READY=1\nSTATUS=reload %s", m->reload_result);
 	m->status[0] = '\0';
@@ -328,6 +342,7 @@ reload_run(struct master *m)
 
 	if (!reload_may_start(m))
 		return;
+	m->reload_seq++;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);

@@ -19,10 +19,11 @@ void	reload_run(struct master *m);
 
 /*
  * A reload whose outcome rw->done is told (the synchronous reload of the
- * control socket).  When a reload is already committed and its generation
- * not ready yet, or one is queued, rw waits for that one's outcome;
- * otherwise a reload runs now (or is queued while the first generation
- * starts).  The outcome: ok once the generation is ready, failed with
+ * control socket).  Only a reload that reads the configuration after the
+ * request arrived answers it: when one is queued (not read yet) rw shares
+ * it; when one is committed and its generation not ready yet, another is
+ * queued behind it; otherwise a reload runs now.  The outcome: ok once
+ * the generation is ready, failed with
  * every error line when the configuration or a socket is refused, when the
  * new generation cannot start at all, or when the master stops first.
  * rw->done may be called before this returns.

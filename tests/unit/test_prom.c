@@ -153,8 +153,8 @@ test_lines(void)
 		"preforkd_backend_connect_seconds_sum{listener=\"we\\\"ird\\\\name\\n\",backend=\"127.0.0.1:9001\"} 0.012345",
 		"preforkd_backend_connect_seconds_count{listener=\"we\\\"ird\\\\name\\n\",backend=\"127.0.0.1:9001\"} 6",
 		"preforkd_backend_connect_seconds_sum{listener=\"we\\\"ird\\\\name\\n\",backend=\"[::1]:9002\"} 2.500000",
-		"preforkd_worker_connections_active{slot=\"0\",generation=\"3\"} 2",
-		"preforkd_worker_accepts_total{slot=\"1\",generation=\"2\"} 7",
+		"preforkd_worker_connections_active{slot=\"0\",generation=\"3\",pid=\"101\"} 2",
+		"preforkd_worker_accepts_total{slot=\"1\",generation=\"2\",pid=\"99\"} 7",
 	};
 	struct stats_view v;
 	struct strbuf sb;

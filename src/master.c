@@ -47,6 +47,14 @@ master_ready(struct master *m)
 	}
 }
 
+/* m->forget: in a forked worker, drop what only the master serves. */
+static void
+master_forget(struct master *m)
+{
+	metrics_forget(m);
+	control_forget(m->ctl);
+}
+
 /* m->chan_cb: what a worker says on its channel. */
 static void
 master_chan_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -337,6 +345,7 @@ master_init(struct master *m, struct config *cfg, const char *file,
 	m->gen = 1;
 	m->pidfd = -1;
 	m->chan_cb = master_chan_cb;
+	m->forget = master_forget;
 	m->started = (double)time(NULL);
 	snprintf(m->reload_result, sizeof(m->reload_result), "none");
 	LIST_INIT(&m->lsocks);

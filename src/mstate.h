@@ -156,6 +156,12 @@ struct master {
 	char		 status[640];	/* last STATUS= sent */
 	/* Set by master.c: what a worker's channel watcher calls (proc.c). */
 	void		(*chan_cb)(struct ev_loop *loop, ev_io *io, int revents);
+	/*
+	 * Set by master.c: in a freshly forked worker, close the descriptors
+	 * of the master's own servers (control socket, metrics) and free
+	 * their state, without touching the master's (proc.c calls it).
+	 */
+	void		(*forget)(struct master *m);
 };
 
 #endif

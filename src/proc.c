@@ -10,10 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "control.h"
 #include "daemon.h"
 #include "lsock.h"
-#include "metrics.h"
 #include "proc.h"
 #include "selfpipe.h"
 #include "worker.h"
@@ -135,10 +133,9 @@ proc_child(struct master *m, struct slot *s, int chan, int sslot)
 		if (!m->passed[i].used)
 			close(m->passed[i].fd);	/* parked by a reload */
 	checks_clear(&m->checks);	/* the master's sockets, not ours */
-	metrics_forget(m);
 	if (m->pidfd != -1)
 		close(m->pidfd);	/* the lock is the master's alone */
-	control_forget(m->ctl);		/* its socket and clients are the master's */
+	m->forget(m);			/* control and metrics: the master's */
 	daemon_forget();
 	ev_loop_destroy(m->loop);
 	unsetenv("NOTIFY_SOCKET");

@@ -9,30 +9,10 @@ import collections
 import json
 import os
 import socket
-import subprocess
-import tempfile
 
 import pytest
 
 import pfharness as H
-
-
-def _has_control_key():
-    """Whether the binary under test knows [daemon] control (the control socket):
-    these tests drive the backends' state through it.  -t checks a config naming one."""
-    with tempfile.TemporaryDirectory(prefix="preforkd-probe-") as tmp:
-        conf = os.path.join(tmp, "probe.conf")
-        with open(conf, "w") as f:
-            f.write(H.render_config({"control": os.path.join(tmp, "control.sock")},
-                                    {"probe": {"listen": "127.0.0.1:1"}}))
-        r = subprocess.run([H.PREFORKD, "-t", "-c", conf], capture_output=True, text=True,
-                           timeout=30)
-    return not (r.returncode != 0 and "control: unknown key" in r.stderr)
-
-
-pytestmark = pytest.mark.skipif(
-    not os.access(H.PREFORKD, os.X_OK) or not _has_control_key(),
-    reason="no control socket in this build ([daemon] control: unknown key)")
 
 
 def idents(backends, n):

@@ -162,12 +162,8 @@ relay_connect(struct conn *c)
 	    relay_rand, NULL);
 	if (up < 0) {
 		if (r->tried == 0) {
-			char more[LOG_HELD_MAX];
-			unsigned long held;
-
-			if (log_rate_ok(&cl->nobackend_log, ev_now(loop), 1.0, &held))
-				log_warnx("listener %s: no backend up; closing clients%s",
-				    cl->conf->name, log_held(held, more, sizeof(more)));
+			log_warnx_rate(&cl->nobackend_log, ev_now(loop),
+			    "listener %s: no backend up; closing clients", cl->conf->name);
 			conn_close(c, CONN_NO_BACKEND);
 		} else		/* every usable backend was tried */
 			conn_close(c, r->last_err == ETIMEDOUT ?

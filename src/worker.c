@@ -179,13 +179,9 @@ worker_pause_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void
 worker_pause(struct worker *w, int err)
 {
-	char more[LOG_HELD_MAX];
-	unsigned long held;
-
 	w->pool.errors++;
-	if (log_rate_ok(&w->emfile_log, ev_now(w->loop), 1.0, &held))
-		log_warnx("accept: %s; pausing accepts%s", strerror(err),
-		    log_held(held, more, sizeof(more)));
+	log_warnx_rate(&w->emfile_log, ev_now(w->loop), "accept: %s; pausing accepts",
+	    strerror(err));
 	w->paused = 1;
 	ev_timer_set(&w->pause, ACCEPT_PAUSE_SECS, 0.);
 	ev_timer_start(w->loop, &w->pause);

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <stddef.h>
 
+#include "cidr.h"
 #include "net.h"
 
 #define CONFIG_DEFAULT_FILE	"/etc/preforkd/preforkd.conf"
@@ -39,6 +40,12 @@ enum send_proxy {
 	SEND_PROXY_OFF,
 	SEND_PROXY_V1,
 	SEND_PROXY_V2
+};
+
+/* accept_proxy_from: what a sender outside it gets. */
+enum untrusted_proxy {
+	UNTRUSTED_REFUSE,	/* refused at accept */
+	UNTRUSTED_DIRECT	/* served as a direct client: no header read */
 };
 
 enum splice_mode {
@@ -90,6 +97,21 @@ struct listener_conf {
 	int		 source_line;	/* line of the source key; 0: none */
 	int		 splice;	/* enum splice_mode */
 	int		 tcp_nodelay;	/* TCP_NODELAY on client and backend sockets */
+	/* access control (acl.c, clients.c) */
+	struct cidr_set	 allow;		/* built; sources admitted (allow_line != 0) */
+	struct cidr_set	 deny;		/* built; sources refused */
+	struct cidr_set	 proxy_from;	/* built; accept_proxy_from (proxy_from_line != 0) */
+	int		 allow_line;	/* first allow key's line; 0: no allow rule */
+	int		 deny_line;
+	int		 proxy_from_line;
+	int		 untrusted_proxy; /* enum untrusted_proxy */
+	unsigned	 max_conn;	/* max_connections across all workers; 0 = off */
+	unsigned	 client_max_conn; /* max_conn_per_client; 0 = off */
+	unsigned	 client_rate;	/* conn_rate_per_client: connections ... */
+	unsigned	 client_rate_ms; /* ... per this window (1000 or 60000); 0 = off */
+	unsigned	 client_prefix6; /* client_ipv6_prefix: 1..64 */
+	unsigned	 client_table_size; /* entries in the per-client table */
+	int		 client_line;	/* first per-client key's line; 0: none */
 };
 
 struct config {

@@ -23,6 +23,7 @@
 
 #include "admin.h"
 #include "check.h"
+#include "clients.h"
 #include "config.h"
 #include "log.h"
 #include "net.h"
@@ -99,6 +100,8 @@ struct wproc {
 					   start level with the others (dispatch_lease_floor) */
 	struct stats_gen *sg;		/* its generation's statistics (m->stats has it) */
 	int		 sslot;		/* its slot there, which it writes */
+	struct clients_gen *cg;		/* its generation's admission counts; its
+					   journal is slot sslot there too */
 	LIST_ENTRY(wproc) entry;
 };
 
@@ -150,6 +153,8 @@ struct master {
 	uint64_t	 answers, answered;	/* ACCEPTED messages, conns they took */
 	struct stats	*stats;		/* owned: live statistics regions, retired totals */
 	struct stats_gen *sg;		/* the current generation's region, in stats */
+	struct clients	*clients;	/* owned: the listeners' shared admission counts */
+	struct clients_gen *cg;		/* the current generation's view of them */
 	double		 started;	/* unix time the master started */
 	uint64_t	 reloads_ok, reloads_failed, respawns;
 	char		 reload_result[300];

@@ -1,5 +1,6 @@
 /*
- * reason.c: the words that name why a connection closed (reason.h).
+ * reason.c: the words that name why a connection closed or was refused
+ * (reason.h).
  */
 #include <stddef.h>
 
@@ -20,6 +21,7 @@ static const char *const reasons[] = {
 	[CONN_HALFCLOSE_TIMEOUT] = "halfclose_timeout",
 	[CONN_BAD_PROXY_HEADER] = "bad_proxy_header",
 	[CONN_PROXY_TIMEOUT] = "proxy_timeout",
+	[CONN_REFUSED] = "refused",
 };
 
 _Static_assert(sizeof(reasons) / sizeof(reasons[0]) == CONN_NREASONS,
@@ -31,4 +33,24 @@ reason_name(int why)
 	if (why < 0 || why >= CONN_NREASONS)
 		return "?";
 	return reasons[why];
+}
+
+static const char *const refusals[] = {
+	[REFUSE_DENY] = "deny",
+	[REFUSE_NOT_ALLOWED] = "not_allowed",
+	[REFUSE_UNTRUSTED_PROXY] = "untrusted_proxy",
+	[REFUSE_CLIENT_LIMIT] = "client_limit",
+	[REFUSE_CLIENT_RATE] = "client_rate",
+	[REFUSE_LISTENER_FULL] = "listener_full",
+};
+
+_Static_assert(sizeof(refusals) / sizeof(refusals[0]) == REFUSE_N,
+    "a word for every refusal");
+
+const char *
+refuse_name(int why)
+{
+	if (why < 0 || why >= REFUSE_N)
+		return "?";
+	return refusals[why];
 }

@@ -69,6 +69,8 @@ struct stats_lcount {
 	uint64_t	bytes_in;	/* from clients */
 	uint64_t	bytes_out;	/* to clients */
 	uint64_t	proxy_rejected;	/* bad or late PROXY headers */
+	uint64_t	refused[REFUSE_N];	/* by reason (acl.c) */
+	uint64_t	untracked;	/* admitted uncounted: client table full */
 };
 
 /* One backend's counters in one worker's slot. */

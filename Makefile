@@ -10,9 +10,9 @@
 #   make soak         reloads, a worker kill and stops under churn (SOAK_SECONDS=60)
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
 #   make fuzz         libFuzzer on the PROXY parser, the config loader, the control
-#                     socket's command parser and the metrics endpoint's HTTP request
-#                     parser, FUZZ_SECONDS each (default 60); fails on a crash, a
-#                     sanitizer report or a leak
+#                     socket's command parser, the metrics endpoint's HTTP request
+#                     parser and the address-block parser, FUZZ_SECONDS each (default
+#                     60); fails on a crash, a sanitizer report or a leak
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -72,6 +72,8 @@ UNIT_deps_check  = check net log
 UNIT_deps_health = health admin check chan config confkey net log
 UNIT_TESTS += stats
 UNIT_deps_stats  = stats
+UNIT_TESTS += cidr
+UNIT_deps_cidr   = cidr
 
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check
@@ -209,7 +211,9 @@ soak:
 FUZZ_SECONDS ?= 60
 FUZZ_CC	 = clang
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_TARGETS = proxyproto config control http
+FUZZ_TARGETS = proxyproto config control http cidr
+FUZZ_deps_cidr = cidr
+FUZZ_args_cidr = -max_len=4096
 FUZZ_deps_proxyproto = proxyproto
 FUZZ_deps_control = ctlcmd
 FUZZ_deps_config = config confkey net log

@@ -49,7 +49,7 @@ UNIT_TESTS = buf chan net config daemon sdnotify proxyproto upstream
 UNIT_deps_buf    = buf
 UNIT_deps_chan   = chan
 UNIT_deps_net    = net
-UNIT_deps_config = config confkey net log
+UNIT_deps_config = config confkey cidr cidrlist net log
 UNIT_deps_daemon = daemon
 UNIT_deps_sdnotify = sdnotify
 UNIT_deps_proxyproto = proxyproto net
@@ -67,9 +67,9 @@ UNIT_deps_httpreq = httpreq
 UNIT_TESTS += prom
 UNIT_deps_prom = prom strbuf reason
 UNIT_TESTS += admin check health
-UNIT_deps_admin  = admin config confkey net log
+UNIT_deps_admin  = admin config confkey cidr cidrlist net log
 UNIT_deps_check  = check net log
-UNIT_deps_health = health admin check chan config confkey net log
+UNIT_deps_health = health admin check chan config confkey cidr cidrlist net log
 UNIT_TESTS += stats
 UNIT_deps_stats  = stats
 UNIT_TESTS += cidr
@@ -78,7 +78,7 @@ UNIT_deps_cidr   = cidr
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check
 # (tests/integration/test_docs.py): it links that module and what it needs.
-KEYDUMP_SRCS = src/config.c src/confkey.c src/net.c src/log.c
+KEYDUMP_SRCS = src/config.c src/confkey.c src/cidr.c src/cidrlist.c src/net.c src/log.c
 
 .PHONY: all run check check-unit check-integration check-asan deps deps-test \
 	deps-bench bench bench-quick bench-scale bench-dispatch bench-source install uninstall clean
@@ -216,7 +216,7 @@ FUZZ_deps_cidr = cidr
 FUZZ_args_cidr = -max_len=4096
 FUZZ_deps_proxyproto = proxyproto
 FUZZ_deps_control = ctlcmd
-FUZZ_deps_config = config confkey net log
+FUZZ_deps_config = config confkey cidr cidrlist net log
 FUZZ_deps_http = httpreq
 FUZZ_args_proxyproto = -max_len=640
 FUZZ_args_config = -max_len=4096 -dict=tests/fuzz/config.dict

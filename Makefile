@@ -10,9 +10,9 @@
 #   make soak         reloads, a worker kill and stops under churn (SOAK_SECONDS=60)
 #   make install      PREFIX=/usr/local DESTDIR= (binary, man pages, units, sample config)
 #   make fuzz         libFuzzer on the PROXY parser, the config loader, the control
-#                     socket's command parser and the metrics endpoint's HTTP request
-#                     parser, FUZZ_SECONDS each (default 60); fails on a crash, a
-#                     sanitizer report or a leak
+#                     socket's command parser, the metrics endpoint's HTTP request
+#                     parser and the address-block parser, FUZZ_SECONDS each (default
+#                     60); fails on a crash, a sanitizer report or a leak
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -49,7 +49,7 @@ UNIT_TESTS = buf chan net config daemon sdnotify proxyproto upstream
 UNIT_deps_buf    = buf
 UNIT_deps_chan   = chan
 UNIT_deps_net    = net
-UNIT_deps_config = config confkey net log
+UNIT_deps_config = config confkey cidr cidrlist net log
 UNIT_deps_daemon = daemon
 UNIT_deps_sdnotify = sdnotify
 UNIT_deps_proxyproto = proxyproto net
@@ -67,16 +67,18 @@ UNIT_deps_httpreq = httpreq
 UNIT_TESTS += prom
 UNIT_deps_prom = prom strbuf reason
 UNIT_TESTS += admin check health
-UNIT_deps_admin  = admin config confkey net log
+UNIT_deps_admin  = admin config confkey cidr cidrlist net log
 UNIT_deps_check  = check net log
-UNIT_deps_health = health admin check chan config confkey net log
+UNIT_deps_health = health admin check chan config confkey cidr cidrlist net log
 UNIT_TESTS += stats
 UNIT_deps_stats  = stats
+UNIT_TESTS += cidr
+UNIT_deps_cidr   = cidr
 
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check
 # (tests/integration/test_docs.py): it links that module and what it needs.
-KEYDUMP_SRCS = src/config.c src/confkey.c src/net.c src/log.c
+KEYDUMP_SRCS = src/config.c src/confkey.c src/cidr.c src/cidrlist.c src/net.c src/log.c
 
 .PHONY: all run check check-unit check-integration check-asan deps deps-test \
 	deps-bench bench bench-quick bench-scale bench-dispatch bench-source install uninstall clean
@@ -209,10 +211,12 @@ soak:
 FUZZ_SECONDS ?= 60
 FUZZ_CC	 = clang
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_TARGETS = proxyproto config control http
+FUZZ_TARGETS = proxyproto config control http cidr
+FUZZ_deps_cidr = cidr
+FUZZ_args_cidr = -max_len=4096
 FUZZ_deps_proxyproto = proxyproto
 FUZZ_deps_control = ctlcmd
-FUZZ_deps_config = config confkey net log
+FUZZ_deps_config = config confkey cidr cidrlist net log
 FUZZ_deps_http = httpreq
 FUZZ_args_proxyproto = -max_len=640
 FUZZ_args_config = -max_len=4096 -dict=tests/fuzz/config.dict

@@ -172,6 +172,9 @@ listener_add(struct config *c, const char *name)
 	c->listeners = v;
 	l = &c->listeners[c->nlisteners];
 	memset(l, 0, sizeof(*l));
+	cidr_set_init(&l->allow);
+	cidr_set_init(&l->deny);
+	cidr_set_init(&l->proxy_from);
 	if ((l->name = strdup(name)) == NULL)
 		return NULL;
 	c->nlisteners++;
@@ -305,7 +308,8 @@ config_handler(void *user, const char *section, const char *name,
 		return 1;
 	}
 	bit = UINT64_C(1) << (k - confkey_keys);
-	if ((ps->seen & bit) && k->type != K_BACKEND) {
+	/* backend and the address lists may repeat: each line appends. */
+	if ((ps->seen & bit) && k->type != K_BACKEND && k->type != K_CIDR) {
 		err_at(ps, ps->line, "%s: duplicate key", name);
 		return 1;
 	}
@@ -321,6 +325,10 @@ config_handler(void *user, const char *section, const char *name,
 		ps->metrics_line = ps->line;
 	if (k->type == K_SOURCE)
 		ps->cur->source_line = ps->line;
+	if (k->type == K_CIDR && *(int *)((char *)obj + k->off_len) == 0)
+		*(int *)((char *)obj + k->off_len) = ps->line;	/* the first */
+	if (k->type == K_UNTRUSTED)
+		ps->cur->untrusted_line = ps->line;
 	if (*value == '\0')
 		why = "empty value";
 	else
@@ -423,6 +431,22 @@ validate_mode(struct parse *ps, const struct listener_conf *l)
 			}
 }
 
+/*
+ * The address lists: each set sorted and merged now that every line is
+ * in (O(n log n)), and the keys that need another.
+ */
+static void
+validate_access(struct parse *ps, struct listener_conf *l)
+{
+	cidr_set_build(&l->allow);
+	cidr_set_build(&l->deny);
+	cidr_set_build(&l->proxy_from);
+	if (l->proxy_from_line > 0 && !l->accept_proxy)
+		err_at(ps, l->proxy_from_line, "accept_proxy_from: needs accept_proxy = on");
+	if (l->untrusted_line > 0 && l->proxy_from_line == 0)
+		err_at(ps, l->untrusted_line, "untrusted_proxy: needs accept_proxy_from");
+}
+
 static void
 validate(struct parse *ps)
 {
@@ -438,6 +462,7 @@ validate(struct parse *ps)
 		struct listener_conf *l = &c->listeners[i];
 
 		validate_mode(ps, l);
+		validate_access(ps, l);
 		if (l->listen == NULL) {
 			/* A bad value (file or -l) was reported already. */
 			if (l->line > 0 && l->listen_line == 0)
@@ -566,6 +591,9 @@ config_free(struct config *c)
 		free(l->check_send);
 		free(l->check_expect);
 		free(l->source);
+		cidr_set_fini(&l->allow);
+		cidr_set_fini(&l->deny);
+		cidr_set_fini(&l->proxy_from);
 	}
 	free(c->listeners);
 	free(c->log_target);

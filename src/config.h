@@ -104,6 +104,7 @@ struct listener_conf {
 	int		 allow_line;	/* first allow key's line; 0: no allow rule */
 	int		 deny_line;
 	int		 proxy_from_line;
+	int		 untrusted_line; /* untrusted_proxy key's line; 0: none */
 	int		 untrusted_proxy; /* enum untrusted_proxy */
 	unsigned	 max_conn;	/* max_connections across all workers; 0 = off */
 	unsigned	 client_max_conn; /* max_conn_per_client; 0 = off */

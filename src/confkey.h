@@ -4,9 +4,11 @@
  * Owns what a key is: its section, name, type, default, bounds and doc line
  * (the one table that config_keys() shows), and how one value string
  * becomes the field it sets, one parser per type.  It knows nothing of
- * files, lines, open sections, duplicate keys or error lists, and it never
- * calls into config.c: config.c reads the text, finds a key with
- * confkey_find(), and reports what confkey_set() says was wrong.
+ * the config file, its lines, open sections, duplicate keys or error lists
+ * (the list files an address-list value names are the value's, read
+ * through cidrlist.c), and it never calls into config.c: config.c reads
+ * the text, finds a key with confkey_find(), and reports what
+ * confkey_set() says was wrong.
  */
 #ifndef PREFORKD_CONFKEY_H
 #define PREFORKD_CONFKEY_H
@@ -26,6 +28,7 @@ enum ktype {
 	K_USER, K_GROUP, K_PATH, K_BACKEND, K_BALANCE, K_SENDPROXY, K_ONOFF,
 	K_BYTES, K_DISPATCH, K_SOURCE, K_SPLICE, K_LOGFORMAT, K_CONTROL,
 	K_METRICS,
+	K_CIDR, K_UNTRUSTED,
 	K_NTYPES		/* how many; no key has it */
 };
 
@@ -35,7 +38,8 @@ struct keydef {
 	enum ktype	 type;
 	size_t		 off;		/* into struct config or listener_conf */
 	unsigned long long min, max;	/* bounds in the stored unit */
-	size_t		 off_len;	/* K_BYTES: where the length goes */
+	size_t		 off_len;	/* K_BYTES: where the length goes;
+					   K_CIDR: where the first line goes */
 };
 
 /* The key table, in documentation order: confkey_nkeys entries. */
@@ -49,7 +53,9 @@ const struct keydef *confkey_find(enum sect sect, const char *name);
  * Set key k in obj (a struct config for S_DAEMON keys, a struct
  * listener_conf for S_LISTENER keys) from value.  Returns NULL, or a
  * message saying what was wrong: a constant, or msg (msglen bytes) filled
- * in.  listen also resolves the address; backend and source append.
+ * in.  listen also resolves the address; backend, source and the address
+ * lists (allow, deny, accept_proxy_from: their list files are read here)
+ * append.
  */
 const char *confkey_set(const struct keydef *k, void *obj, const char *value,
 	    char *msg, size_t msglen);

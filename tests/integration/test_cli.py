@@ -213,6 +213,54 @@ def test_duplicate_key_section_and_address(binaries, tmp_dir):
     assert "%s:12: listen:" % path in r.stderr, r.stderr       # address used twice
 
 
+def test_address_rule_errors(binaries, tmp_dir):
+    """-t reports each bad address rule as FILE:LINE: key: message, a bad line of a list
+    file with that file's name and line, and every one of them in one run."""
+    port = H.free_port()
+    bad_list = write(os.path.join(tmp_dir, "deny.list"),
+                     "# blocked\n10.0.0.0/8\n\n192.0.2.300\n")
+    missing = os.path.join(tmp_dir, "missing.list")
+    path = write(os.path.join(tmp_dir, "bad.conf"),
+                 "[listener edge]\nlisten = 127.0.0.1:%d\n"              # 1-2
+                 "allow = 10.0.0.1/8\n"                                   # 3
+                 "deny = 192.168.0.0/16 %s\n"                             # 4
+                 "allow = %s\n"                                           # 5
+                 "accept_proxy_from = 10.0.0.0/33\n"                      # 6
+                 "[listener inner]\nlisten = 127.0.0.1:%d\n"              # 7-8
+                 "untrusted_proxy = direct\n"                             # 9
+                 "[listener third]\nlisten = 127.0.0.1:%d\n"              # 10-11
+                 "accept_proxy_from = 10.0.0.0/8\n"                       # 12
+                 % (port, bad_list, missing, H.free_port(), H.free_port()))
+    r = run_cli(["-t", "-c", path])
+    assert r.returncode == 1, r
+    want = [
+        "%s:3: allow: host bits set past the prefix '10.0.0.1/8'" % path,
+        "%s:4: deny: %s:4: bad address '192.0.2.300'" % (path, bad_list),
+        "%s:5: allow: %s: No such file or directory" % (path, missing),
+        "%s:6: accept_proxy_from: prefix out of range '10.0.0.0/33'" % path,
+        "%s:6: accept_proxy_from: needs accept_proxy = on" % path,
+        "%s:9: untrusted_proxy: needs accept_proxy_from" % path,
+        "%s:12: accept_proxy_from: needs accept_proxy = on" % path,
+    ]
+    for w in want:
+        assert w in r.stderr.splitlines(), (w, r.stderr)
+    assert len(r.stderr.splitlines()) == len(want), r.stderr
+
+
+def test_address_rules_from_a_long_list_file(binaries, tmp_dir):
+    """A list file of 10,000 blocks and a repeated key pass -t at once."""
+    port = H.free_port()
+    blocks = ["10.%d.%d.0/24" % (i // 256, i % 256) for i in range(0, 20000, 2)]
+    lst = write(os.path.join(tmp_dir, "allow.list"), "# generated\n" + "\n".join(blocks) + "\n")
+    path = write(os.path.join(tmp_dir, "ok.conf"),
+                 "[listener edge]\nlisten = 127.0.0.1:%d\nallow = %s\nallow = ::1 127.0.0.0/8\n"
+                 "deny = 10.0.0.7\naccept_proxy = on\naccept_proxy_from = 127.0.0.1\n"
+                 "untrusted_proxy = direct\n" % (port, lst))
+    r = run_cli(["-t", "-c", path], timeout=5)
+    assert r.returncode == 0, r
+    assert r.stdout.strip() == "%s: configuration ok" % path, r
+
+
 def test_long_line_is_an_error(binaries, tmp_dir):
     port = H.free_port()
     path = write(os.path.join(tmp_dir, "long.conf"),

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
@@ -999,6 +1000,389 @@ test_source(void)
 	errs_reset(&errs);
 }
 
+/* ---- address rules: allow, deny, accept_proxy_from, untrusted_proxy ------ */
+
+/* A listener whose line 3 is the rule under test. */
+#define APROXY	"[listener a]\nlisten = 127.0.0.1:7001\n"
+
+/* 1 if ip (an address as text) is in set. */
+static int
+in_set(const struct cidr_set *set, const char *ip)
+{
+	struct addr a;
+
+	if (net_parse_ip(ip, &a) != 0)
+		bail_out("test address %s", ip);
+	return cidr_set_match(set, (const struct sockaddr *)&a.ss);
+}
+
+static const struct {
+	const char	*name;
+	const char	*text;		/* after APROXY: line 3 on */
+	const char	*in;		/* blank-separated: in l->allow (a: ...), */
+	const char	*out;		/* ... or deny (d:) or proxy_from (p:) */
+	size_t		 na, nd, np;	/* ranges once built */
+	int		 aline, dline, pline;
+	int		 untrusted;
+} access_good[] = {
+	{ "none: no rule", "",
+	    "", "a:10.0.0.1 d:10.0.0.1 p:10.0.0.1", 0, 0, 0, 0, 0, 0, UNTRUSTED_REFUSE },
+	{ "allow one block", "allow = 10.0.0.0/8\n",
+	    "a:10.0.0.0 a:10.255.255.255", "a:9.255.255.255 a:11.0.0.0 d:10.0.0.1",
+	    1, 0, 0, 3, 0, 0, UNTRUSTED_REFUSE },
+	{ "allow IPv4, IPv6 and hosts", "allow = 10.0.0.0/8 2001:db8::/32\t::1 192.0.2.7\n",
+	    "a:10.1.2.3 a:2001:db8:ffff::1 a:::1 a:192.0.2.7 a:::ffff:10.1.2.3",
+	    "a:192.0.2.8 a:::2 a:2001:db9::", 4, 0, 0, 3, 0, 0, UNTRUSTED_REFUSE },
+	{ "allow repeats append", "allow = 10.0.0.0/8\nbacklog = 5\nallow = 192.168.1.0/24\n"
+	    "allow = 2001:db8::/32\n",
+	    "a:10.0.0.1 a:192.168.1.1 a:2001:db8::1", "a:192.168.2.1",
+	    3, 0, 0, 3, 0, 0, UNTRUSTED_REFUSE },
+	{ "adjacent and overlapping blocks merge",
+	    "deny = 10.0.0.0/25 10.0.0.128/25\ndeny = 10.0.0.7 10.0.0.0/16\n",
+	    "d:10.0.0.0 d:10.0.255.255", "d:10.1.0.0 a:10.0.0.1", 0, 1, 0, 0, 3, 0,
+	    UNTRUSTED_REFUSE },
+	{ "allow and deny", "deny = 10.0.0.1\nallow = 10.0.0.0/8\n",
+	    "a:10.0.0.1 d:10.0.0.1", "d:10.0.0.2", 1, 1, 0, 4, 3, 0, UNTRUSTED_REFUSE },
+	{ "everything", "allow = ::/0 0.0.0.0/0\n",
+	    "a:0.0.0.0 a:255.255.255.255 a::: a:ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "",
+	    1, 0, 0, 3, 0, 0, UNTRUSTED_REFUSE },
+	{ "accept_proxy_from", "accept_proxy = on\naccept_proxy_from = 127.0.0.1 ::1\n",
+	    "p:127.0.0.1 p:::1 p:::ffff:127.0.0.1", "p:127.0.0.2 a:127.0.0.1",
+	    0, 0, 2, 0, 0, 4, UNTRUSTED_REFUSE },
+	{ "accept_proxy_from before accept_proxy, untrusted_proxy = direct",
+	    "accept_proxy_from = 10.1.0.0/16\nuntrusted_proxy = direct\naccept_proxy = on\n",
+	    "p:10.1.255.255", "p:10.2.0.0", 0, 0, 1, 0, 0, 3, UNTRUSTED_DIRECT },
+	{ "untrusted_proxy = refuse", "accept_proxy = on\naccept_proxy_from = 10.1.0.0/16\n"
+	    "untrusted_proxy = refuse\n",
+	    "p:10.1.0.0", "", 0, 0, 1, 0, 0, 4, UNTRUSTED_REFUSE },
+	{ "in a proxy listener", "mode = proxy\nbackend = 127.0.0.1:9000\n"
+	    "allow = 127.0.0.0/8\ndeny = 127.0.0.9\n",
+	    "a:127.0.0.9 d:127.0.0.9", "d:127.0.0.8", 1, 1, 0, 5, 6, 0, UNTRUSTED_REFUSE },
+};
+
+/* Each "s:ADDR" word of list in the set s names (a, d or p) is, or is not. */
+static void
+access_check(const struct listener_conf *l, const char *name, const char *list, int want)
+{
+	char buf[512], *tok, *save = NULL;
+	const struct cidr_set *set;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+		set = tok[0] == 'a' ? &l->allow : tok[0] == 'd' ? &l->deny : &l->proxy_from;
+		is_int(in_set(set, tok + 2), want, "%s: %s is %sin %s", name, tok + 2,
+		    want ? "" : "not ", tok[0] == 'a' ? "allow" : tok[0] == 'd' ? "deny" :
+		    "accept_proxy_from");
+	}
+}
+
+static void
+test_access(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0, NULL };
+	const struct listener_conf *l;
+	struct config *c;
+	char text[1024];
+	size_t i;
+
+	ov_init(&ov);
+	for (i = 0; i < NELEM(access_good); i++) {
+		const char *n = access_good[i].name;
+
+		snprintf(text, sizeof(text), APROXY "%s", access_good[i].text);
+		c = config_parse_string(NAME, text, &ov, &errs);
+		if (!ok(c != NULL && errs.n == 0, "%s: accepted", n)) {
+			dump_errors(&errs);
+			cfree(c);
+			errs_reset(&errs);
+			continue;
+		}
+		l = &c->listeners[0];
+		ok(l->allow.built && l->deny.built && l->proxy_from.built, "%s: sets built", n);
+		ok(l->allow.n == access_good[i].na && l->deny.n == access_good[i].nd &&
+		    l->proxy_from.n == access_good[i].np, "%s: %zu, %zu and %zu ranges", n,
+		    access_good[i].na, access_good[i].nd, access_good[i].np) ||
+		    (diag("  got %zu, %zu, %zu", l->allow.n, l->deny.n, l->proxy_from.n), 0);
+		ok(l->allow_line == access_good[i].aline && l->deny_line == access_good[i].dline &&
+		    l->proxy_from_line == access_good[i].pline,
+		    "%s: first lines %d, %d, %d", n, access_good[i].aline,
+		    access_good[i].dline, access_good[i].pline);
+		is_int(l->untrusted_proxy, access_good[i].untrusted, "%s: untrusted_proxy", n);
+		access_check(l, n, access_good[i].in, 1);
+		access_check(l, n, access_good[i].out, 0);
+		cfree(c);
+		errs_reset(&errs);
+	}
+
+	/* -l listeners have no rule, and empty sets that match nothing */
+	{
+		static const char *const cli[] = { "127.0.0.1:7601" };
+
+		ov.listen = cli;
+		ov.nlisten = 1;
+		c = config_parse_string(NULL, NULL, &ov, &errs);
+		if (ok(c != NULL, "-l listener: parses")) {
+			l = &c->listeners[0];
+			ok(l->allow_line == 0 && l->deny_line == 0 && l->proxy_from_line == 0 &&
+			    l->allow.n == 0 && !in_set(&l->deny, "127.0.0.1") &&
+			    l->untrusted_proxy == UNTRUSTED_REFUSE, "-l listener: no rule");
+		} else
+			dump_errors(&errs);
+		cfree(c);
+		errs_reset(&errs);
+		ov_init(&ov);
+	}
+}
+
+static const struct {
+	const char	*name;
+	const char	*text;		/* after APROXY */
+	int		 line;
+	const char	*key;
+	const char	*msg;		/* the whole message after "t.conf:LINE: key: " */
+} access_bad[] = {
+	{ "host bits set", "allow = 10.0.0.1/8\n",
+	    3, "allow", "host bits set past the prefix '10.0.0.1/8'" },
+	{ "host bits set in IPv6", "deny = 2001:db8::1/32\n",
+	    3, "deny", "host bits set past the prefix '2001:db8::1/32'" },
+	{ "a name", "allow = localhost\n",
+	    3, "allow", "bad address 'localhost'" },
+	{ "the second word bad", "allow = 10.0.0.0/8 bogus 10.1.0.0/16\n",
+	    3, "allow", "bad address 'bogus'" },
+	{ "IPv4 prefix out of range", "deny = 10.0.0.0/33\n",
+	    3, "deny", "prefix out of range '10.0.0.0/33'" },
+	{ "IPv6 prefix out of range", "deny = ::/129\n",
+	    3, "deny", "prefix out of range '::/129'" },
+	{ "no prefix after '/'", "deny = 10.0.0.0/\n",
+	    3, "deny", "missing prefix length '10.0.0.0/'" },
+	{ "a signed prefix", "allow = 10.0.0.0/+8\n",
+	    3, "allow", "bad prefix length '10.0.0.0/+8'" },
+	{ "trailing junk", "allow = 10.0.0.0/8,\n",
+	    3, "allow", "bad prefix length '10.0.0.0/8,'" },
+	{ "a relative path", "allow = lists/allow.list\n",
+	    3, "allow", "bad address 'lists/allow.list'" },
+	{ "a missing file", "allow = /nonexistent-preforkd/allow.list\n",
+	    3, "allow", "/nonexistent-preforkd/allow.list: No such file or directory" },
+	{ "a directory", "deny = /\n",
+	    3, "deny", "/: not a regular file of at most 16 MiB" },
+	{ "a device", "deny = /dev/zero\n",
+	    3, "deny", "/dev/zero: not a regular file of at most 16 MiB" },
+	{ "the second of a repeated key", "allow = 10.0.0.0/8\nallow = 10.0.0.1/8\n",
+	    4, "allow", "host bits set past the prefix '10.0.0.1/8'" },
+	{ "accept_proxy_from without accept_proxy",
+	    "accept_proxy_from = 10.0.0.0/8\n",
+	    3, "accept_proxy_from", "needs accept_proxy = on" },
+	{ "accept_proxy_from with accept_proxy = off",
+	    "accept_proxy = off\naccept_proxy_from = 10.0.0.0/8\naccept_proxy_from = ::1\n",
+	    4, "accept_proxy_from", "needs accept_proxy = on" },
+	{ "untrusted_proxy = direct without accept_proxy_from",
+	    "accept_proxy = on\nuntrusted_proxy = direct\n",
+	    4, "untrusted_proxy", "needs accept_proxy_from" },
+	{ "untrusted_proxy = refuse without accept_proxy_from",
+	    "untrusted_proxy = refuse\n",
+	    3, "untrusted_proxy", "needs accept_proxy_from" },
+	{ "a bad untrusted_proxy", "accept_proxy = on\naccept_proxy_from = ::1\n"
+	    "untrusted_proxy = allow\n",
+	    5, "untrusted_proxy", "expected refuse or direct" },
+	{ "untrusted_proxy twice", "accept_proxy = on\naccept_proxy_from = ::1\n"
+	    "untrusted_proxy = direct\nuntrusted_proxy = direct\n",
+	    6, "untrusted_proxy", "duplicate key" },
+	{ "an empty allow", "allow =\n",
+	    3, "allow", "empty value" },
+};
+
+static void
+test_access_errors(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0, NULL };
+	struct config *c;
+	char text[512], want[512];
+	size_t i;
+
+	ov_init(&ov);
+	for (i = 0; i < NELEM(access_bad); i++) {
+		const char *n = access_bad[i].name;
+
+		snprintf(text, sizeof(text), APROXY "%s", access_bad[i].text);
+		snprintf(want, sizeof(want), NAME ":%d: %s: %s", access_bad[i].line,
+		    access_bad[i].key, access_bad[i].msg);
+		c = config_parse_string(NAME, text, &ov, &errs);
+		ok(c == NULL, "%s: rejected", n);
+		if (!ok(errs.n == 1 && strcmp(errs.msg[0], want) == 0 &&
+		    errors_well_formed(&errs, NAME), "%s: \"%s\"", n, want))
+			dump_errors(&errs);
+		cfree(c);
+		errs_reset(&errs);
+	}
+
+	/* every bad rule of a text is reported */
+	c = config_parse_string(NAME, APROXY "allow = 10.0.0.1/8\ndeny = nope\n"
+	    "accept_proxy_from = 10.0.0.0/8\n[listener b]\nlisten = 127.0.0.1:7002\n"
+	    "untrusted_proxy = direct\n", &ov, &errs);
+	ok(c == NULL && errs.n == 4 &&
+	    find_error(&errs, NAME ":3: allow: ", "host bits") >= 0 &&
+	    find_error(&errs, NAME ":4: deny: ", "bad address 'nope'") >= 0 &&
+	    find_error(&errs, NAME ":5: accept_proxy_from: ", "needs accept_proxy") >= 0 &&
+	    find_error(&errs, NAME ":8: untrusted_proxy: ", "needs accept_proxy_from") >= 0,
+	    "four bad rules in two listeners: four errors at their lines");
+	if (errs.n != 4)
+		dump_errors(&errs);
+	cfree(c);
+	errs_reset(&errs);
+}
+
+/* ---- list files --------------------------------------------------------- */
+
+static void
+write_file(const char *path, const char *text, size_t len)
+{
+	FILE *f;
+
+	if ((f = fopen(path, "w")) == NULL || fwrite(text, 1, len, f) != len ||
+	    fclose(f) != 0)
+		bail_out("%s: cannot write", path);
+}
+
+static void
+test_access_files(void)
+{
+	static const char good[] =
+		"# office networks\n"			/* 1 */
+		"\n"					/* 2 */
+		"10.0.0.0/8\n"				/* 3 */
+		"   192.168.7.0/24   # branch\n"	/* 4 */
+		"\t2001:db8::/32\r\n"			/* 5 */
+		"  # indented comment\n"		/* 6 */
+		"::1\n"					/* 7 */
+		"198.51.100.9";				/* 8: no newline */
+	static const struct {
+		const char	*name;
+		const char	*text;
+		size_t		 len;		/* 0: strlen(text) */
+		const char	*msg;		/* after "t.conf:3: allow: FILE" */
+	} bad[] = {
+		{ "a bad line", "10.0.0.0/8\n# c\n\n192.168.0.0/16\n::1\n\nfoo\n", 0,
+		    ":7: bad address 'foo'" },
+		{ "host bits on a line", "# c\n10.0.0.1/8\n", 0,
+		    ":2: host bits set past the prefix '10.0.0.1/8'" },
+		{ "two words on a line", "10.0.0.0/8\n10.1.0.0/16 10.2.0.0/16\n", 0,
+		    ":2: one address a line, not '10.1.0.0/16 10.2.0.0/16'" },
+		{ "a path in a list file", "/etc/hosts\n", 0,
+		    ":1: bad address '/etc/hosts'" },
+		{ "a NUL byte", "10.0.0.0/8\n\0\n", 13,
+		    ": the file contains a NUL byte" },
+		{ "CR alone ends no line", "10.0.0.0/8\r10.1.0.0/16\n", 0,
+		    ":1: one address a line, not '10.0.0.0/8?10.1.0.0/16'" },
+		{ "a control byte", "10.0.0.0/8\n10.\x01.0.0/16\n", 0,
+		    ":2: bad address '10.?.0.0/16'" },
+	};
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0, NULL };
+	const struct listener_conf *l;
+	struct config *c;
+	char dir[] = "/tmp/test_config_acl.XXXXXX", a[64], b[64], big[64], want[600];
+	char text[1024], *t, *p;
+	size_t i;
+	clock_t t0;
+	double secs;
+
+	if (mkdtemp(dir) == NULL)
+		bail_out("mkdtemp: %s", strerror(errno));
+	snprintf(a, sizeof(a), "%s/a.list", dir);
+	snprintf(b, sizeof(b), "%s/b.list", dir);
+	snprintf(big, sizeof(big), "%s/big.list", dir);
+	ov_init(&ov);
+
+	/* a file, a word and a second file; comments, blanks and CRLF */
+	write_file(a, good, strlen(good));
+	write_file(b, "# empty but for this\n\n", 22);
+	snprintf(text, sizeof(text), APROXY "allow = %s 172.16.0.0/12\n"
+	    "deny = %s\naccept_proxy = on\naccept_proxy_from = %s\nallow = %s\n",
+	    a, b, a, b);
+	c = config_parse_string(NAME, text, &ov, &errs);
+	if (ok(c != NULL, "list files: accepted")) {
+		l = &c->listeners[0];
+		is_uint(l->allow.n, 6, "list files: 5 blocks of the file and one word");
+		ok(in_set(&l->allow, "10.1.2.3") && in_set(&l->allow, "192.168.7.255") &&
+		    in_set(&l->allow, "2001:db8::5") && in_set(&l->allow, "::1") &&
+		    in_set(&l->allow, "198.51.100.9") && in_set(&l->allow, "172.31.0.1"),
+		    "list files: each line's block is in");
+		ok(!in_set(&l->allow, "192.168.8.0") && !in_set(&l->allow, "198.51.100.10"),
+		    "list files: the rest is out");
+		ok(l->deny.n == 0 && l->deny_line == 4,
+		    "list files: a file of comments gives an empty set, and a line");
+		is_uint(l->proxy_from.n, 5, "list files: the same file for another key");
+		is_int(l->allow_line, 3, "list files: allow's first line");
+	} else
+		dump_errors(&errs);
+	cfree(c);
+	errs_reset(&errs);
+
+	/* a bad line names the config's line, the key, the file and its line */
+	for (i = 0; i < NELEM(bad); i++) {
+		write_file(a, bad[i].text, bad[i].len ? bad[i].len : strlen(bad[i].text));
+		snprintf(text, sizeof(text), APROXY "allow = 10.9.0.0/16 %s\n", a);
+		snprintf(want, sizeof(want), NAME ":3: allow: %s%s", a, bad[i].msg);
+		c = config_parse_string(NAME, text, &ov, &errs);
+		ok(c == NULL, "list file with %s: rejected", bad[i].name);
+		if (!ok(errs.n == 1 && strcmp(errs.msg[0], want) == 0 &&
+		    errs.line[0] == 3, "list file with %s: \"%s\"", bad[i].name, want))
+			dump_errors(&errs);
+		cfree(c);
+		errs_reset(&errs);
+	}
+
+	/* config_load: the file's own name leads, the list file follows */
+	write_file(a, "10.0.0.0/8\n\n\nnope\n", 18);
+	snprintf(text, sizeof(text), "[daemon]\nworkers = 1\n" APROXY "deny = %s\n", a);
+	snprintf(b, sizeof(b), "%s/t.conf", dir);
+	write_file(b, text, strlen(text));
+	c = config_load(b, &ov, &errs);
+	snprintf(want, sizeof(want), "%s:5: deny: %s:4: bad address 'nope'", b, a);
+	if (!ok(c == NULL && errs.n == 1 && strcmp(errs.msg[0], want) == 0,
+	    "config_load: \"%s\"", want))
+		dump_errors(&errs);
+	cfree(c);
+	errs_reset(&errs);
+
+	/* 100,000 lines load in linear time: sorted once, not per line */
+	if ((t = malloc(100000 * 24)) == NULL)
+		bail_out("malloc");
+	for (i = 0, p = t; i < 100000; i++) {
+		size_t v = i * 7919 % 100000;
+
+		p += sprintf(p, "%s10.%zu.%zu.%zu\n", i % 1000 == 0 ? "# x\n" : "",
+		    v / 65536, v / 256 % 256, v % 256);
+	}
+	write_file(big, t, p - t);
+	free(t);
+	snprintf(text, sizeof(text), APROXY "deny = %s\n", big);
+	t0 = clock();
+	c = config_parse_string(NAME, text, &ov, &errs);
+	secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+	if (ok(c != NULL, "100,000-line list file: accepted")) {
+		l = &c->listeners[0];
+		/* 7919 is prime to 100,000: 10.0.0.0 to 10.1.134.159, each once */
+		is_uint(l->deny.n, 1, "100,000-line list file: one merged range");
+		ok(in_set(&l->deny, "10.0.0.0") && in_set(&l->deny, "10.1.134.159") &&
+		    !in_set(&l->deny, "10.1.134.160"), "100,000-line list file: its ends");
+	} else
+		dump_errors(&errs);
+	note("100,000-line list file: %.3f s of CPU", secs);
+	ok(secs < 5.0, "100,000-line list file: read in %.3f s of CPU (< 5)", secs);
+	cfree(c);
+	errs_reset(&errs);
+
+	unlink(a);
+	unlink(b);
+	unlink(big);
+	snprintf(a, sizeof(a), "%s/b.list", dir);
+	unlink(a);
+	rmdir(dir);
+}
+
 /* ---- several errors in one text --------------------------------------------------------- */
 
 static void
@@ -1384,6 +1768,10 @@ test_key_table(void)
 		{ "listener", "send_proxy",	"off" },
 		{ "listener", "accept_proxy",	"off" },
 		{ "listener", "proxy_timeout",	"5s" },
+		{ "listener", "allow",		NULL },
+		{ "listener", "deny",		NULL },
+		{ "listener", "accept_proxy_from", NULL },
+		{ "listener", "untrusted_proxy", "refuse" },
 		{ "listener", "source",		NULL },
 		{ "listener", "splice",		"auto" },
 		{ "listener", "tcp_nodelay",	"on" },
@@ -1422,6 +1810,10 @@ test_key_table(void)
 		if (strcmp(k[j].section, "daemon") == 0)
 			snprintf(text, sizeof(text), "[daemon]\n%s = %s\n" LISTENER_A,
 			    k[j].name, k[j].def);
+		else if (strcmp(k[j].name, "untrusted_proxy") == 0)
+			/* it needs the keys it qualifies */
+			snprintf(text, sizeof(text), LISTENER_A "accept_proxy = on\n"
+			    "accept_proxy_from = 127.0.0.1\n%s = %s\n", k[j].name, k[j].def);
 		else
 			snprintf(text, sizeof(text), LISTENER_A "%s = %s\n",
 			    k[j].name, k[j].def);
@@ -1628,5 +2020,8 @@ main(void)
 	test_control();
 	test_proxy();
 	test_source();
+	test_access();
+	test_access_errors();
+	test_access_files();
 	return done_testing();
 }

@@ -1370,8 +1370,8 @@ test_access_files(void)
 		    !in_set(&l->deny, "10.1.134.160"), "100,000-line list file: its ends");
 	} else
 		dump_errors(&errs);
+	/* A figure, not a test: time belongs to the benchmark. */
 	note("100,000-line list file: %.3f s of CPU", secs);
-	ok(secs < 5.0, "100,000-line list file: read in %.3f s of CPU (< 5)", secs);
 	cfree(c);
 	errs_reset(&errs);
 

@@ -72,6 +72,8 @@ UNIT_deps_check  = check net log
 UNIT_deps_health = health admin check chan config confkey net log
 UNIT_TESTS += stats
 UNIT_deps_stats  = stats
+UNIT_TESTS += clients
+UNIT_deps_clients = clients
 
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check

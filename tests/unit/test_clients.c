@@ -743,6 +743,18 @@ wait_ok(pid_t pid)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* Until the worker says it is ready: 1; 0 if it exited first. */
+static int
+wait_ready(struct shared *sh, pid_t pid)
+{
+	while (__atomic_load_n(&sh->ready, __ATOMIC_SEQ_CST) == 0) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return 0;
+		sched_yield();
+	}
+	return 1;
+}
+
 static void
 test_processes(void)
 {
@@ -801,8 +813,8 @@ test_processes(void)
 		for (;;)
 			pause();
 	}
-	while (__atomic_load_n(&sh->ready, __ATOMIC_SEQ_CST) == 0)
-		sched_yield();
+	if (!wait_ready(sh, pid[0]))
+		bail_out("the worker exited before it was ready");
 	is_uint(sh->ready, 1, "a worker holds 3 connections");
 	is_uint(clients_listener_open(cs, "l0"), 3, "... the listener counts 3");
 	is_int(open_of(cs, cfg, "l0", "10.6.0.1"), 2, "... 10.6.0.1 has 2");
@@ -823,8 +835,8 @@ test_processes(void)
 			_exit(0);
 		}
 		/* Let it run a while: until it says so, then some more. */
-		while (__atomic_load_n(&sh->ready, __ATOMIC_SEQ_CST) == 0)
-			sched_yield();
+		if (!wait_ready(sh, pid[0]))
+			bail_out("the worker exited before it was ready");
 		for (int spin = 0; spin < 20000 * round; spin++)
 			(void)clients_listener_open(cs, "l0");
 		kill(pid[0], SIGKILL);

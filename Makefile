@@ -74,6 +74,8 @@ UNIT_TESTS += stats
 UNIT_deps_stats  = stats
 UNIT_TESTS += cidr
 UNIT_deps_cidr   = cidr
+UNIT_TESTS += clients
+UNIT_deps_clients = clients
 
 TOOLS	= pfload refecho keydump
 # keydump prints the key table of the config module for the docs check

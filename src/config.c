@@ -293,6 +293,7 @@ config_handler(void *user, const char *section, const char *name,
 	char msg[256];
 	const struct keydef *k;
 	uint64_t bit;
+	size_t off;
 	void *obj;
 
 	(void)section;		/* the reader tracks sections itself */
@@ -325,10 +326,8 @@ config_handler(void *user, const char *section, const char *name,
 		ps->metrics_line = ps->line;
 	if (k->type == K_SOURCE)
 		ps->cur->source_line = ps->line;
-	if (k->type == K_CIDR && *(int *)((char *)obj + k->off_len) == 0)
-		*(int *)((char *)obj + k->off_len) = ps->line;	/* the first */
-	if (k->type == K_UNTRUSTED)
-		ps->cur->untrusted_line = ps->line;
+	if ((off = confkey_line_field(k)) != 0 && *(int *)((char *)ps->cur + off) == 0)
+		*(int *)((char *)ps->cur + off) = ps->line;	/* the first one */
 	if (*value == '\0')
 		why = "empty value";
 	else

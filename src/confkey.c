@@ -141,13 +141,13 @@ const struct keydef confkey_keys[] = {
 	{ { "listener", "allow", "cidr list", NULL,
 	    "admit only clients in these blocks (CIDR, address or /path of a list "
 	    "file); repeatable" },
-	  S_LISTENER, K_CIDR, L(allow), 0, 0, L(allow_line) },
+	  S_LISTENER, K_CIDR, L(allow), 0, 0, 0 },
 	{ { "listener", "deny", "cidr list", NULL,
 	    "refuse clients in these blocks, checked before allow; repeatable" },
-	  S_LISTENER, K_CIDR, L(deny), 0, 0, L(deny_line) },
+	  S_LISTENER, K_CIDR, L(deny), 0, 0, 0 },
 	{ { "listener", "accept_proxy_from", "cidr list", NULL,
 	    "peers whose PROXY header is read (needs accept_proxy = on); repeatable" },
-	  S_LISTENER, K_CIDR, L(proxy_from), 0, 0, L(proxy_from_line) },
+	  S_LISTENER, K_CIDR, L(proxy_from), 0, 0, 0 },
 	{ { "listener", "untrusted_proxy", "refuse|direct", "refuse",
 	    "a peer outside accept_proxy_from: refused at accept, or served "
 	    "as a direct client" },
@@ -164,10 +164,52 @@ const struct keydef confkey_keys[] = {
 	    "send small writes at once on both legs (TCP_NODELAY); off lets the "
 	    "kernel coalesce them (Nagle's algorithm)" },
 	  S_LISTENER, K_ONOFF, L(tcp_nodelay), 0, 0, 0 },
+	{ { "listener", "max_connections", "integer", "0",
+	    "connections open on this listener across all workers at most; 0 = off" },
+	  S_LISTENER, K_UINT, L(max_conn), 0, 1000000, 0 },
+	{ { "listener", "max_conn_per_client", "integer", "0",
+	    "connections open at once from one client, across all workers; 0 = off" },
+	  S_LISTENER, K_UINT, L(client_max_conn), 0, 1000000, 0 },
+	{ { "listener", "conn_rate_per_client", "rate", "0",
+	    "new connections from one client: N/s, N/m or N (a second); 0 = off" },
+	  S_LISTENER, K_RATE, L(client_rate), 0, 1000000, L(client_rate_ms) },
+	{ { "listener", "client_ipv6_prefix", "integer", "64",
+	    "the prefix length, 1..64, by which IPv6 clients are grouped" },
+	  S_LISTENER, K_UINT, L(client_prefix6), 1, 64, 0 },
+	{ { "listener", "client_table_size", "integer", "65536",
+	    "entries in the listener's per-client table, 64..16777216 (rounded up "
+	    "to a power of two)" },
+	  S_LISTENER, K_POW2, L(client_table_size), 64, 16777216, 0 },
 };
 #define NKEYS	(sizeof(confkey_keys) / sizeof(confkey_keys[0]))
 _Static_assert(NKEYS <= CONFKEY_MAX, "struct parse's seen bitmask holds 64 keys");
 const size_t confkey_nkeys = NKEYS;
+
+/* Listener keys that record their first line, and where. */
+static const struct {
+	const char	*name;
+	size_t		 off;
+} line_fields[] = {
+	{ "allow",			L(allow_line) },
+	{ "deny",			L(deny_line) },
+	{ "accept_proxy_from",		L(proxy_from_line) },
+	{ "untrusted_proxy",		L(untrusted_line) },
+	{ "max_conn_per_client",	L(client_line) },
+	{ "conn_rate_per_client",	L(client_line) },
+	{ "client_ipv6_prefix",		L(client_line) },
+	{ "client_table_size",		L(client_line) },
+};
+
+size_t
+confkey_line_field(const struct keydef *k)
+{
+	if (k->sect != S_LISTENER)
+		return 0;
+	for (size_t i = 0; i < sizeof(line_fields) / sizeof(line_fields[0]); i++)
+		if (strcmp(k->pub.name, line_fields[i].name) == 0)
+			return line_fields[i].off;
+	return 0;
+}
 
 
 /* Numbers: digits only, no sign, no overflow. */
@@ -693,6 +735,49 @@ parse_metrics(const struct keyval *kv)
 	return keep_string(kv);
 }
 
+/* "N/s", "N/m" or "N" (a second): N and the window in ms; 0 = off. */
+static const char *
+parse_rate(const struct keyval *kv)
+{
+	const struct keydef *k = kv->k;
+	unsigned long long v;
+	unsigned window;
+	const char *end;
+
+	if (parse_ull(kv->value, &end, &v) == -1)
+		return "expected N/s, N/m or N (connections a second)";
+	if (*end == '\0' || strcmp(end, "/s") == 0)
+		window = 1000;
+	else if (strcmp(end, "/m") == 0)
+		window = 60000;
+	else
+		return "expected N/s, N/m or N (connections a second)";
+	if (v < k->min || v > k->max) {
+		snprintf(kv->msg, kv->msglen, "%llu is out of range %llu-%llu",
+		    v, k->min, k->max);
+		return kv->msg;
+	}
+	*(unsigned *)kv->p = v;
+	*(unsigned *)((char *)kv->obj + k->off_len) = v > 0 ? window : 0;
+	return NULL;
+}
+
+/* An integer within bounds, stored rounded up to a power of two. */
+static const char *
+parse_pow2(const struct keyval *kv)
+{
+	const char *why;
+	unsigned v, p = 1;
+
+	if ((why = parse_uint(kv)) != NULL)
+		return why;
+	v = *(unsigned *)kv->p;
+	while (p < v)
+		p <<= 1;	/* v <= max, a power of two: no overflow */
+	*(unsigned *)kv->p = p;
+	return NULL;
+}
+
 static const char *
 parse_backend(const struct keyval *kv)
 {
@@ -767,6 +852,8 @@ static const char *(*const parsers[K_NTYPES])(const struct keyval *) = {
 	[K_LOGFORMAT]	= parse_logformat,
 	[K_CIDR]	= parse_cidr,
 	[K_UNTRUSTED]	= parse_untrusted,
+	[K_RATE]	= parse_rate,
+	[K_POW2]	= parse_pow2,
 };
 
 const char *

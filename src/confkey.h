@@ -29,6 +29,7 @@ enum ktype {
 	K_BYTES, K_DISPATCH, K_SOURCE, K_SPLICE, K_LOGFORMAT, K_CONTROL,
 	K_METRICS,
 	K_CIDR, K_UNTRUSTED,
+	K_RATE, K_POW2,
 	K_NTYPES		/* how many; no key has it */
 };
 
@@ -39,7 +40,7 @@ struct keydef {
 	size_t		 off;		/* into struct config or listener_conf */
 	unsigned long long min, max;	/* bounds in the stored unit */
 	size_t		 off_len;	/* K_BYTES: where the length goes;
-					   K_CIDR: where the first line goes */
+					   K_RATE: where the window (ms) goes */
 };
 
 /* The key table, in documentation order: confkey_nkeys entries. */
@@ -48,6 +49,13 @@ extern const size_t confkey_nkeys;
 
 /* The key named name in section sect; NULL when there is none. */
 const struct keydef *confkey_find(enum sect sect, const char *name);
+
+/*
+ * Where a listener key records the line it was first set on: the offset
+ * of an int in struct listener_conf (several keys may share one, as the
+ * per-client keys share client_line), or 0 when it records none.
+ */
+size_t	confkey_line_field(const struct keydef *k);
 
 /*
  * Set key k in obj (a struct config for S_DAEMON keys, a struct

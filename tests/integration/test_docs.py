@@ -164,15 +164,24 @@ def test_every_config_key_is_in_the_man_page():
     """Each key has one `.It Ic KEY` in preforkd.conf(5), under its section,
     stating the table's default."""
     entries = man5_entries()
+    keys = config_keys()
     problems = []
-    for k in config_keys():
-        found = entries.get(k.name, [])
+    # A name may be a key of both sections (max_connections): one entry each.
+    sections = {}
+    for k in keys:
+        sections.setdefault(k.name, set()).add(k.section)
+    for name, found in entries.items():
+        for kind, _ in found:
+            if name in sections and kind not in sections[name]:
+                problems.append("%s: documented under the %s section, a key of %s" % (
+                    name, kind, " and ".join(sorted(sections[name]))))
+    for k in keys:
+        found = [(kind, text) for kind, text in entries.get(k.name, []) if kind == k.section]
         if len(found) != 1:
-            problems.append("%r: %d `.It Ic %s` entries, not 1" % (k, len(found), k.name))
+            problems.append("%r: %d `.It Ic %s` entries under the %s section, not 1" % (
+                k, len(found), k.name, k.section))
             continue
         kind, text = found[0]
-        if kind != k.section:
-            problems.append("%r: documented under the %s section" % (k, kind))
         said, value = man5_default(text)
         if k.default and (said, value) != ("value", k.default):
             problems.append("%r: the table's default is %r; the man page says %s %r" % (
@@ -194,17 +203,19 @@ def test_documented_keys_exist():
 def test_sample_config_shows_every_key_with_its_default():
     """conf/preforkd.conf shows every key under its section, each value shown
     being the default or having a comment above it that says the default."""
-    keys = {k.name: k for k in config_keys()}
+    keys = {(k.section, k.name): k for k in config_keys()}
     settings = sample_settings()
     problems = []
     for kind, name, value, comment in settings:
-        k = keys.get(name)
+        k = keys.get((kind, name))
         if k is None:
-            problems.append("%s = %s: no such key" % (name, value))
+            owners = sorted(sect for sect, n in keys if n == name)
+            if owners:
+                problems.append("%s = %s: under %s, the key belongs to %s" % (
+                    name, value, kind, " and ".join(owners)))
+            else:
+                problems.append("%s = %s: no such key" % (name, value))
             continue
-        if kind != k.section:
-            problems.append("%s = %s: under %s, the key belongs to %s" % (name, value, kind,
-                                                                           k.section))
         if k.default and value != k.default and not (
                 re.search(r"\bdefault\b", comment) and
                 re.search(r"(?<![\w.])%s(?![\w.])" % re.escape(k.default), comment)):

@@ -1775,6 +1775,11 @@ test_key_table(void)
 		{ "listener", "source",		NULL },
 		{ "listener", "splice",		"auto" },
 		{ "listener", "tcp_nodelay",	"on" },
+		{ "listener", "max_connections", "0" },
+		{ "listener", "max_conn_per_client", "0" },
+		{ "listener", "conn_rate_per_client", "0" },
+		{ "listener", "client_ipv6_prefix", "64" },
+		{ "listener", "client_table_size", "65536" },
 	};
 	struct config_overrides ov;
 	struct config_errors errs = { NULL, 0, NULL };
@@ -1995,6 +2000,171 @@ test_values(void)
 	}
 }
 
+/* ---- the listener's admission limits (clients.c) ---------------------------- */
+
+static const struct {
+	const char	*key;
+	const char	*value;
+	long long	 want;		/* BAD: error at the key's line */
+	long long	 want2;		/* conn_rate_per_client: the window in ms */
+} client_key_cases[] = {
+	{ "max_connections",		"0",		0, 0 },
+	{ "max_connections",		"1",		1, 0 },
+	{ "max_connections",		"1000000",	1000000, 0 },
+	{ "max_connections",		"1000001",	BAD, 0 },
+	{ "max_connections",		"-1",		BAD, 0 },
+	{ "max_connections",		"10k",		BAD, 0 },
+	{ "max_connections",		"",		BAD, 0 },
+	{ "max_conn_per_client",	"0",		0, 0 },
+	{ "max_conn_per_client",	"3",		3, 0 },
+	{ "max_conn_per_client",	"1000000",	1000000, 0 },
+	{ "max_conn_per_client",	"1000001",	BAD, 0 },
+	{ "max_conn_per_client",	"many",		BAD, 0 },
+	{ "max_conn_per_client",	"2.5",		BAD, 0 },
+	{ "conn_rate_per_client",	"0",		0, 0 },
+	{ "conn_rate_per_client",	"0/m",		0, 0 },
+	{ "conn_rate_per_client",	"10",		10, 1000 },
+	{ "conn_rate_per_client",	"10/s",		10, 1000 },
+	{ "conn_rate_per_client",	"600/m",	600, 60000 },
+	{ "conn_rate_per_client",	"1/m",		1, 60000 },
+	{ "conn_rate_per_client",	"1000000/s",	1000000, 1000 },
+	{ "conn_rate_per_client",	"1000000/m",	1000000, 60000 },
+	{ "conn_rate_per_client",	"010/s",	10, 1000 },
+	{ "conn_rate_per_client",	"1000001",	BAD, 0 },
+	{ "conn_rate_per_client",	"1000001/m",	BAD, 0 },
+	{ "conn_rate_per_client",	"10/h",		BAD, 0 },
+	{ "conn_rate_per_client",	"10/S",		BAD, 0 },
+	{ "conn_rate_per_client",	"10/",		BAD, 0 },
+	{ "conn_rate_per_client",	"10s",		BAD, 0 },
+	{ "conn_rate_per_client",	"/s",		BAD, 0 },
+	{ "conn_rate_per_client",	"10 /s",	BAD, 0 },
+	{ "conn_rate_per_client",	"1.5/s",	BAD, 0 },
+	{ "conn_rate_per_client",	"-1/s",		BAD, 0 },
+	{ "conn_rate_per_client",	"ten/s",	BAD, 0 },
+	{ "conn_rate_per_client",	"10/s/s",	BAD, 0 },
+	{ "conn_rate_per_client",	"99999999999999999999/s", BAD, 0 },
+	{ "conn_rate_per_client",	"",		BAD, 0 },
+	{ "client_ipv6_prefix",		"1",		1, 0 },
+	{ "client_ipv6_prefix",		"48",		48, 0 },
+	{ "client_ipv6_prefix",		"64",		64, 0 },
+	{ "client_ipv6_prefix",		"0",		BAD, 0 },
+	{ "client_ipv6_prefix",		"65",		BAD, 0 },
+	{ "client_ipv6_prefix",		"128",		BAD, 0 },
+	{ "client_ipv6_prefix",		"/64",		BAD, 0 },
+	{ "client_table_size",		"64",		64, 0 },
+	{ "client_table_size",		"65",		128, 0 },
+	{ "client_table_size",		"1000",		1024, 0 },
+	{ "client_table_size",		"65536",	65536, 0 },
+	{ "client_table_size",		"100000",	131072, 0 },
+	{ "client_table_size",		"16777215",	16777216, 0 },
+	{ "client_table_size",		"16777216",	16777216, 0 },
+	{ "client_table_size",		"63",		BAD, 0 },
+	{ "client_table_size",		"0",		BAD, 0 },
+	{ "client_table_size",		"16777217",	BAD, 0 },
+	{ "client_table_size",		"64k",		BAD, 0 },
+	{ "client_table_size",		"",		BAD, 0 },
+};
+
+/* The listener field of a client_key_cases key. */
+static long long
+client_key_value(const struct listener_conf *l, const char *key)
+{
+	if (strcmp(key, "max_connections") == 0)
+		return l->max_conn;
+	if (strcmp(key, "max_conn_per_client") == 0)
+		return l->client_max_conn;
+	if (strcmp(key, "conn_rate_per_client") == 0)
+		return l->client_rate;
+	if (strcmp(key, "client_ipv6_prefix") == 0)
+		return l->client_prefix6;
+	return l->client_table_size;
+}
+
+static void
+test_client_keys(void)
+{
+	struct config_overrides ov;
+	struct config_errors errs = { NULL, 0, NULL };
+	struct config *c;
+	const struct listener_conf *l;
+	char text[512], prefix[128];
+
+	ov_init(&ov);
+	for (size_t i = 0; i < NELEM(client_key_cases); i++) {
+		const char *k = client_key_cases[i].key, *v = client_key_cases[i].value;
+		long long want = client_key_cases[i].want;
+
+		snprintf(text, sizeof(text), "[daemon]\nmax_connections = 77\n" LISTENER_A
+		    "%s = %s\n", k, v);
+		c = config_parse_string(NAME, text, &ov, &errs);
+		if (want != BAD) {
+			if (!ok(c != NULL && errs.n == 0, "[listener] %s = \"%s\" accepted", k, v)) {
+				dump_errors(&errs);
+			} else {
+				l = &c->listeners[0];
+				is_int(client_key_value(l, k), want, "%s = \"%s\": value", k, v);
+				if (strcmp(k, "conn_rate_per_client") == 0)
+					is_int(l->client_rate_ms, client_key_cases[i].want2,
+					    "%s = \"%s\": window %lld ms", k, v,
+					    client_key_cases[i].want2);
+				is_uint(c->max_connections, 77,
+				    "%s = \"%s\": [daemon] max_connections apart", k, v);
+				is_int(l->client_line, strcmp(k, "max_connections") == 0 ? 0 : 5,
+				    "%s = \"%s\": client_line", k, v);
+			}
+		} else {
+			snprintf(prefix, sizeof(prefix), NAME ":5: %s: ", k);
+			ok(c == NULL, "[listener] %s = \"%s\" rejected (NULL)", k, v);
+			if (!ok(errs.n == 1 && find_error(&errs, prefix, NULL) == 0 &&
+			    errs.msg[0][strlen(prefix)] != '\0' &&
+			    errors_well_formed(&errs, NAME),
+			    "%s = \"%s\": one error \"%s...\"", k, v, prefix))
+				dump_errors(&errs);
+		}
+		cfree(c);
+		errs_reset(&errs);
+	}
+
+	/* The defaults: every limit off. */
+	c = config_parse_string(NAME, LISTENER_A, &ov, &errs);
+	if (ok(c != NULL, "client keys: defaults parse")) {
+		l = &c->listeners[0];
+		ok(l->max_conn == 0 && l->client_max_conn == 0 && l->client_rate == 0 &&
+		    l->client_rate_ms == 0, "defaults: every limit off");
+		is_uint(l->client_prefix6, 64, "defaults: client_ipv6_prefix 64");
+		is_uint(l->client_table_size, 65536, "defaults: client_table_size 65536");
+		is_int(l->client_line, 0, "defaults: no client_line");
+	}
+	cfree(c);
+	errs_reset(&errs);
+
+	/* client_line is the first per-client key's, in either listener. */
+	c = config_parse_string(NAME, LISTENER_A "max_connections = 9\nbacklog = 5\n"
+	    "client_table_size = 100\nmax_conn_per_client = 2\nconn_rate_per_client = 5/m\n"
+	    "[listener b]\nlisten = 127.0.0.1:7002\nclient_ipv6_prefix = 56\n", &ov, &errs);
+	if (ok(c != NULL, "client keys together: parse")) {
+		l = &c->listeners[0];
+		is_int(l->client_line, 5, "client_line: the first per-client key's");
+		ok(l->max_conn == 9 && l->client_max_conn == 2 && l->client_rate == 5 &&
+		    l->client_rate_ms == 60000 && l->client_table_size == 128,
+		    "each value where it belongs");
+		is_int(c->listeners[1].client_line, 10, "client_line of the second listener");
+		is_uint(c->listeners[1].client_prefix6, 56, "its client_ipv6_prefix");
+	} else
+		dump_errors(&errs);
+	cfree(c);
+	errs_reset(&errs);
+
+	/* Each key once per listener. */
+	c = config_parse_string(NAME, LISTENER_A "conn_rate_per_client = 5\n"
+	    "conn_rate_per_client = 6\n", &ov, &errs);
+	ok(c == NULL && errs.n == 1 && find_error(&errs, NAME ":4: conn_rate_per_client: ",
+	    "duplicate") == 0, "conn_rate_per_client twice: \"" NAME ":4: "
+	    "conn_rate_per_client: duplicate key\"");
+	cfree(c);
+	errs_reset(&errs);
+}
+
 int
 main(void)
 {
@@ -2023,5 +2193,6 @@ main(void)
 	test_access();
 	test_access_errors();
 	test_access_files();
+	test_client_keys();
 	return done_testing();
 }

@@ -10,6 +10,10 @@
  * still reading a PROXY header wait in a second queue, ordered by accept
  * time, with a timer of its own.
  *
+ * Admission: acl.c decides at accept, before the connection exists (a
+ * refused one costs no allocation), and again once a PROXY header named
+ * the client; the close path gives back what the connection counted.
+ *
  * Statistics: each connection is counted in the worker's slot of the
  * shared region (stats.h) as it opens and as it closes, by reason; the
  * modes count its bytes as they move, so a long connection shows them
@@ -171,6 +175,10 @@ conn_header_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (!h.local && h.src.ss_family != AF_UNSPEC &&
 	    sizeof(h.src) >= sizeof(c->peer))
 		memcpy(&c->peer, &h.src, sizeof(c->peer));
+	if (acl_client(&cl->acl, &c->peer.sa, c->hold, ev_now(loop)) == -1) {
+		conn_close(c, CONN_REFUSED);
+		return;
+	}
 	ev_io_stop(loop, io);
 	queue_remove(loop, &cl->hdrq, &cl->hdr_timer, c);
 	c->in_hdrq = 0;
@@ -182,14 +190,24 @@ conn_new(struct conn_listen *cl, int fd, const struct sockaddr *peer,
     socklen_t peerlen)
 {
 	struct conn_pool *pool = cl->pool;
+	enum acl_step step;
 	struct conn *c;
+	uint32_t hold;
 
+	if ((step = acl_accept(&cl->acl, peer, &hold, ev_now(pool->loop))) == ACL_REFUSED) {
+		net_close_reset(fd);
+		errno = EACCES;
+		return NULL;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		acl_leave(&cl->acl, hold);
 		pool->errors++;
 		close(fd);
+		errno = ENOMEM;
 		return NULL;
 	}
 	c->cl = cl;
+	c->hold = hold;
 	c->start = c->last = ev_now(pool->loop);
 	if (peerlen <= sizeof(c->peer))
 		memcpy(&c->peer, peer, peerlen);
@@ -200,7 +218,7 @@ conn_new(struct conn_listen *cl, int fd, const struct sockaddr *peer,
 	stats_add(&pool->st->conns, 1);
 	stats_add(&cl->st->accepted, 1);
 	stats_add(&cl->st->active, 1);
-	if (cl->conf->accept_proxy) {
+	if (step == ACL_HEADER) {
 		c->in_hdrq = 1;
 		ev_io_start(pool->loop, &c->io);
 		queue_insert(pool->loop, &cl->hdrq, &cl->hdr_timer,
@@ -273,6 +291,7 @@ conn_close(struct conn *c, enum conn_reason why)
 	else
 		queue_remove(pool->loop, &cl->conns, &cl->idle, c);
 	buf_free(c->buf);
+	acl_leave(&cl->acl, c->hold);
 	free(c);
 	pool->nconns--;
 	pool->closed(pool->closed_arg);

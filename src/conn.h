@@ -21,6 +21,7 @@
 
 #include <ev.h>
 
+#include "acl.h"
 #include "buf.h"
 #include "proxyproto.h"
 #include "reason.h"
@@ -83,6 +84,7 @@ struct conn_listen {
 	ev_timer	 idle;		/* fires for the head of conns */
 	struct upstream_set ups;	/* mode = proxy: the backends */
 	struct stats_lcount *st;	/* its counters in the worker's slot */
+	struct acl	 acl;		/* who may connect (set up by the worker) */
 	struct log_rate	 bad_hdr_log;	/* "bad PROXY header": once a second */
 	struct log_rate	 source_log;	/* "bind to source": once a second */
 	struct log_rate	 nobackend_log;	/* "no backend up": once a second */
@@ -106,15 +108,17 @@ struct conn {
 		struct sockaddr_in	sin;
 		struct sockaddr_in6	sin6;
 	}		 peer;		/* the client; accept_proxy: as the header named it */
+	uint32_t	 hold;		/* what it counts in the shared counts (acl.h) */
 	uint8_t		 eof;		/* the client sent FIN */
 	uint8_t		 in_hdrq;	/* still reading a PROXY header (cl->hdrq) */
 };
 
 /*
  * Take ownership of an accepted fd and start serving it.  Returns the
- * connection, or NULL with errno set (the fd is closed, the failure
- * counted in the pool's errors).  A connection
- * that fails as it starts is closed at once; it is not NULL all the same.
+ * connection, or NULL with errno set and the fd closed: EACCES when the
+ * listener's rules refused it (reset, counted and logged by acl.c), else
+ * a failure counted in the pool's errors.  A connection that fails as it
+ * starts is closed at once; it is not NULL all the same.
  */
 struct conn *conn_new(struct conn_listen *cl, int fd, const struct sockaddr *peer,
 	    socklen_t peerlen);
@@ -129,9 +133,9 @@ void	conn_close(struct conn *c, enum conn_reason why);
 void	conn_close_all(struct conn_listen *cl, enum conn_reason why);
 /*
  * Set up cl's queues and their timers (idle, PROXY header) for
- * connections of pool, in the listener conf.  The caller sets cl->ops and
- * cl->st, and pool->st: the counters of every connection (stats.h) are
- * written there, with no test for NULL on the way.
+ * connections of pool, in the listener conf.  The caller sets cl->ops,
+ * cl->st and cl->acl (acl_init), and pool->st: the counters of every
+ * connection (stats.h) are written there, with no test for NULL on the way.
  */
 void	conn_listen_init(struct conn_listen *cl, struct conn_pool *pool,
 	    const struct listener_conf *conf);

@@ -422,6 +422,9 @@ master_loop(struct master *m)
 	    (m->sg = stats_gen_new(m->cfg, m->gen, CONFIG_MAX_WORKERS)) == NULL ||
 	    stats_gen_start(m->stats, m->sg) == -1)
 		fatal("statistics region");
+	if ((m->clients = clients_new()) == NULL ||
+	    (m->cg = clients_gen_new(m->clients, m->cfg, CONFIG_MAX_WORKERS)) == NULL)
+		fatal("admission counts");
 	metrics_start(m);
 	proc_slots(m, m->cfg->workers);
 	dispatch_resume(m);
@@ -435,6 +438,8 @@ master_loop(struct master *m)
 	control_close(m->ctl);
 	m->ctl = NULL;
 	stats_free(m->stats);	/* and every region left in it */
+	clients_gen_free(m->clients, m->cg);
+	clients_free(m->clients);
 	admin_fini(&m->admin);
 	ev_loop_destroy(m->loop);
 	selfpipe_close();

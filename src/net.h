@@ -77,6 +77,11 @@ int	net_bind_source(int fd, const struct addr *a);
  */
 #define ACCEPT_PAUSE_SECS	0.5
 int	net_accept_starved(int err);
+/*
+ * Close fd with a reset (SO_LINGER 0): the peer learns at once, and this
+ * side keeps no TIME_WAIT for a connection it refused.
+ */
+void	net_close_reset(int fd);
 
 /*
  * Connections waiting in listening TCP socket fd's accept queue (from

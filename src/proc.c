@@ -79,7 +79,7 @@ proc_stats_shared(const struct master *m, const struct wproc *dead)
 }
 
 void
-proc_stats_release(struct master *m, struct stats_gen *sg)
+proc_gen_release(struct master *m, struct stats_gen *sg, struct clients_gen *cg)
 {
 	struct wproc *w;
 
@@ -90,6 +90,7 @@ proc_stats_release(struct master *m, struct stats_gen *sg)
 			return;
 	stats_retire(m->stats, sg);
 	stats_gen_free(sg);
+	clients_gen_free(m->clients, cg);
 }
 
 static void
@@ -127,6 +128,7 @@ proc_child(struct master *m, struct slot *s, int chan, int sslot)
 		    (size_t)(ls->conf - m->cfg->listeners));
 		sp.bstats[sp.nls] = stats_backends(m->sg, sslot,
 		    (size_t)(ls->conf - m->cfg->listeners));
+		sp.lidx[sp.nls] = (size_t)(ls->conf - m->cfg->listeners);
 		sp.nls++;
 	}
 	for (int i = 0; i < m->npassed; i++)
@@ -141,6 +143,8 @@ proc_child(struct master *m, struct slot *s, int chan, int sslot)
 	unsetenv("NOTIFY_SOCKET");
 	sp.cfg = m->cfg;
 	sp.wstats = stats_worker(m->sg, sslot);
+	sp.cg = m->cg;
+	sp.cslot = sslot;	/* the journal's slots follow the statistics' */
 	sp.slot = s->idx;
 	sp.gen = m->gen;
 	sp.chan = chan;
@@ -214,6 +218,7 @@ proc_spawn(struct master *m, struct slot *s)
 	w->chan = sv[0];
 	w->m = m;
 	w->sg = m->sg;
+	w->cg = m->cg;
 	w->sslot = sslot;
 	w->started = w->last_seen = ev_now(m->loop);
 	ev_io_init(&w->io, m->chan_cb, sv[0], EV_READ);
@@ -315,8 +320,10 @@ proc_reap(struct master *m)
 		close(w->chan);
 		LIST_REMOVE(w, entry);
 		/* Its connections died with it; before a successor writes the slot. */
-		if (!proc_stats_shared(m, w))
+		if (!proc_stats_shared(m, w)) {
 			stats_slot_died(w->sg, w->sslot);
+			clients_slot_died(w->cg, w->sslot);
+		}
 
 		if (w->gen == m->gen && w->slot < m->nslots &&
 		    m->slots[w->slot]->w == w) {
@@ -339,7 +346,7 @@ proc_reap(struct master *m)
 			}
 		} else if (w->gen != m->gen && !proc_gen_alive(m, w->gen))
 			log_notice("generation %u finished draining", w->gen);
-		proc_stats_release(m, w->sg);
+		proc_gen_release(m, w->sg, w->cg);
 		free(w);
 	}
 }

@@ -17,10 +17,12 @@
 #include "mstate.h"
 
 /*
- * Fold statistics region sg into the totals and unmap it, unless it is
- * the current generation's or a worker still writes it.
+ * A generation's shared memory, its statistics region sg and its
+ * admission counts cg: fold sg into the totals and unmap both, unless
+ * they are the current generation's or a worker still writes them.
  */
-void	proc_stats_release(struct master *m, struct stats_gen *sg);
+void	proc_gen_release(struct master *m, struct stats_gen *sg,
+	    struct clients_gen *cg);
 /* Send msg to w; a failure is logged. */
 void	proc_send(struct wproc *w, struct chan_msg *msg);
 /* Tell w to finish its connections within timeout_ms and exit. */

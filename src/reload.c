@@ -270,9 +270,11 @@ reload_daemon_keys(const struct config *cur, const struct config *nc)
  * the older ones drain, sockets no longer configured close.
  */
 static void
-reload_commit(struct master *m, struct config *nc, struct stats_gen *sg)
+reload_commit(struct master *m, struct config *nc, struct stats_gen *sg,
+    struct clients_gen *cg)
 {
 	struct stats_gen *old_sg = m->sg;
+	struct clients_gen *old_cg = m->cg;
 	struct config *old;
 	struct lsock *ls, *next;
 	struct wproc *w;
@@ -280,6 +282,7 @@ reload_commit(struct master *m, struct config *nc, struct stats_gen *sg)
 	old = m->cfg;
 	m->cfg = nc;
 	m->sg = sg;
+	m->cg = cg;
 	m->gen++;
 	m->reloads_ok++;
 	m->gen_ready = 0;
@@ -299,32 +302,39 @@ reload_commit(struct master *m, struct config *nc, struct stats_gen *sg)
 		}
 	lsock_slots_all(m, m->nslots);	/* only closes */
 	config_free(old);
-	proc_stats_release(m, old_sg);	/* now, if no worker of it is left */
+	proc_gen_release(m, old_sg, old_cg);	/* now, if no worker of it is left */
 	reload_limit_draining(m);
 	dispatch_resume(m);
 }
 
 /*
- * The statistics region of nc's generation, registered; NULL with
- * m->reload_result set.  Room for CONFIG_MAX_WORKERS slots: SIGTTIN may
- * grow the generation that far (stats.c: pages are used only as touched).
+ * The shared memory of nc's generation: its statistics region, registered,
+ * and its admission counts in *cg; NULL with m->reload_result set.  Room
+ * for CONFIG_MAX_WORKERS slots: SIGTTIN may grow the generation that far
+ * (stats.c, clients.c: pages are used only as touched).
  */
 static struct stats_gen *
-reload_stats(struct master *m, const struct config *nc)
+reload_stats(struct master *m, const struct config *nc, struct clients_gen **cg)
 {
+	const char *what = "statistics region";
 	struct stats_gen *sg;
+	int saved;
 
-	if ((sg = stats_gen_new(nc, m->gen + 1, CONFIG_MAX_WORKERS)) == NULL ||
-	    stats_gen_start(m->stats, sg) == -1) {
-		int saved = errno;
-
-		log_errorx("statistics region: %s", strerror(saved));
-		snprintf(m->reload_result, sizeof(m->reload_result),
-		    "failed: statistics region: %s", strerror(saved));
-		stats_gen_free(sg);
-		return NULL;
+	if ((sg = stats_gen_new(nc, m->gen + 1, CONFIG_MAX_WORKERS)) != NULL &&
+	    stats_gen_start(m->stats, sg) == 0) {
+		if ((*cg = clients_gen_new(m->clients, nc, CONFIG_MAX_WORKERS)) != NULL)
+			return sg;
+		what = "admission counts";
+		saved = errno;
+		stats_retire(m->stats, sg);	/* counted nothing */
+		errno = saved;
 	}
-	return sg;
+	saved = errno;
+	log_errorx("%s: %s", what, strerror(saved));
+	snprintf(m->reload_result, sizeof(m->reload_result),
+	    "failed: %s: %s", what, strerror(saved));
+	stats_gen_free(sg);
+	return NULL;
 }
 
 void
@@ -334,6 +344,7 @@ reload_run(struct master *m)
 	const struct listener_conf *failed = NULL;
 	struct lsock **fresh;
 	struct stats_gen *sg;
+	struct clients_gen *cg;
 	struct config *nc;
 	struct timespec ts;
 	size_t nfresh = 0;
@@ -372,7 +383,7 @@ reload_run(struct master *m)
 		reload_failed(m, &errs, msg, 1);
 		return;
 	}
-	if ((sg = reload_stats(m, nc)) == NULL) {
+	if ((sg = reload_stats(m, nc, &cg)) == NULL) {
 		metrics_abort(m);
 		config_free(nc);
 		/* "failed: statistics region: ..." */
@@ -386,6 +397,7 @@ reload_run(struct master *m)
 		metrics_abort(m);
 		stats_retire(m->stats, sg);	/* counted nothing */
 		stats_gen_free(sg);
+		clients_gen_free(m->clients, cg);
 		reload_undo(m, nc, failed, why, fresh, nfresh, where, sizeof(where));
 		reload_failed(m, &errs, msg, 1);
 		return;
@@ -393,5 +405,5 @@ reload_run(struct master *m)
 	reload_sockets(m, nc, fresh, nfresh);
 	reload_daemon_keys(m->cfg, nc);
 	metrics_commit(m, nc);
-	reload_commit(m, nc, sg);
+	reload_commit(m, nc, sg, cg);
 }

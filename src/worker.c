@@ -211,10 +211,10 @@ worker_take(struct worker *w, struct wlisten *wl, unsigned max)
 			}
 			break;
 		}
-		if (conn_new(&wl->cl, fd, (struct sockaddr *)&ss, len) == NULL) {
+		/* A refused one counts: it took an accept all the same. */
+		if (conn_new(&wl->cl, fd, (struct sockaddr *)&ss, len) == NULL &&
+		    errno != EACCES)
 			log_warn("connection on %s", wl->cl.conf->name);
-			continue;
-		}
 		n++;
 	}
 	w->full = w->pool.nconns >= w->cfg->max_connections;
@@ -399,7 +399,8 @@ worker_handed(struct worker *w, uint32_t id, int fd)
 		return;
 	}
 	if (conn_new(&wl->cl, fd, (struct sockaddr *)&ss, len) == NULL) {
-		log_warn("connection on %s", wl->cl.conf->name);
+		if (errno != EACCES)
+			log_warn("connection on %s", wl->cl.conf->name);
 		return;
 	}
 	if (!w->full && w->pool.nconns >= w->cfg->max_connections) {
@@ -573,6 +574,8 @@ worker_main(const struct worker_spawn *sp)
 	w.nls = sp->nls;
 	if ((w.ls = calloc(w.nls, sizeof(*w.ls))) == NULL)
 		fatal("listeners");
+	if (clients_worker_init(sp->cg, sp->cslot) == -1)
+		fatal("admission counts");
 	for (size_t i = 0; i < w.nls; i++) {
 		struct wlisten *wl = &w.ls[i];
 		const struct listener_conf *lc = sp->confs[i];
@@ -583,6 +586,7 @@ worker_main(const struct worker_spawn *sp)
 		conn_listen_init(&wl->cl, &w.pool, lc);
 		wl->cl.ops = lc->mode == MODE_PROXY ? &relay_ops : &echo_ops;
 		wl->cl.st = sp->lstats[i];
+		acl_init(&wl->cl.acl, lc, sp->cg, sp->lidx[i], sp->lstats[i]);
 		if (lc->mode == MODE_PROXY && upstream_init(&wl->cl.ups, lc) == -1)
 			fatal("backends of %s", lc->name);
 		wl->cl.ups.st = sp->bstats[i];

@@ -67,6 +67,10 @@ struct worker_spawn {
 	struct stats_wcount *wstats;
 	struct stats_lcount *lstats[256];	/* per listener, as confs */
 	struct stats_bcount *bstats[256];	/* that listener's backends */
+	/* The generation's shared admission counts (clients.h); never NULL. */
+	struct clients_gen *cg;
+	int		 cslot;		/* its journal slot there */
+	size_t		 lidx[256];	/* each listener's index in cfg (as confs) */
 };
 
 /*

@@ -348,6 +348,9 @@ client_command(struct client *cl, size_t len)
 	case CTL_SHOW_WORKERS:
 		client_show(cl, cmd.op);
 		return;
+	case CTL_SHOW_CLIENTS:
+		client_error(cl, "show clients: the per-client table is not in this build");
+		return;
 	case CTL_SET_BACKEND:		/* health.c logs the change */
 		if (health_admin(m, cmd.listener, cmd.addr, cmd.state, err, sizeof(err)) == -1) {
 			client_error(cl, "%s", err);

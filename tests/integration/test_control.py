@@ -81,6 +81,7 @@ def test_help_and_show_through_socat_and_nc(preforkd):
     r = run("socat", "-", "UNIX-CONNECT:" + d.sock, stdin="help\n")
     assert r.returncode == 0, r
     for cmd in ("show info", "show stats json", "show backends", "show workers",
+                "show clients [LISTENER] [N]",
                 "set backend LISTENER ADDR ready|drain|maint", "set weight LISTENER ADDR N",
                 "reload"):
         assert cmd in r.stdout, (cmd, r.stdout)
@@ -155,7 +156,10 @@ def test_set_backend_and_weight(preforkd, backends):
 @pytest.mark.parametrize("line, message", [
     ("bogus", 'error: unknown command "bogus" (try help)'),
     ("", "error: empty command (try help)"),
-    ("show", "error: show: expected info, stats, stats json, backends or workers"),
+    ("show", "error: show: expected info, stats, stats json, backends, workers or clients"),
+    ("show clients 0", 'error: show clients: "0": expected a number from 1 to 1000'),
+    ("show clients echo 1001", 'error: show clients: "1001": expected a number from 1 to 1000'),
+    ("show clients echo 5 more", "error: usage: show clients [LISTENER] [N]"),
     ("show stats xml", 'error: show stats: unexpected "xml" (expected json or nothing)'),
     ("help me", "error: help: takes no argument"),
     ("set backend web", "error: usage: set backend LISTENER ADDR ready|drain|maint"),

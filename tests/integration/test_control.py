@@ -190,6 +190,53 @@ def test_unknown_listener_and_backend(preforkd, backends):
     assert r.returncode == 1 and r.stdout.startswith("error: unknown command"), r
 
 
+def connect_from(port, source):
+    """A connection to 127.0.0.1:port from address source, past the echo of a byte
+    (so a worker has accepted and counted it)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5 * H.SLOW)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"x")
+    assert s.recv(1) == b"x"
+    return s
+
+
+def test_show_clients(preforkd):
+    """show clients: a listener with max_conn_per_client lists the clients that hold
+    connections, counted across the workers, most open first, N rows at most; a
+    listener without per-client limits keeps no table (the header alone); an
+    unknown listener is an error."""
+    d = start(preforkd, daemon={"workers": 2}, listeners={
+        "plain": {},
+        "lim": {"max_conn_per_client": 10},
+    })
+    head = "LISTENER  CLIENT  OPEN  RECENT\n"
+    assert ask(d.sock, "show clients") == head
+    held = [connect_from(d.ports["lim"], "127.0.0.2") for _ in range(3)]
+    held.append(connect_from(d.ports["lim"], "127.0.0.3"))
+    held.append(connect_from(d.ports["plain"], "127.0.0.4"))
+    try:
+        def rows(cmd="show clients"):
+            r = pfctl(d, cmd)
+            assert r.returncode == 0 and r.stdout.startswith("LISTENER  CLIENT "), r
+            return [(row["LISTENER"], row["CLIENT"], int(row["OPEN"]))
+                    for row in table(r.stdout)]
+        want = [("lim", "127.0.0.2", 3), ("lim", "127.0.0.3", 1)]
+        H.wait_for(lambda: rows() == want, 5 * H.SLOW, "show clients: %r" % (want,))
+        assert rows("show clients lim") == want
+        assert rows("show clients 1") == want[:1]
+        assert rows("show clients lim 1") == want[:1]
+        assert ask(d.sock, "show clients plain") == head, "no per-client limit: no table"
+        r = pfctl(d, "show clients nosuch")
+        assert r.returncode == 1 and r.stdout == "error: no listener nosuch\n", r
+    finally:
+        for s in held:
+            s.close()
+    H.wait_for(lambda: all(n == 0 for _, _, n in rows()), 5 * H.SLOW,
+               "the clients' connections given back")
+
+
 def test_long_line_is_refused(preforkd):
     d = start(preforkd)
     assert ask(d.sock, "help" + " " * 1020) .startswith("help  "), "1024 bytes are a line"

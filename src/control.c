@@ -19,8 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "control.h"
 #include "ctlcmd.h"
 #include "health.h"
@@ -325,6 +327,40 @@ client_show(struct client *cl, enum ctl_op op)
 	client_answer(cl);
 }
 
+/* show clients [LISTENER] [N]: the top clients in the master's registry. */
+static void
+client_clients(struct client *cl, const struct ctl_cmd *cmd)
+{
+	struct master *m = cl->ctl->m;
+	struct clients_row *rows;
+	struct timespec ts;
+	uint64_t now_us;
+	size_t n = 0;
+	int rc;
+
+	if (cmd->listener != NULL && config_listener(m->cfg, cmd->listener) == NULL) {
+		client_error(cl, "no listener %.64s", cmd->listener);
+		return;
+	}
+	/* count <= CTL_CLIENTS_MAX: some 100 KiB at most, for one answer. */
+	if ((rows = calloc(cmd->count, sizeof(*rows))) == NULL) {
+		client_error(cl, "show clients: out of memory");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	if (m->clients != NULL)
+		n = clients_top(m->clients, m->cfg, cmd->listener, now_us, rows, cmd->count);
+	rc = report_clients(&cl->out, rows, n);
+	free(rows);
+	if (rc == -1) {
+		client_error(cl, "the answer is longer than %u bytes, or memory ran out",
+		    CONTROL_ANSWER_MAX);
+		return;
+	}
+	client_answer(cl);
+}
+
 /* The line (len bytes of cl->line) has come: run it. */
 static void
 client_command(struct client *cl, size_t len)
@@ -347,6 +383,9 @@ client_command(struct client *cl, size_t len)
 	case CTL_SHOW_BACKENDS:
 	case CTL_SHOW_WORKERS:
 		client_show(cl, cmd.op);
+		return;
+	case CTL_SHOW_CLIENTS:
+		client_clients(cl, &cmd);
 		return;
 	case CTL_SET_BACKEND:		/* health.c logs the change */
 		if (health_admin(m, cmd.listener, cmd.addr, cmd.state, err, sizeof(err)) == -1) {

@@ -15,6 +15,8 @@ const char ctlcmd_help[] =
     "show stats json                        the same and more, as one JSON object\n"
     "show backends                          each backend's state, why, weight, connections, last check\n"
     "show workers                           each worker: slot, pid, generation, state, connections\n"
+    "show clients [LISTENER] [N]            the N clients (20; at most 1000) with the most\n"
+    "                                       connections open, of a listener or of all\n"
     "set backend LISTENER ADDR ready|drain|maint\n"
     "                                       operator state of a backend, kept across reloads\n"
     "set weight LISTENER ADDR N             the backend's weight, 1-256, kept across reloads\n"
@@ -79,10 +81,54 @@ ctlcmd_uint(const char *s, unsigned min, unsigned max, unsigned *v)
 	return 0;
 }
 
+/* Only digits (and at least one)? */
+static int
+ctlcmd_digits(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+/*
+ * "show clients [LISTENER] [N]": words w[2..n-1].  A lone word of digits
+ * is N, so a listener whose name is a number is given with its N.
+ */
+static int
+ctlcmd_clients(char **w, int n, struct ctl_cmd *cmd, char *err, size_t errlen)
+{
+	const char *count = NULL;
+
+	if (n > 4) {
+		snprintf(err, errlen, "usage: show clients [LISTENER] [N]");
+		return -1;
+	}
+	if (n == 4) {
+		cmd->listener = w[2];
+		count = w[3];
+	} else if (n == 3 && ctlcmd_digits(w[2]))
+		count = w[2];
+	else if (n == 3)
+		cmd->listener = w[2];
+	cmd->count = CTL_CLIENTS_DEFAULT;
+	if (count != NULL && ctlcmd_uint(count, 1, CTL_CLIENTS_MAX, &cmd->count) == -1) {
+		snprintf(err, errlen, "show clients: \"%.64s\": expected a number from 1 to %d",
+		    count, CTL_CLIENTS_MAX);
+		return -1;
+	}
+	cmd->op = CTL_SHOW_CLIENTS;
+	return 0;
+}
+
 /* "show ...": words w[1..n-1]. */
 static int
 ctlcmd_show(char **w, int n, struct ctl_cmd *cmd, char *err, size_t errlen)
 {
+	if (n >= 2 && strcmp(w[1], "clients") == 0)
+		return ctlcmd_clients(w, n, cmd, err, errlen);
 	if (n == 2 && strcmp(w[1], "info") == 0)
 		cmd->op = CTL_SHOW_INFO;
 	else if (n == 2 && strcmp(w[1], "stats") == 0)
@@ -102,8 +148,8 @@ ctlcmd_show(char **w, int n, struct ctl_cmd *cmd, char *err, size_t errlen)
 		snprintf(err, errlen, "show %s: unexpected \"%.64s\"", w[1], w[2]);
 		return -1;
 	} else {
-		snprintf(err, errlen, "show: expected info, stats, stats json, backends "
-		    "or workers");
+		snprintf(err, errlen, "show: expected info, stats, stats json, backends, "
+		    "workers or clients");
 		return -1;
 	}
 	return 0;

@@ -6,6 +6,9 @@
  * The grammar, words separated by blanks (spaces or tabs):
  *	help
  *	show info | show stats [json] | show backends | show workers
+ *	show clients [LISTENER] [N]		(N from 1 to CTL_CLIENTS_MAX,
+ *						 CTL_CLIENTS_DEFAULT without it;
+ *						 a lone word of digits is N)
  *	set backend LISTENER ADDR ready|drain|maint
  *	set weight LISTENER ADDR N		(N from 1 to CTL_WEIGHT_MAX, as
  *						 a backend's weight in the file)
@@ -18,6 +21,8 @@
 
 #define CTL_LINE_MAX	1024	/* bytes in a command line, its newline excluded */
 #define CTL_WEIGHT_MAX	256	/* CONFIG's backend weight=: 1..256 */
+#define CTL_CLIENTS_DEFAULT 20	/* show clients: rows without N */
+#define CTL_CLIENTS_MAX	1000	/* show clients: N at most */
 
 enum ctl_op {
 	CTL_HELP,
@@ -26,6 +31,7 @@ enum ctl_op {
 	CTL_SHOW_STATS_JSON,
 	CTL_SHOW_BACKENDS,
 	CTL_SHOW_WORKERS,
+	CTL_SHOW_CLIENTS,
 	CTL_SET_BACKEND,
 	CTL_SET_WEIGHT,
 	CTL_RELOAD
@@ -33,10 +39,12 @@ enum ctl_op {
 
 struct ctl_cmd {
 	enum ctl_op	 op;
-	const char	*listener;	/* set: borrowed from the line */
+	const char	*listener;	/* set, show clients (NULL: every listener):
+					   borrowed from the line */
 	const char	*addr;		/* set: borrowed from the line */
 	const char	*state;		/* set backend: "ready", "drain" or "maint" */
 	unsigned	 weight;	/* set weight */
+	unsigned	 count;		/* show clients: rows at most */
 };
 
 /*
@@ -46,7 +54,7 @@ struct ctl_cmd {
  * -1 with a one-line message in err (errlen bytes, without the "error: "
  * the server puts before it): an empty line, a control character or a
  * byte that is not printable ASCII, an unknown command, a missing or extra
- * argument, a bad state or weight.
+ * argument, a bad state, weight or count.
  */
 int	ctlcmd_parse(char *line, size_t len, struct ctl_cmd *cmd, char *err,
 	    size_t errlen);

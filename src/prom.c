@@ -171,6 +171,19 @@ prom_listeners(const struct stats_view *v, struct strbuf *sb)
 	prom_per_listener(v, sb, "preforkd_proxy_headers_rejected_total", "counter",
 	    "Connections closed for a bad or late PROXY protocol header.",
 	    LC(proxy_rejected));
+	/* Every reason, zeros included: a rate() has its series from the start. */
+	family(sb, "preforkd_connections_refused_total", "counter",
+	    "Client connections refused by the address rules and limits, by reason.");
+	for (size_t i = 0; i < v->nl; i++)
+		for (int r = 0; r < REFUSE_N; r++) {
+			series_start(&s, sb, "preforkd_connections_refused_total");
+			series_label(&s, "listener", v->l[i].name);
+			series_label(&s, "reason", refuse_name(r));
+			series_u64(&s, v->l[i].c.refused[r]);
+		}
+	prom_per_listener(v, sb, "preforkd_clients_untracked_total", "counter",
+	    "Client connections admitted uncounted: the per-client table had no room.",
+	    LC(untracked));
 }
 
 /* A series of backend b: listener and backend labels, more to come. */

@@ -118,6 +118,16 @@ closed_sum(const struct stats_lcount *c)
 }
 
 static uint64_t
+refused_sum(const struct stats_lcount *c)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < REFUSE_N; i++)
+		n += c->refused[i];
+	return n;
+}
+
+static uint64_t
 hist_count(const struct stats_bcount *c)
 {
 	uint64_t n = 0;
@@ -177,11 +187,11 @@ report_listeners_table(struct strbuf *sb, const struct stats_view *v)
 {
 	static const char *const head[] = {
 		"LISTENER", "MODE", "LISTEN", "ACCEPTED", "ACTIVE", "CLOSED", "BYTES_IN",
-		"BYTES_OUT", "PROXY_REJECTED",
+		"BYTES_OUT", "PROXY_REJECTED", "REFUSED", "UNTRACKED",
 	};
 	struct table t;
 
-	if (table_init(&t, v->nl, 0x1f8, head, 9) == -1)
+	if (table_init(&t, v->nl, 0x7f8, head, 11) == -1)
 		return -1;
 	for (size_t i = 0; i < v->nl; i++, t.nrows++) {
 		const struct stats_lview *l = &v->l[i];
@@ -195,6 +205,8 @@ report_listeners_table(struct strbuf *sb, const struct stats_view *v)
 		table_set(&t, 6, "%llu", (unsigned long long)l->c.bytes_in);
 		table_set(&t, 7, "%llu", (unsigned long long)l->c.bytes_out);
 		table_set(&t, 8, "%llu", (unsigned long long)l->c.proxy_rejected);
+		table_set(&t, 9, "%llu", (unsigned long long)refused_sum(&l->c));
+		table_set(&t, 10, "%llu", (unsigned long long)l->c.untracked);
 	}
 	table_out(&t, sb);
 	return 0;
@@ -232,6 +244,25 @@ report_backends_stats(struct strbuf *sb, const struct stats_view *v)
 	return 0;
 }
 
+/* Every listener's refusals, every reason, zeros included: a row each. */
+static int
+report_refusals(struct strbuf *sb, const struct stats_view *v)
+{
+	static const char *const head[] = { "LISTENER", "REASON", "REFUSED" };
+	struct table t;
+
+	if (table_init(&t, v->nl * REFUSE_N, 0x4, head, 3) == -1)
+		return -1;
+	for (size_t i = 0; i < v->nl; i++)
+		for (int r = 0; r < REFUSE_N; r++, t.nrows++) {
+			table_set(&t, 0, "%s", v->l[i].name);
+			table_set(&t, 1, "%s", refuse_name(r));
+			table_set(&t, 2, "%llu", (unsigned long long)v->l[i].c.refused[r]);
+		}
+	table_out(&t, sb);
+	return 0;
+}
+
 int
 report_stats(struct strbuf *sb, const struct stats_view *v)
 {
@@ -263,6 +294,11 @@ report_stats(struct strbuf *sb, const struct stats_view *v)
 				t.nrows++;
 			}
 		table_out(&t, sb);
+	}
+	if (v->nl > 0) {
+		strbuf_append(sb, "\n", 1);
+		if (report_refusals(sb, v) == -1)
+			return -1;
 	}
 	return sb->failed ? -1 : 0;
 }
@@ -327,6 +363,24 @@ report_workers(struct strbuf *sb, const struct stats_view *v)
 		table_set(&t, 3, "%s", w->state != NULL ? w->state : "?");
 		table_set(&t, 4, "%llu", (unsigned long long)w->c.conns);
 		table_set(&t, 5, "%llu", (unsigned long long)w->c.accepts);
+	}
+	table_out(&t, sb);
+	return sb->failed ? -1 : 0;
+}
+
+int
+report_clients(struct strbuf *sb, const struct clients_row *rows, size_t n)
+{
+	static const char *const head[] = { "LISTENER", "CLIENT", "OPEN", "RECENT" };
+	struct table t;
+
+	if (table_init(&t, n, 0xc, head, 4) == -1)
+		return -1;
+	for (size_t i = 0; i < n; i++, t.nrows++) {
+		table_set(&t, 0, "%s", rows[i].listener != NULL ? rows[i].listener : "?");
+		table_set(&t, 1, "%.*s", (int)sizeof(rows[i].client), rows[i].client);
+		table_set(&t, 2, "%u", rows[i].open);
+		table_set(&t, 3, "%u", rows[i].recent);
 	}
 	table_out(&t, sb);
 	return sb->failed ? -1 : 0;
@@ -404,6 +458,14 @@ json_listener(struct strbuf *sb, const struct stats_lview *l)
 	json_u64(sb, &first, "bytes_in", l->c.bytes_in);
 	json_u64(sb, &first, "bytes_out", l->c.bytes_out);
 	json_u64(sb, &first, "proxy_rejected", l->c.proxy_rejected);
+	json_u64(sb, &first, "refused_total", refused_sum(&l->c));
+	json_key(sb, &first, "refused");
+	strbuf_append(sb, "{", 1);
+	f2 = 1;
+	for (int r = 0; r < REFUSE_N; r++)
+		json_u64(sb, &f2, refuse_name(r), l->c.refused[r]);
+	strbuf_append(sb, "}", 1);
+	json_u64(sb, &first, "untracked", l->c.untracked);
 	strbuf_append(sb, "}", 1);
 }
 

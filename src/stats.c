@@ -249,6 +249,9 @@ lcount_add(struct stats_lcount *to, const struct stats_lcount *from, int gauges)
 	to->bytes_in += stats_read(&from->bytes_in);
 	to->bytes_out += stats_read(&from->bytes_out);
 	to->proxy_rejected += stats_read(&from->proxy_rejected);
+	for (int r = 0; r < REFUSE_N; r++)
+		to->refused[r] += stats_read(&from->refused[r]);
+	to->untracked += stats_read(&from->untracked);
 }
 
 static void

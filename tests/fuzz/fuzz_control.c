@@ -8,7 +8,8 @@
  *    than 200 bytes whatever the input;
  *  - an accepted command's arguments are non-empty words of printable
  *    ASCII inside the line, as its command needs them: a state of ready,
- *    drain or maint, a weight from 1 to CTL_WEIGHT_MAX;
+ *    drain or maint, a weight from 1 to CTL_WEIGHT_MAX, a count of
+ *    show clients from 1 to CTL_CLIENTS_MAX (its listener optional);
  *  - written back in its canonical form, an accepted command parses again
  *    to the same command.
  * The line is parsed from a copy of exactly its size plus the byte the
@@ -49,7 +50,7 @@ canonical(const struct ctl_cmd *cmd, char *buf, size_t len)
 		[CTL_HELP] = "help", [CTL_SHOW_INFO] = "show info",
 		[CTL_SHOW_STATS] = "show stats", [CTL_SHOW_STATS_JSON] = "show stats json",
 		[CTL_SHOW_BACKENDS] = "show backends", [CTL_SHOW_WORKERS] = "show workers",
-		[CTL_RELOAD] = "reload",
+		[CTL_SHOW_CLIENTS] = "show clients", [CTL_RELOAD] = "reload",
 	};
 	int n;
 
@@ -59,6 +60,10 @@ canonical(const struct ctl_cmd *cmd, char *buf, size_t len)
 	else if (cmd->op == CTL_SET_WEIGHT)
 		n = snprintf(buf, len, "set weight %s %s %u", cmd->listener, cmd->addr,
 		    cmd->weight);
+	else if (cmd->op == CTL_SHOW_CLIENTS && cmd->listener != NULL)
+		n = snprintf(buf, len, "show clients %s %u", cmd->listener, cmd->count);
+	else if (cmd->op == CTL_SHOW_CLIENTS)
+		n = snprintf(buf, len, "show clients %u", cmd->count);
 	else
 		n = snprintf(buf, len, "%s", names[cmd->op]);
 	CHECK(n > 0 && (size_t)n < len, "canonical form does not fit");
@@ -91,6 +96,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cmd.op == CTL_SET_BACKEND || cmd.op == CTL_SET_WEIGHT) {
 		check_word(cmd.listener, line, size, "listener");
 		check_word(cmd.addr, line, size, "addr");
+	} else if (cmd.op == CTL_SHOW_CLIENTS) {
+		if (cmd.listener != NULL)
+			check_word(cmd.listener, line, size, "listener");
+		CHECK(cmd.addr == NULL, "an address on show clients");
 	} else
 		CHECK(cmd.listener == NULL && cmd.addr == NULL, "arguments on op %d", (int)cmd.op);
 	if (cmd.op == CTL_SET_BACKEND) {
@@ -101,14 +110,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(cmd.state == NULL, "a state on op %d", (int)cmd.op);
 	CHECK(cmd.op == CTL_SET_WEIGHT ? cmd.weight >= 1 && cmd.weight <= CTL_WEIGHT_MAX :
 	    cmd.weight == 0, "weight %u on op %d", cmd.weight, (int)cmd.op);
+	CHECK(cmd.op == CTL_SHOW_CLIENTS ? cmd.count >= 1 && cmd.count <= CTL_CLIENTS_MAX :
+	    cmd.count == 0, "count %u on op %d", cmd.count, (int)cmd.op);
 
 	n = canonical(&cmd, buf, sizeof(buf));
 	CHECK(ctlcmd_parse(buf, n, &again, err, sizeof(err)) == 0, "canonical form refused: %s",
 	    err);
-	CHECK(again.op == cmd.op && again.weight == cmd.weight, "canonical form differs");
+	CHECK(again.op == cmd.op && again.weight == cmd.weight && again.count == cmd.count,
+	    "canonical form differs");
 	if (cmd.op == CTL_SET_BACKEND || cmd.op == CTL_SET_WEIGHT)
 		CHECK(strcmp(again.listener, cmd.listener) == 0 &&
 		    strcmp(again.addr, cmd.addr) == 0, "canonical arguments differ");
+	if (cmd.op == CTL_SHOW_CLIENTS)
+		CHECK((again.listener == NULL) == (cmd.listener == NULL) &&
+		    (cmd.listener == NULL || strcmp(again.listener, cmd.listener) == 0),
+		    "canonical listener differs");
 	free(line);
 	return 0;
 }

@@ -81,6 +81,7 @@ def test_help_and_show_through_socat_and_nc(preforkd):
     r = run("socat", "-", "UNIX-CONNECT:" + d.sock, stdin="help\n")
     assert r.returncode == 0, r
     for cmd in ("show info", "show stats json", "show backends", "show workers",
+                "show clients [LISTENER] [N]",
                 "set backend LISTENER ADDR ready|drain|maint", "set weight LISTENER ADDR N",
                 "reload"):
         assert cmd in r.stdout, (cmd, r.stdout)
@@ -155,7 +156,10 @@ def test_set_backend_and_weight(preforkd, backends):
 @pytest.mark.parametrize("line, message", [
     ("bogus", 'error: unknown command "bogus" (try help)'),
     ("", "error: empty command (try help)"),
-    ("show", "error: show: expected info, stats, stats json, backends or workers"),
+    ("show", "error: show: expected info, stats, stats json, backends, workers or clients"),
+    ("show clients 0", 'error: show clients: "0": expected a number from 1 to 1000'),
+    ("show clients echo 1001", 'error: show clients: "1001": expected a number from 1 to 1000'),
+    ("show clients echo 5 more", "error: usage: show clients [LISTENER] [N]"),
     ("show stats xml", 'error: show stats: unexpected "xml" (expected json or nothing)'),
     ("help me", "error: help: takes no argument"),
     ("set backend web", "error: usage: set backend LISTENER ADDR ready|drain|maint"),
@@ -184,6 +188,53 @@ def test_unknown_listener_and_backend(preforkd, backends):
         assert re.search(want, r.stdout) and r.stdout.count("\n") == 1, (cmd, r.stdout)
     r = pfctl(d, "bogus")
     assert r.returncode == 1 and r.stdout.startswith("error: unknown command"), r
+
+
+def connect_from(port, source):
+    """A connection to 127.0.0.1:port from address source, past the echo of a byte
+    (so a worker has accepted and counted it)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5 * H.SLOW)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"x")
+    assert s.recv(1) == b"x"
+    return s
+
+
+def test_show_clients(preforkd):
+    """show clients: a listener with max_conn_per_client lists the clients that hold
+    connections, counted across the workers, most open first, N rows at most; a
+    listener without per-client limits keeps no table (the header alone); an
+    unknown listener is an error."""
+    d = start(preforkd, daemon={"workers": 2}, listeners={
+        "plain": {},
+        "lim": {"max_conn_per_client": 10},
+    })
+    head = "LISTENER  CLIENT  OPEN  RECENT\n"
+    assert ask(d.sock, "show clients") == head
+    held = [connect_from(d.ports["lim"], "127.0.0.2") for _ in range(3)]
+    held.append(connect_from(d.ports["lim"], "127.0.0.3"))
+    held.append(connect_from(d.ports["plain"], "127.0.0.4"))
+    try:
+        def rows(cmd="show clients"):
+            r = pfctl(d, cmd)
+            assert r.returncode == 0 and r.stdout.startswith("LISTENER  CLIENT "), r
+            return [(row["LISTENER"], row["CLIENT"], int(row["OPEN"]))
+                    for row in table(r.stdout)]
+        want = [("lim", "127.0.0.2", 3), ("lim", "127.0.0.3", 1)]
+        H.wait_for(lambda: rows() == want, 5 * H.SLOW, "show clients: %r" % (want,))
+        assert rows("show clients lim") == want
+        assert rows("show clients 1") == want[:1]
+        assert rows("show clients lim 1") == want[:1]
+        assert ask(d.sock, "show clients plain") == head, "no per-client limit: no table"
+        r = pfctl(d, "show clients nosuch")
+        assert r.returncode == 1 and r.stdout == "error: no listener nosuch\n", r
+    finally:
+        for s in held:
+            s.close()
+    H.wait_for(lambda: all(n == 0 for _, _, n in rows()), 5 * H.SLOW,
+               "the clients' connections given back")
 
 
 def test_long_line_is_refused(preforkd):

@@ -86,6 +86,14 @@ def sample(body, name, **labels):
     return None
 
 
+def refuse_reasons():
+    """The refusal reasons' words, in order, from the table of src/reason.c."""
+    with open(os.path.join(H.REPO, "src", "reason.c")) as f:
+        m = re.search(r"refusals\[\] = \{(.*?)\};", f.read(), re.S)
+    assert m, "no refusals[] table in src/reason.c"
+    return re.findall(r'\[REFUSE_\w+\] = "(\w+)"', m.group(1))
+
+
 def wait_sample(port, name, value, timeout=10.0, **labels):
     """Scrape until name{labels} == value; the last body."""
     last = [None]
@@ -138,7 +146,9 @@ def test_curl_get_and_head(preforkd):
 def test_promtool_check_metrics(preforkd, backends):
     """promtool check metrics finds nothing to say about the whole text, with an
     echo and a proxy listener after traffic through both (backend rows, the
-    connect-time histogram), a backend that is down and a failed connect."""
+    connect-time histogram), a backend that is down and a failed connect.  The
+    refusals are there from the start: every listener with every reason, at 0,
+    and the untracked admissions, as counters."""
     b = backends.echo()
     dead = H.free_port()        # nobody listens: connects fail
     d = start(preforkd, listeners={
@@ -160,6 +170,18 @@ def test_promtool_check_metrics(preforkd, backends):
 
     st, _, body = curl(d.metrics_port)
     assert st == 200
+    assert b"# TYPE preforkd_connections_refused_total counter\n" in body
+    assert b"# TYPE preforkd_clients_untracked_total counter\n" in body
+    reasons = refuse_reasons()
+    assert reasons == ["deny", "not_allowed", "untrusted_proxy", "client_limit",
+                       "client_rate", "listener_full"], reasons
+    for name in ("echo", "proxy"):
+        for reason in reasons:
+            assert sample(body, "preforkd_connections_refused_total", listener=name,
+                          reason=reason) == 0, (name, reason)
+        assert sample(body, "preforkd_clients_untracked_total", listener=name) == 0, name
+        assert sample(body, "preforkd_connection_closes_total", listener=name,
+                      reason="refused") == 0, name
     r = subprocess.run([PROMTOOL, "check", "metrics"], input=body, capture_output=True,
                        timeout=30)
     assert r.returncode == 0 and r.stdout == b"" and r.stderr == b"", r

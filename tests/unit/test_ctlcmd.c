@@ -1,7 +1,7 @@
 /*
  * test_ctlcmd.c: unit tests for src/ctlcmd.c, the control socket's
  * command parser: every command, every argument error, the bytes a line
- * may not hold.
+ * may not hold; show clients and its optional listener and count.
  */
 #include <string.h>
 
@@ -100,7 +100,79 @@ test_cases(void)
 		is_str(cmd.addr, cases[i].addr, "  addr");
 		is_str(cmd.state, cases[i].state, "  state");
 		is_int(cmd.weight, cases[i].weight, "  weight");
+		is_int(cmd.count, 0, "  no count");
 	}
+}
+
+/* show clients [LISTENER] [N]: count -1 is an error, err a part of its message. */
+static const struct {
+	const char	*line;
+	const char	*listener;
+	int		 count;
+	const char	*err;
+} clients_cases[] = {
+	{ "show clients",		NULL, CTL_CLIENTS_DEFAULT, NULL },
+	{ "show clients\r",		NULL, CTL_CLIENTS_DEFAULT, NULL },
+	{ "show clients web",		"web", CTL_CLIENTS_DEFAULT, NULL },
+	{ "show clients 5",		NULL, 5, NULL },
+	{ "show clients 1",		NULL, 1, NULL },
+	{ "show clients 1000",		NULL, 1000, NULL },
+	{ "show clients 0007",		NULL, 7, NULL },
+	{ "show\tclients  web  50 ",	"web", 50, NULL },
+	{ "show clients 80 3",		"80", 3, NULL },	/* a listener named 80 */
+	{ "show clients web-1.a_b 1000", "web-1.a_b", 1000, NULL },
+	{ "show clients -1",		"-1", CTL_CLIENTS_DEFAULT, NULL },	/* a name */
+	{ "show clients 1x",		"1x", CTL_CLIENTS_DEFAULT, NULL },	/* a name */
+
+	{ "show clients 0",		NULL, -1, "show clients: \"0\": expected a number from 1 to 1000" },
+	{ "show clients 000",		NULL, -1, "expected a number from 1 to 1000" },
+	{ "show clients 1001",		NULL, -1, "show clients: \"1001\": expected a number from 1 to 1000" },
+	{ "show clients 99999999999999999999", NULL, -1, "expected a number from 1 to 1000" },
+	{ "show clients web 0",		NULL, -1, "show clients: \"0\": expected a number" },
+	{ "show clients web 1001",	NULL, -1, "expected a number from 1 to 1000" },
+	{ "show clients web x",		NULL, -1, "show clients: \"x\": expected a number" },
+	{ "show clients web -5",	NULL, -1, "show clients: \"-5\": expected a number" },
+	{ "show clients web 5 more",	NULL, -1, "usage: show clients [LISTENER] [N]" },
+	{ "show clients a b c d e",	NULL, -1, "usage: show clients [LISTENER] [N]" },
+	{ "show client",		NULL, -1, "show: expected info, stats, stats json, backends, "
+	  "workers or clients" },
+	{ "show clients\x7f",		NULL, -1, "byte 0x7f at column 13" },
+};
+
+static void
+test_clients(void)
+{
+	char line[CTL_LINE_MAX + 1], err[256] = "";
+	struct ctl_cmd cmd;
+	size_t i, len;
+	int rc;
+
+	for (i = 0; i < NELEM(clients_cases); i++) {
+		const char *l = clients_cases[i].line;
+
+		len = strlen(l);
+		memcpy(line, l, len);
+		line[len] = 'X';
+		err[0] = '\0';
+		rc = ctlcmd_parse(line, len, &cmd, err, sizeof(err));
+		if (clients_cases[i].count == -1) {
+			ok(rc == -1 && strstr(err, clients_cases[i].err) != NULL &&
+			    strchr(err, '\n') == NULL,
+			    "\"%s\": one line containing \"%s\" (got %d, \"%s\")", l,
+			    clients_cases[i].err, rc, err);
+			continue;
+		}
+		if (!ok(rc == 0, "\"%s\" parses", l)) {
+			diag("error: %s", err);
+			continue;
+		}
+		ok(cmd.op == CTL_SHOW_CLIENTS && cmd.addr == NULL && cmd.state == NULL &&
+		    cmd.weight == 0, "  show clients, no other argument");
+		is_str(cmd.listener, clients_cases[i].listener, "  listener");
+		is_int(cmd.count, clients_cases[i].count, "  count");
+	}
+	ok(CTL_CLIENTS_DEFAULT >= 1 && CTL_CLIENTS_DEFAULT <= CTL_CLIENTS_MAX,
+	    "the default count is one N may be");
 }
 
 /* A NUL inside the line is a byte like another, not its end. */
@@ -132,7 +204,7 @@ test_help(void)
 {
 	static const char *const cmds[] = {
 		"help", "show info", "show stats", "show stats json", "show backends",
-		"show workers", "set backend LISTENER ADDR ready|drain|maint",
+		"show workers", "show clients [LISTENER] [N]", "set backend LISTENER ADDR ready|drain|maint",
 		"set weight LISTENER ADDR N", "reload",
 	};
 	size_t i;
@@ -146,6 +218,7 @@ int
 main(void)
 {
 	test_cases();
+	test_clients();
 	test_nul();
 	test_long_word();
 	test_help();

@@ -50,6 +50,10 @@ view_fill(struct stats_view *v)
 	lv[0].c.bytes_in = 1000;
 	lv[0].c.bytes_out = UINT64_MAX;
 	lv[0].c.proxy_rejected = 2;
+	lv[0].c.refused[REFUSE_NOT_ALLOWED] = 11;
+	lv[0].c.refused[REFUSE_LISTENER_FULL] = 4;
+	lv[0].c.untracked = 9;
+	lv[0].c.closed[CONN_REFUSED] = 3;
 	lv[1].name = "we\"ird\\name\n";
 	lv[1].listen = "127.0.0.1:7001";
 	lv[1].mode = MODE_PROXY;
@@ -133,6 +137,23 @@ test_lines(void)
 		"preforkd_bytes_received_total{listener=\"echo\"} 1000",
 		"preforkd_bytes_sent_total{listener=\"echo\"} 18446744073709551615",
 		"preforkd_proxy_headers_rejected_total{listener=\"echo\"} 2",
+		"preforkd_connection_closes_total{listener=\"echo\",reason=\"refused\"} 3",
+		"# HELP preforkd_connections_refused_total Client connections refused by the "
+		    "address rules and limits, by reason.",
+		"# TYPE preforkd_connections_refused_total counter",
+		"preforkd_connections_refused_total{listener=\"echo\",reason=\"deny\"} 0",
+		"preforkd_connections_refused_total{listener=\"echo\",reason=\"not_allowed\"} 11",
+		"preforkd_connections_refused_total{listener=\"echo\",reason=\"untrusted_proxy\"} 0",
+		"preforkd_connections_refused_total{listener=\"echo\",reason=\"client_limit\"} 0",
+		"preforkd_connections_refused_total{listener=\"echo\",reason=\"client_rate\"} 0",
+		"preforkd_connections_refused_total{listener=\"echo\",reason=\"listener_full\"} 4",
+		"preforkd_connections_refused_total{listener=\"we\\\"ird\\\\name\\n\",reason=\"deny\"} 0",
+		"preforkd_connections_refused_total{listener=\"we\\\"ird\\\\name\\n\",reason=\"listener_full\"} 0",
+		"# HELP preforkd_clients_untracked_total Client connections admitted uncounted: "
+		    "the per-client table had no room.",
+		"# TYPE preforkd_clients_untracked_total counter",
+		"preforkd_clients_untracked_total{listener=\"echo\"} 9",
+		"preforkd_clients_untracked_total{listener=\"we\\\"ird\\\\name\\n\"} 0",
 		"# TYPE preforkd_backend_connect_seconds histogram",
 		"preforkd_backend_up{listener=\"we\\\"ird\\\\name\\n\",backend=\"127.0.0.1:9001\"} 1",
 		"preforkd_backend_up{listener=\"we\\\"ird\\\\name\\n\",backend=\"[::1]:9002\"} 0",
@@ -167,7 +188,17 @@ test_lines(void)
 			diag("in:\n%s", sb.s);
 	ok(!has_line(sb.s, "preforkd_backend_check_success{listener=\"we\\\"ird\\\\name\\n\","
 	    "backend=\"[::1]:9002\"} 0"), "no check result for a backend never checked");
-	ok(strstr(sb.s, "reason=\"(null)\"") == NULL, "every reason has a name");
+	ok(strstr(sb.s, "reason=\"(null)\"") == NULL && strstr(sb.s, "reason=\"?\"") == NULL,
+	    "every reason has a name");
+	{
+		/* Every listener x every refusal, once each: 2 x REFUSE_N series. */
+		size_t n = 0;
+
+		for (const char *p = sb.s; (p = strstr(p, "\npreforkd_connections_refused_total{"))
+		    != NULL; p++)
+			n++;
+		is_uint(n, 2 * REFUSE_N, "refusals: a series per listener and reason");
+	}
 	strbuf_fini(&sb);
 }
 

@@ -2,7 +2,8 @@
  * test_report.c: unit tests for src/report.c, the renderers of a
  * struct stats_view, on a view built by hand: the figures where they
  * belong, the tables aligned, the JSON valid (a small strict parser below)
- * with its strings escaped, and a strbuf limit reported.
+ * with its strings escaped, the refusals by reason, the top clients'
+ * table from rows built by hand, and a strbuf limit reported.
  */
 #include <ctype.h>
 #include <string.h>
@@ -33,10 +34,15 @@ build_view(void)
 	lv[0].c.closed[2] = 234564;		/* idle_timeout */
 	lv[0].c.bytes_in = 98765432101ULL;
 	lv[0].c.bytes_out = 98765432100ULL;
+	lv[0].c.refused[REFUSE_CLIENT_RATE] = 42;
+	lv[0].c.refused[REFUSE_DENY] = 1000;
+	lv[0].c.untracked = 5;
 	lv[1] = (struct stats_lview){ .name = "we\"b\\\x01", .listen = "[::1]:8080",
 	    .mode = MODE_PROXY };
 	lv[1].c.accepted = 7;
-	lv[1].c.closed[10] = 7;			/* no_backend */
+	lv[1].c.closed[10] = 5;			/* no_backend */
+	lv[1].c.closed[CONN_REFUSED] = 2;	/* a PROXY header's client refused */
+	lv[1].c.refused[REFUSE_CLIENT_LIMIT] = 2;
 	lv[1].c.proxy_rejected = 2;
 	bv[0] = (struct stats_bview){ .li = 1, .addr = "127.0.0.1:9000", .weight = 3,
 	    .state = BACKEND_UP, .why = "", .check_last = 1, .check_at = 990 };
@@ -305,6 +311,81 @@ test_stats(void)
 	line_with(sb.s, "idle_timeout", row, sizeof(row));
 	ok(strncmp(row, "echo", 4) == 0 && strstr(row, " 234564") != NULL,
 	    "stats: a reason's line names its listener and count");
+	line_with(sb.s, " refused ", row, sizeof(row));
+	ok(strncmp(row, "we\"b\\?", 5) == 0 && row[strlen(row) - 1] == '2',
+	    "stats: the close reason refused among the others: %s", row);
+	strbuf_fini(&sb);
+}
+
+/* The refusals: a REFUSED and an UNTRACKED column, and the last table by reason. */
+static void
+test_refusals(void)
+{
+	struct strbuf sb;
+	char head[256], row[256], want[64];
+	const char *last, *p;
+	int order = 1, n = 0;
+
+	strbuf_init(&sb, 1 << 16);
+	is_int(report_stats(&sb, &view), 0, "refusals: rendered");
+	line_with(sb.s, "ACCEPTED", head, sizeof(head));
+	line_with(sb.s, "127.0.0.1:7000", row, sizeof(row));
+	ok(end_of(head, "REFUSED") == end_of(row, "1042"),
+	    "refusals: REFUSED is the sum over the reasons\n%s\n%s", head, row);
+	ok(end_of(head, "UNTRACKED") == (int)strlen(row) && row[strlen(row) - 1] == '5',
+	    "refusals: UNTRACKED, the last column");
+	line_with(sb.s, "[::1]:8080", row, sizeof(row));
+	ok(end_of(head, "REFUSED") <= (int)strlen(row) &&
+	    row[end_of(head, "REFUSED") - 1] == '2' && row[end_of(head, "REFUSED")] == ' ' &&
+	    row[strlen(row) - 1] == '0' && row[strlen(row) - 2] == ' ',
+	    "refusals: the other listener's refused and untracked: %s", row);
+
+	/* The last table: every listener x every reason, zeros included, in order. */
+	for (last = sb.s; (p = strstr(last, "\n\n")) != NULL; last = p + 2)
+		;
+	ok(strncmp(last, "LISTENER  REASON", 16) == 0 && strstr(last, "REFUSED\n") != NULL &&
+	    tidy(last), "refusals: the last table, its header, aligned");
+	p = strchr(last, '\n') + 1;
+	for (size_t i = 0; i < view.nl; i++)
+		for (int r = 0; r < REFUSE_N; r++, n++) {
+			const char *nl = strchr(p, '\n');
+			char name[32];
+
+			snprintf(name, sizeof(name), "%s", i == 0 ? "echo" : "we\"b\\?");
+			snprintf(want, sizeof(want), "%llu",
+			    (unsigned long long)view.l[i].c.refused[r]);
+			if (nl == NULL || strncmp(p, name, strlen(name)) != 0 ||
+			    strstr(p, refuse_name(r)) == NULL || strstr(p, refuse_name(r)) > nl ||
+			    (size_t)(nl - p) < strlen(want) ||
+			    strncmp(nl - strlen(want), want, strlen(want)) != 0 ||
+			    nl[-(int)strlen(want) - 1] != ' ') {
+				diag("row %d: %.*s", n, nl != NULL ? (int)(nl - p) : 40, p);
+				order = 0;
+				break;
+			}
+			p = nl + 1;
+		}
+	ok(order && *p == '\0', "refusals: %d rows, listener by listener, reason by reason, "
+	    "zeros included", n);
+	line_with(last, "client_rate", row, sizeof(row));
+	ok(strncmp(row, "echo", 4) == 0 && end_of(last, "REFUSED") == end_of(row, "42"),
+	    "refusals: a count right-aligned under REFUSED: %s", row);
+	strbuf_fini(&sb);
+
+	/* With no closes and no backends the refusals follow the listeners. */
+	struct stats_lview one = lv[0];
+	struct stats_view v1 = view;
+
+	memset(one.c.closed, 0, sizeof(one.c.closed));
+	v1.l = &one;
+	v1.nl = 1;
+	v1.nb = 0;
+	strbuf_init(&sb, 1 << 16);
+	report_stats(&sb, &v1);
+	p = strstr(sb.s, "\n\n");
+	ok(p != NULL && strncmp(p + 2, "LISTENER  REASON", 16) == 0 &&
+	    strstr(p + 2, "\n\n") == NULL && strstr(p + 2, "\necho      deny  ") != NULL,
+	    "refusals of a listener that closed nothing: the second and last table");
 	strbuf_fini(&sb);
 }
 
@@ -337,6 +418,12 @@ test_json(void)
 	    "json: quote, backslash and control character escaped");
 	ok(strstr(sb.s, "\"accepted\":1234567") != NULL, "json: accepted");
 	ok(strstr(sb.s, "\"idle_timeout\":234564") != NULL, "json: a close reason");
+	ok(strstr(sb.s, "\"refused_total\":1042,\"refused\":{\"deny\":1000,"
+	    "\"not_allowed\":0,\"untrusted_proxy\":0,\"client_limit\":0,\"client_rate\":42,"
+	    "\"listener_full\":0},\"untracked\":5}") != NULL,
+	    "json: refusals by reason, every reason, and untracked");
+	ok(strstr(sb.s, "\"no_backend\":5,") != NULL && strstr(sb.s, "\"refused\":2}") != NULL,
+	    "json: the close reason refused");
 	ok(strstr(sb.s, "\"bytes_in\":98765432101") != NULL, "json: 64-bit counters whole");
 	ok(strstr(sb.s, "\"state\":\"maint\",\"why\":\"operator\"") != NULL, "json: state, why");
 	ok(strstr(sb.s, "\"check\":{\"last\":null,\"at\":null}") != NULL, "json: never checked");
@@ -392,6 +479,33 @@ test_backends(void)
 }
 
 static void
+test_clients(void)
+{
+	static const struct clients_row rows[] = {
+		{ "echo", "127.0.0.1", 12, 30 },
+		{ "web", "2001:db8:1:2::/64", 3, 0 },
+		{ "echo", "10.0.0.7", 0, 1234567 },
+		{ "b\x01" "d", "::1/64", 1, 1 },
+	};
+	struct strbuf sb;
+
+	strbuf_init(&sb, 1 << 16);
+	is_int(report_clients(&sb, rows, 4), 0, "clients: rendered");
+	ok(tidy(sb.s), "clients: aligned");
+	is_str(sb.s,
+	    "LISTENER  CLIENT             OPEN   RECENT\n"
+	    "echo      127.0.0.1            12       30\n"
+	    "web       2001:db8:1:2::/64     3        0\n"
+	    "echo      10.0.0.7              0  1234567\n"
+	    "b?d       ::1/64                1        1\n",
+	    "clients: the table, exactly, rows in the order given");
+	strbuf_fini(&sb);
+	is_int(report_clients(&sb, rows, 0), 0, "clients: no rows");
+	is_str(sb.s, "LISTENER  CLIENT  OPEN  RECENT\n", "clients: no rows, the header alone");
+	strbuf_fini(&sb);
+}
+
+static void
 test_workers(void)
 {
 	struct strbuf sb;
@@ -420,6 +534,18 @@ test_limit(void)
 	strbuf_fini(&sb);
 	is_int(report_backends(&sb, &view), -1, "backends past the limit: -1");
 	strbuf_fini(&sb);
+	{
+		struct clients_row rows[8];
+
+		memset(rows, 0, sizeof(rows));
+		for (size_t i = 0; i < 8; i++) {
+			rows[i].listener = "a-listener";
+			snprintf(rows[i].client, sizeof(rows[i].client), "192.0.2.%zu", i);
+		}
+		strbuf_init(&sb, 100);
+		is_int(report_clients(&sb, rows, 8), -1, "clients past the limit: -1");
+		strbuf_fini(&sb);
+	}
 }
 
 static void
@@ -429,7 +555,10 @@ test_names(void)
 	is_str(report_state_name(BACKEND_DRAIN), "drain", "state drain");
 	is_str(report_state_name(BACKEND_MAINT), "maint", "state maint");
 	is_str(report_state_name(BACKEND_DOWN), "down", "state down");
-	is_str(reason_name(STATS_NREASONS - 1), "proxy_timeout", "the last reason");
+	is_str(reason_name(CONN_REFUSED), "refused", "the close reason refused");
+	is_str(refuse_name(REFUSE_DENY), "deny", "the first refusal");
+	is_str(refuse_name(REFUSE_LISTENER_FULL), "listener_full", "the last refusal");
+	is_str(refuse_name(REFUSE_N), "?", "past the refusals: ?");
 }
 
 int
@@ -440,8 +569,10 @@ main(void)
 	test_info();
 	test_stats();
 	test_stats_empty();
+	test_refusals();
 	test_json();
 	test_backends();
+	test_clients();
 	test_workers();
 	test_limit();
 	test_names();

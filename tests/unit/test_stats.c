@@ -2,8 +2,8 @@
  * test_stats.c: unit tests for src/stats.c, the shared statistics: a
  * region's layout, the sums across slots and generations, the fold when a
  * generation retires, the gauges of a dead worker, the matching by
- * listener name and backend address across a config change, and the
- * connect-time buckets.  Configurations are built in place: the module
+ * listener name and backend address across a config change, the refusals
+ * by reason and the untracked admissions, and the connect-time buckets.  Configurations are built in place: the module
  * reads only names, modes and backend specs.
  */
 #include <sys/wait.h>
@@ -187,6 +187,9 @@ test_sums(void)
 		stats_add(&lc->bytes_in, 1000);
 		stats_add(&lc->bytes_out, 2000);
 		stats_add(&lc->proxy_rejected, 1);
+		for (int r = 0; r < REFUSE_N; r++)
+			stats_add(&lc->refused[r], (uint64_t)(r + 1) * (s + 1));
+		stats_add(&lc->untracked, 3);
 		stats_add(&bc[1].total, 7);
 		stats_add(&bc[1].active, 1);
 		stats_add(&bc[1].connect_hist[4], 3);
@@ -202,6 +205,21 @@ test_sums(void)
 	ok(l != NULL && l->c.accepted == 20 && l->c.active == 4 && l->c.closed[3] == 10 &&
 	    l->c.bytes_in == 2000 && l->c.bytes_out == 4000 && l->c.proxy_rejected == 2,
 	    "listener a: the two slots handed out, summed");
+	{
+		int refused_ok = l != NULL;
+
+		/* Slots 0 and 2 added (r + 1) x 1 and (r + 1) x 3; slot 3 is not read. */
+		for (int r = 0; l != NULL && r < REFUSE_N; r++)
+			if (l->c.refused[r] != (uint64_t)(r + 1) * 4) {
+				diag("refused[%d]: %ju, want %d", r,
+				    (uintmax_t)l->c.refused[r], (r + 1) * 4);
+				refused_ok = 0;
+			}
+		ok(refused_ok, "refusals: each reason summed over the slots handed out");
+		is_uint(l != NULL ? l->c.untracked : 0, 6, "untracked summed");
+		is_uint(lrow(&v, "e")->c.refused[REFUSE_DENY] + lrow(&v, "e")->c.untracked, 0,
+		    "listener e refused nothing");
+	}
 	ok(l != NULL && strcmp(l->listen, "a") == 0 && l->mode == MODE_PROXY,
 	    "its address and mode from the config");
 	is_uint(lrow(&v, "e")->c.bytes_in, 10, "listener e summed apart");
@@ -254,6 +272,9 @@ test_fold(void)
 		stats_add(&l1->active, 3);
 		stats_add(&l1->closed[0], 97);
 		stats_add(&l1->bytes_in, 12345);
+		stats_add(&l1->refused[REFUSE_CLIENT_RATE], 11);
+		stats_add(&l1->refused[REFUSE_LISTENER_FULL], 1);
+		stats_add(&l1->untracked, 5);
 		stats_add(&b1->total, 50);
 		stats_add(&b1->active, 3);
 		stats_add(&b1->passive_down, 1);
@@ -263,6 +284,7 @@ test_fold(void)
 	}
 	stats_add(&stats_listener(g2, 0, 0)->accepted, 1);
 	stats_add(&stats_listener(g2, 0, 0)->active, 1);
+	stats_add(&stats_listener(g2, 0, 0)->refused[REFUSE_CLIENT_RATE], 1);
 	memset(&before, 0, sizeof(before));
 	memset(&after, 0, sizeof(after));
 	stats_collect(st, cfg, &before);
@@ -276,6 +298,13 @@ test_fold(void)
 	is_uint(after.l[0].c.accepted, 201, "after the retire: the same total");
 	ok(after.l[0].c.closed[0] == 194 && after.l[0].c.bytes_in == 24690,
 	    "closes and bytes kept");
+	ok(before.l[0].c.refused[REFUSE_CLIENT_RATE] == 23 &&
+	    after.l[0].c.refused[REFUSE_CLIENT_RATE] == 23 &&
+	    after.l[0].c.refused[REFUSE_LISTENER_FULL] == 2 &&
+	    after.l[0].c.refused[REFUSE_DENY] == 0,
+	    "refusals kept by reason across the retire (gen 1's 22 + gen 2's 1)");
+	ok(before.l[0].c.untracked == 10 && after.l[0].c.untracked == 10,
+	    "untracked kept across the retire");
 	is_uint(after.l[0].c.active, 1, "active: gen 2's only");
 	ok(after.b[0].c.total == 100 && after.b[0].c.connect_failures == 8 &&
 	    after.b[0].c.retries == 4 && after.b[0].c.connect_hist[STATS_HIST_N - 1] == 2,

@@ -66,7 +66,9 @@ cidrlist_slurp(const char *path, char *msg, size_t msglen)
 	ssize_t n;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &st) == -1) {
+	/* O_NONBLOCK: a FIFO without a writer must not hang the open. */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
 		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
 		goto out;
 	}

@@ -22,7 +22,8 @@
  *		  st	bit 63 "being reclaimed" (R), bits 32..62 a version,
  *			bits 0..31 the client's connections open.
  *		  tat	the rate's theoretical arrival time (GCRA), in
- *			microseconds of CLOCK_MONOTONIC.
+ *			microseconds of CLOCK_MONOTONIC (bits 8..63), tagged
+ *			with the low 8 bits of the version (bits 0..7).
  *		  meta	an IPv6 key's prefix length, for "show clients".
  *		A key's entry is one of the 8 that follow its hash (a 64-bit
  *		multiplicative hash of key ^ salt, the salt drawn once by the
@@ -133,6 +134,14 @@
 #define ST_VMASK	(UINT64_C(0x7fffffff) << 32)
 #define ST_OPEN		UINT64_C(0xffffffff)
 #define ST_VER(s)	((s) & ST_VMASK)
+/*
+ * tat: microseconds in bits 8..63, and in bits 0..7 the low bits of the
+ * entry's version when it was written, so a rate update that read the
+ * word before a reclaim cannot land on the new client's entry.
+ */
+#define TAT_US(t)	((t) >> 8)
+#define TAT_TAG(t)	((t) & 0xff)
+#define TAT_OF(us, s)	(((us) << 8) | ((ST_VER(s) >> 32) & 0xff))
 
 #define RAW_V4		UINT64_C(0xFF01000000000000)
 
@@ -595,7 +604,7 @@ clients_slot_died(struct clients_gen *g, int slot)
 			struct clients_entry *e = &gl->tab[HOLD_E(v) - 1];
 
 			if (load(&e->st) == s) {
-				store(&e->tat, 0);
+				store(&e->tat, TAT_OF(0, s));
 				cas(&e->st, &s, s & ~ST_R);
 			}
 		}
@@ -618,8 +627,8 @@ clients_listener_open(const struct clients *cs, const char *listener)
 int
 clients_worker_init(struct clients_gen *g, int slot)
 {
-	if (!g->active)
-		return 0;
+	if (!g->active || slot == -1)
+		return 0;	/* -1: no journal; every connection goes uncounted */
 	if (slot < 0 || slot >= g->nslots) {
 		errno = EINVAL;
 		return -1;
@@ -756,7 +765,7 @@ entry_reclaim(struct clients_gen *g, size_t li, size_t idx, uint64_t key,
 
 	/* An empty entry is claimed by its key's CAS, never reclaimed. */
 	if ((s & (ST_R | ST_OPEN)) != 0 || load(&e->key) == 0 ||
-	    load(&e->tat) > now)
+	    TAT_US(load(&e->tat)) > now)
 		return 0;
 	mine = ST_R | ((s + ST_VONE) & ST_VMASK);
 	if (g->hdr != NULL) {
@@ -768,7 +777,7 @@ entry_reclaim(struct clients_gen *g, size_t li, size_t idx, uint64_t key,
 			store(&g->hdr->reclaim, 0);
 		return 0;
 	}
-	if (load(&e->tat) > now) {
+	if (TAT_US(load(&e->tat)) > now) {
 		/* A rate update landed: the entry is its client's still. */
 		store(&e->st, s);
 		if (g->hdr != NULL)
@@ -776,7 +785,7 @@ entry_reclaim(struct clients_gen *g, size_t li, size_t idx, uint64_t key,
 		return 0;
 	}
 	store(&e->key, key);
-	store(&e->tat, 0);
+	store(&e->tat, TAT_OF(0, mine));
 	store(&e->meta, 0);
 	*snap = mine & ~ST_R;
 	store(&e->st, *snap);
@@ -849,15 +858,18 @@ static int
 rate_take(const struct clients_gl *gl, struct clients_entry *e, uint64_t snap,
     uint64_t now)
 {
-	uint64_t t = load(&e->tat), base, full = now + gl->tol_us + gl->t_us;
+	uint64_t t = load(&e->tat), us, base, full = now + gl->tol_us + gl->t_us;
 	int refused;
 
 	for (;;) {
-		base = t > now ? t : now;
+		if (TAT_TAG(t) != TAT_TAG(TAT_OF(0, snap)))
+			return TAKE_AGAIN;	/* reclaimed: not ours to move */
+		us = TAT_US(t);
+		base = us > now ? us : now;
 		refused = base - now > gl->tol_us;
-		if (refused && t >= full)
+		if (refused && us >= full)
 			break;		/* a full bucket already */
-		if (cas(&e->tat, &t, refused ? full : base + gl->t_us))
+		if (cas(&e->tat, &t, TAT_OF(refused ? full : base + gl->t_us, snap)))
 			break;
 	}
 	if (!entry_same(e, snap))
@@ -955,14 +967,31 @@ ranks_before(unsigned open, unsigned recent, const struct clients_row *r)
 	return open > r->open || (open == r->open && recent > r->recent);
 }
 
+/*
+ * Has the page that starts at p ever been written?  Reading a page of a
+ * shared mapping that no one wrote would allocate it: the scan skips what
+ * mincore() says is not there (a table is used only as far as written).
+ * A page swapped out reads as unused: its clients miss one listing.
+ */
+static int
+page_used(const void *p)
+{
+	unsigned char v = 0;
+
+	if (mincore((void *)p, 1, &v) == -1)
+		return 1;
+	return v & 1;
+}
+
 size_t
 clients_top(const struct clients *cs, const struct config *cfg,
     const char *listener, uint64_t now_us, struct clients_row *rows, size_t n)
 {
-	size_t filled = 0;
+	size_t filled = 0, per_page;
 
 	if (n == 0)
 		return 0;
+	per_page = (size_t)sysconf(_SC_PAGESIZE) / sizeof(struct clients_entry);
 	for (size_t li = 0; li < cfg->nlisteners; li++) {
 		const struct listener_conf *lc = &cfg->listeners[li];
 		const struct clients_table *t;
@@ -978,14 +1007,20 @@ clients_top(const struct clients *cs, const struct config *cfg,
 		rate_params(lc, &t_us, &tol_us);
 		for (size_t i = 0; i < t->size; i++) {
 			struct clients_entry *e = &t->e[i];
-			uint64_t key = load(&e->key), s = load(&e->st), tat, meta;
+			uint64_t key, s, tat, meta;
 			unsigned open, recent = 0;
 			size_t at;
 
+			if (i % per_page == 0 && !page_used(e)) {
+				i += per_page - 1;	/* never touched: all empty */
+				continue;
+			}
+			key = load(&e->key);
+			s = load(&e->st);
 			if (key == 0 || (s & ST_R))
 				continue;
 			open = (unsigned)(s & ST_OPEN);
-			tat = load(&e->tat);
+			tat = TAT_US(load(&e->tat));
 			if (t_us != 0 && tat > now_us)
 				recent = (unsigned)((tat - now_us + t_us - 1) / t_us);
 			if (open == 0 && recent == 0)

@@ -9,8 +9,9 @@
  * Memory: the master maps everything before it forks the workers that use
  * it (MAP_SHARED | MAP_ANONYMOUS): a listener's counter and table are
  * kept by listener name for the master's life, so a reload neither resets
- * nor doubles a count; a generation's journal lives as long as the
- * generation.  Workers change the counts with compare-and-swap on the
+ * nor doubles a count (kept while a generation uses them: a listener
+ * that is gone from every live generation gives them up); a generation's
+ * journal lives as long as the generation.  Workers change the counts with compare-and-swap on the
  * shared words: no lock, no message, no system call.
  *
  * A client is its IPv4 address, or its IPv6 address cut to the listener's
@@ -97,7 +98,11 @@ uint64_t clients_listener_open(const struct clients *cs, const char *listener);
 
 /* --- a worker (slot slot of generation g) --- */
 
-/* Set up the worker's private free list.  0, or -1 (ENOMEM). */
+/*
+ * Set up the worker's private free list for journal slot slot.  Slot -1:
+ * the worker has no journal slot of its own (the master found none free),
+ * so its connections count in no limit but the rate.  0, or -1 (ENOMEM).
+ */
 int	clients_worker_init(struct clients_gen *g, int slot);
 
 /*

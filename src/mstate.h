@@ -100,8 +100,9 @@ struct wproc {
 					   start level with the others (dispatch_lease_floor) */
 	struct stats_gen *sg;		/* its generation's statistics (m->stats has it) */
 	int		 sslot;		/* its slot there, which it writes */
-	struct clients_gen *cg;		/* its generation's admission counts; its
-					   journal is slot sslot there too */
+	struct clients_gen *cg;		/* its generation's admission counts */
+	int		 cslot;		/* its journal slot there: sslot, or -1
+					   when sslot is shared (never a journal) */
 	LIST_ENTRY(wproc) entry;
 };
 

@@ -48,19 +48,27 @@ proc_drain(struct wproc *w, unsigned timeout_ms)
  * stay right, its gauges may stay high after one of the two dies.
  * O(slots x workers), and only in that case.
  */
+/* 1 when a live worker of the current generation writes statistics slot sslot. */
+static int
+proc_stats_taken(const struct master *m, int sslot)
+{
+	const struct wproc *w;
+
+	LIST_FOREACH(w, &m->procs, entry)
+		if (w->sg == m->sg && w->sslot == sslot)
+			return 1;
+	return 0;
+}
+
 static int
 proc_stats_slot(struct master *m, int idx)
 {
 	int n = stats_slots(m->sg);
-	struct wproc *w;
 
 	for (int i = -1; i < n; i++) {
 		int cand = i < 0 ? idx : i;
 
-		LIST_FOREACH(w, &m->procs, entry)
-			if (w->sg == m->sg && w->sslot == cand)
-				break;
-		if (w == NULL && cand < n)
+		if (cand < n && !proc_stats_taken(m, cand))
 			return cand;
 	}
 	return idx;
@@ -94,7 +102,7 @@ proc_gen_release(struct master *m, struct stats_gen *sg, struct clients_gen *cg)
 }
 
 static void
-proc_child(struct master *m, struct slot *s, int chan, int sslot)
+proc_child(struct master *m, struct slot *s, int chan, int sslot, int cslot)
 {
 	struct worker_spawn sp;
 	struct wproc *w;
@@ -144,7 +152,7 @@ proc_child(struct master *m, struct slot *s, int chan, int sslot)
 	sp.cfg = m->cfg;
 	sp.wstats = stats_worker(m->sg, sslot);
 	sp.cg = m->cg;
-	sp.cslot = sslot;	/* the journal's slots follow the statistics' */
+	sp.cslot = cslot;
 	sp.slot = s->idx;
 	sp.gen = m->gen;
 	sp.chan = chan;
@@ -182,7 +190,7 @@ proc_spawn(struct master *m, struct slot *s)
 {
 	struct wproc *w;
 	sigset_t all, old;
-	int sv[2], sslot;
+	int sv[2], sslot, cslot;
 	pid_t pid;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL ||
@@ -194,13 +202,15 @@ proc_spawn(struct master *m, struct slot *s)
 	}
 	sslot = proc_stats_slot(m, s->idx);
 	stats_slot_use(m->sg, sslot);
+	/* The journal's slots follow the statistics', but are never shared. */
+	cslot = proc_stats_taken(m, sslot) ? -1 : sslot;
 	/* Blocked across fork: no handler of ours runs in the child. */
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = fork()) == 0) {
 		free(w);	/* the parent's record of the child */
 		close(sv[0]);
-		proc_child(m, s, sv[1], sslot);
+		proc_child(m, s, sv[1], sslot, cslot);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(sv[1]);
@@ -219,6 +229,7 @@ proc_spawn(struct master *m, struct slot *s)
 	w->m = m;
 	w->sg = m->sg;
 	w->cg = m->cg;
+	w->cslot = cslot;
 	w->sslot = sslot;
 	w->started = w->last_seen = ev_now(m->loop);
 	ev_io_init(&w->io, m->chan_cb, sv[0], EV_READ);
@@ -320,10 +331,10 @@ proc_reap(struct master *m)
 		close(w->chan);
 		LIST_REMOVE(w, entry);
 		/* Its connections died with it; before a successor writes the slot. */
-		if (!proc_stats_shared(m, w)) {
+		if (!proc_stats_shared(m, w))
 			stats_slot_died(w->sg, w->sslot);
-			clients_slot_died(w->cg, w->sslot);
-		}
+		if (w->cslot != -1)
+			clients_slot_died(w->cg, w->cslot);
 
 		if (w->gen == m->gen && w->slot < m->nslots &&
 		    m->slots[w->slot]->w == w) {

@@ -652,6 +652,93 @@ test_top(void)
 	clients_free(cs);
 }
 
+/*
+ * A worker with no journal slot of its own (slot -1: the master found none
+ * free) counts nothing it cannot give back: every connection uncounted,
+ * no count moved.
+ */
+static void
+test_no_journal(void)
+{
+	struct fixture f;
+	struct config *cfg = fixture(&f, 1);
+	struct clients *cs = clients_new();
+	struct clients_gen *g;
+	struct cx c[4];
+
+	f.lc[0].max_conn = 2;
+	f.lc[0].client_max_conn = 1;
+	g = clients_gen_new(cs, cfg, 2);
+	if (!ok(g != NULL && clients_worker_init(g, -1) == 0, "no journal: a worker"))
+		return;
+	for (int i = 0; i < 4; i++) {
+		c[i] = conn(g, 0, "10.0.0.1", T0);
+		ok(c[i].hold == CLIENTS_NOHOLD && c[i].v == CLIENTS_UNTRACKED,
+		    "no journal: connection %d admitted uncounted", i + 1);
+	}
+	is_uint(clients_listener_open(cs, "l0"), 0, "no journal: the listener's count stays 0");
+	is_int(open_of(cs, cfg, "l0", "10.0.0.1"), -1, "no journal: the client holds nothing");
+	for (int i = 0; i < 4; i++)
+		clients_leave(g, c[i].hold);
+	clients_slot_died(g, 0);	/* nothing of slot 0 was used */
+	is_uint(clients_listener_open(cs, "l0"), 0, "no journal: still 0");
+	clients_gen_free(cs, g);
+	clients_free(cs);
+}
+
+/* This process's shared memory in use, in KiB (RssShmem); -1: unknown. */
+static long
+rss_shmem_kib(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *fp = fopen("/proc/self/status", "r");
+
+	if (fp == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "RssShmem: %ld kB", &v) == 1)
+			break;
+	fclose(fp);
+	return v;
+}
+
+/*
+ * "show clients" over the largest table reads only the pages clients
+ * wrote: reading a page of a shared mapping no one wrote would allocate
+ * it, and a 16M-entry table is 512 MiB.
+ */
+static void
+test_top_sparse(void)
+{
+	struct fixture f;
+	struct config *cfg = fixture(&f, 1);
+	struct clients *cs = clients_new();
+	struct clients_gen *g;
+	struct clients_row rows[4];
+	struct cx c;
+	long before, after;
+
+	f.lc[0].client_max_conn = 10;
+	f.lc[0].client_table_size = 16777216;
+	g = clients_gen_new(cs, cfg, 1);
+	if (!ok(g != NULL && clients_worker_init(g, 0) == 0, "sparse: a generation"))
+		return;
+	c = conn(g, 0, "10.1.2.3", T0);
+	is_int(c.v, CLIENTS_OK, "sparse: one client");
+	before = rss_shmem_kib();
+	is_int(clients_top(cs, cfg, NULL, T0, rows, 4), 1, "sparse: it is listed");
+	after = rss_shmem_kib();
+	if (before < 0 || after < 0)
+		skip(1, "no RssShmem in /proc/self/status");
+	else
+		ok(after - before < 1024, "sparse: the scan took %ld KiB of shared memory (< 1 MiB)",
+		    after - before);
+	clients_leave(g, c.hold);
+	clients_gen_free(cs, g);
+	clients_free(cs);
+}
+
 /* ---- across processes ---- */
 
 #define NCHILD	4
@@ -866,6 +953,8 @@ main(void)
 	test_reload();
 	test_slot_died();
 	test_top();
+	test_no_journal();
+	test_top_sparse();
 	test_processes();
 	return done_testing();
 }

@@ -343,7 +343,10 @@ def errors_of(c):
 
 WORKLOADS_FULL = [
     # (key, kind, conns, size, label)
+    # 8, 16, 32: a small pool opened at once, spread over the workers or not
+    ("pp-8-64", "pingpong", 8, 64, "pingpong 8 conn x 64 B"),
     ("pp-16-64", "pingpong", 16, 64, "pingpong 16 conn x 64 B"),
+    ("pp-32-64", "pingpong", 32, 64, "pingpong 32 conn x 64 B"),
     ("pp-64-64", "pingpong", 64, 64, "pingpong 64 conn x 64 B"),
     ("pp-256-64", "pingpong", 256, 64, "pingpong 256 conn x 64 B"),
     ("pp-1000-64", "pingpong", 1000, 64, "pingpong 1000 conn x 64 B"),

@@ -483,15 +483,20 @@ def preforkd_version(binary):
 
 def versions():
     v = {"preforkd": preforkd_version(PREFORKD)}
-    try:
-        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        if rev:
-            v["preforkd"] += " (git %s%s)" % (rev, ", src/ modified" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
+    given = os.environ.get("PREFORKD")
+    if given and os.path.realpath(given) != os.path.realpath(os.path.join(REPO, "build",
+                                                                           "preforkd")):
+        v["preforkd"] += " (%s)" % given    # not this checkout's build: its revision is unknown
+    else:
+        try:
+            rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                                 capture_output=True, text=True, timeout=5).stdout.strip()
+            dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src"],
+                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            if rev:
+                v["preforkd"] += " (git %s%s)" % (rev, ", src/ modified" if dirty else "")
+        except (OSError, subprocess.SubprocessError):
+            pass
     for name, argv in (("haproxy", [HAPROXY, "-v"]), ("nginx", [NGINX, "-v"]),
                        ("gnuplot", [GNUPLOT, "--version"]),
                        ("redis-benchmark", [REDIS_SERVER, "--version"]),

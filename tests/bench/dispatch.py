@@ -501,7 +501,8 @@ def parse_args():
 
 def main():
     a = parse_args()
-    cmd = " ".join(["/usr/bin/python3 tests/bench/dispatch.py"] + sys.argv[1:])
+    cmd = " ".join(["PREFORKD=%s" % os.environ["PREFORKD"]] * ("PREFORKD" in os.environ) +
+                   ["/usr/bin/python3 tests/bench/dispatch.py"] + sys.argv[1:])
     for path in (B.PREFORKD, B.PFLOAD):
         if not os.access(path, os.X_OK):
             raise SystemExit("dispatch: %s is missing (make build/preforkd build/tools/pfload)"

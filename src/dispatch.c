@@ -6,10 +6,18 @@
  * worker in round-robin order and stops watching the socket until the
  * lease comes back (libev is level-triggered: watching on would spin until
  * the accept happened).  worker.c says how long a lease lasts.  A lease
- * also ends once its worker has taken LEASE_SLACK connections more than
- * the worker that took fewest, and a worker already there is passed over
- * (a deficit round-robin), so a burst is spread rather than taken by one
- * lease.  A worker whose lease ran out of room with the backlog still deep
+ * also ends once its worker has taken the slack more connections than the
+ * worker that took fewest, and a worker already there is passed over (a
+ * deficit round-robin), so a burst is spread rather than taken by one
+ * lease.  The slack follows the rate: a quarter (SLACK_SHARE) of one
+ * worker's share of the connections taken lately (RECENT_SECS), from 1 up
+ * to LEASE_SLACK.  A burst that comes after a quiet spell starts with a
+ * slack of 1, so its leases alternate a connection or two at a time while
+ * it is small, and the busiest worker ends with at most its share and a
+ * quarter; under a flood the slack is LEASE_SLACK and a round trip covers
+ * dozens.  A worker is owed no more than the slack: one further behind is
+ * brought up to it, or a burst after a quiet spell would go to it alone.
+ * A worker whose lease ran out of room with the backlog still deep
  * says so (CHAN_F_MORE) and one more lease may be out at once, up to one
  * per worker; each lease that comes back without it takes one away.  So
  * the accept rate is not capped by one worker when it cannot keep up, and
@@ -35,6 +43,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <math.h>
 #include <unistd.h>
 
 #include "chan.h"
@@ -42,7 +51,9 @@
 
 #define HANDOFF_BATCH	16	/* connections passed per readiness at most */
 #define HANDOFF_AHEAD	64	/* CONNs on their way to one worker at most */
-#define LEASE_SLACK	32	/* notify: connections a lease may take past the fewest */
+#define LEASE_SLACK	32	/* notify: the slack at most, in connections */
+#define SLACK_SHARE	4	/* the slack: 1/SLACK_SHARE of a worker's share of m->recent */
+#define RECENT_SECS	0.05	/* m->recent decays with this time constant */
 
 /*
  * handoff: room for one more, counting the CONNs on their way (sent, not
@@ -66,53 +77,102 @@ wproc_open(const struct master *m, const struct wproc *w)
 	    (m->cfg->dispatch != DISPATCH_HANDOFF || wproc_room(m, w));
 }
 
-/*
- * notify: the fewest connections the leases of any open worker but except
- * have taken, and in *n how many such workers there are.  A worker's
- * leases may take up to LEASE_SLACK past it: a deficit round-robin, so a
- * burst is spread over the workers in turn instead of filling one lease,
- * and a worker that drops its connections at once gets no more than its
- * turn.
- */
-static uint64_t
-dispatch_lease_floor(const struct master *m, const struct wproc *except, int *n)
-{
-	uint64_t floor = UINT64_MAX;
+/* notify: the deficit round-robin's state, as one choice of worker sees it. */
+struct turns {
+	uint64_t	floor;		/* the fewest taken by an open worker */
+	uint64_t	slack;		/* a worker's leases may take this many past it */
+	int		n;		/* open workers */
+};
 
-	*n = 0;
+/* The connections taken lately (m->recent), decayed to now. */
+static double
+dispatch_recent(const struct master *m, ev_tstamp now)
+{
+	return m->recent * exp(-(now - m->recent_at) / RECENT_SECS);
+}
+
+/*
+ * notify: the turns of the open workers but except.  The slack is
+ * 1/SLACK_SHARE of one worker's share of the connections taken lately,
+ * from 1 to LEASE_SLACK.  During a burst of B after a quiet spell it stays
+ * below B / (SLACK_SHARE * n), and no worker's part of the burst gets more
+ * than the slack and one ahead of another's (the one: what a worker was
+ * owed when the burst began, forgiven down to a slack of 1), so none takes
+ * more than 1 + 1/SLACK_SHARE times its fair share once B is SLACK_SHARE
+ * per worker or more.  A flood (from about 2,600 connections a second per
+ * worker) gets the whole LEASE_SLACK and long leases.  The floor is raised
+ * to the busiest worker's count less the slack: a worker is owed no more
+ * than the slack (dispatch_forgive()).  O(n) over the slots; n <=
+ * CONFIG_MAX_WORKERS.
+ */
+static void
+dispatch_turns(const struct master *m, const struct wproc *except, struct turns *t)
+{
+	uint64_t top = 0;
+	double share;
+
+	t->floor = UINT64_MAX;
+	t->slack = LEASE_SLACK;
+	t->n = 0;
 	for (int i = 0; i < m->nslots; i++) {
 		const struct wproc *w = m->slots[i]->w;
 
 		if (w != NULL && w != except && wproc_open(m, w)) {
-			(*n)++;
-			if (w->taken < floor)
-				floor = w->taken;
+			t->n++;
+			if (w->taken < t->floor)
+				t->floor = w->taken;
+			if (w->taken > top)
+				top = w->taken;
 		}
 	}
-	return floor;
+	if (t->n == 0)
+		return;
+	share = dispatch_recent(m, ev_now(m->loop)) / t->n / SLACK_SHARE;
+	t->slack = share >= LEASE_SLACK ? LEASE_SLACK : share >= 1 ? (uint64_t)share : 1;
+	if (top - t->floor > t->slack)
+		t->floor = top - t->slack;
+}
+
+/*
+ * notify: bring every open worker that took fewer than the floor up to it,
+ * forgiving what it is owed past the slack: a worker left behind by a
+ * flood, when the slack was larger, would otherwise take the whole of the
+ * next small burst.
+ */
+static void
+dispatch_forgive(struct master *m, const struct turns *t)
+{
+	for (int i = 0; i < m->nslots; i++) {
+		struct wproc *w = m->slots[i]->w;
+
+		if (w != NULL && wproc_open(m, w) && w->taken < t->floor)
+			w->taken = t->floor;
+	}
 }
 
 /*
  * notify: connections w's next lease may take (0: only LEASE_MAX), or -1
- * when w has had more than its turn; floor and n from dispatch_lease_floor().
+ * when w has had its turn.
  */
 static int64_t
-lease_cap(uint64_t floor, int n, const struct wproc *w)
+lease_cap(const struct turns *t, const struct wproc *w)
 {
-	if (n < 2)
+	uint64_t from = w->taken > t->floor ? w->taken : t->floor;
+
+	if (t->n < 2)
 		return 0;
-	if (w->taken >= floor + LEASE_SLACK)
+	if (from >= t->floor + t->slack)
 		return -1;
-	return (int64_t)(floor + LEASE_SLACK - w->taken);
+	return (int64_t)(t->floor + t->slack - from);
 }
 
 static int64_t
 dispatch_lease_cap(const struct master *m, const struct wproc *w)
 {
-	int n;
-	uint64_t floor = dispatch_lease_floor(m, NULL, &n);
+	struct turns t;
 
-	return lease_cap(floor, n, w);
+	dispatch_turns(m, NULL, &t);
+	return lease_cap(&t, w);
 }
 
 /*
@@ -123,11 +183,11 @@ dispatch_lease_cap(const struct master *m, const struct wproc *w)
 void
 dispatch_lease_level(const struct master *m, struct wproc *w)
 {
-	int n;
-	uint64_t floor = dispatch_lease_floor(m, w, &n);
+	struct turns t;
 
-	if (n > 0 && w->taken < floor)
-		w->taken = floor;
+	dispatch_turns(m, w, &t);
+	if (t.n > 0 && w->taken < t.floor)
+		w->taken = t.floor;
 }
 
 static int
@@ -144,21 +204,23 @@ lsock_allowed(const struct master *m, const struct lsock *ls)
 
 /*
  * The next eligible worker in round-robin order; with notify, one that has
- * not had more than its turn (the one that took fewest never has).
+ * not had its turn (the one that took fewest never has).
  * O(n) over the slots; n <= CONFIG_MAX_WORKERS.
  */
 static struct wproc *
 dispatch_pick(struct master *m)
 {
-	int n = 0;
-	uint64_t floor = m->cfg->dispatch == DISPATCH_NOTIFY ?
-	    dispatch_lease_floor(m, NULL, &n) : 0;
+	struct turns t = { .n = 0 };
 
+	if (m->cfg->dispatch == DISPATCH_NOTIFY) {
+		dispatch_turns(m, NULL, &t);
+		dispatch_forgive(m, &t);
+	}
 	for (int i = 0; i < m->nslots; i++) {
 		int idx = (m->rr + i) % m->nslots;
 		struct wproc *w = m->slots[idx]->w;
 
-		if (w != NULL && wproc_eligible(m, w) && lease_cap(floor, n, w) >= 0) {
+		if (w != NULL && wproc_eligible(m, w) && lease_cap(&t, w) >= 0) {
 			m->rr = (idx + 1) % m->nslots;
 			return w;
 		}
@@ -263,6 +325,12 @@ dispatch_answered(struct master *m, struct wproc *w, const struct chan_msg *msg)
 	m->answers++;
 	m->answered += msg->count;
 	w->taken += msg->count;
+	if (msg->count > 0) {
+		ev_tstamp now = ev_now(m->loop);
+
+		m->recent = dispatch_recent(m, now) + msg->count;
+		m->recent_at = now;
+	}
 	if (!chan_answers(msg, w->lease_seq)) {
 		/* A lease given up on (ANSWER_SECS): not this one's answer. */
 		log_debug("worker %d gen %u: late answer to lease %u (now %u) ignored",

@@ -97,7 +97,7 @@ struct wproc {
 	uint32_t	 handed_seen;	/* ... and received, as it last said */
 	uint64_t	 accepted;
 	uint64_t	 taken;		/* notify: connections its leases took, from a
-					   start level with the others (dispatch_lease_floor) */
+					   start level with the others (dispatch_lease_level) */
 	struct stats_gen *sg;		/* its generation's statistics (m->stats has it) */
 	int		 sslot;		/* its slot there, which it writes */
 	struct clients_gen *cg;		/* its generation's admission counts */
@@ -129,6 +129,9 @@ struct master {
 	struct slot	**slots;	/* owned, nslots of them */
 	int		 nslots;
 	int		 rr;		/* next slot to offer an ACCEPT */
+	double		 recent;	/* notify: connections taken lately, decaying
+					   (dispatch.c, RECENT_SECS) */
+	ev_tstamp	 recent_at;	/* ... as of this time */
 	ev_io		 sig_io;
 	ev_timer	 tick, answer, stop_timer, watchdog;
 	ev_timer	 accept_pause;	/* handoff: after EMFILE in the master */

@@ -343,7 +343,10 @@ def errors_of(c):
 
 WORKLOADS_FULL = [
     # (key, kind, conns, size, label)
+    # 8, 16, 32: a small pool opened at once, spread over the workers or not
+    ("pp-8-64", "pingpong", 8, 64, "pingpong 8 conn x 64 B"),
     ("pp-16-64", "pingpong", 16, 64, "pingpong 16 conn x 64 B"),
+    ("pp-32-64", "pingpong", 32, 64, "pingpong 32 conn x 64 B"),
     ("pp-64-64", "pingpong", 64, 64, "pingpong 64 conn x 64 B"),
     ("pp-256-64", "pingpong", 256, 64, "pingpong 256 conn x 64 B"),
     ("pp-1000-64", "pingpong", 1000, 64, "pingpong 1000 conn x 64 B"),
@@ -480,15 +483,20 @@ def preforkd_version(binary):
 
 def versions():
     v = {"preforkd": preforkd_version(PREFORKD)}
-    try:
-        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        if rev:
-            v["preforkd"] += " (git %s%s)" % (rev, ", src/ modified" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
+    given = os.environ.get("PREFORKD")
+    if given and os.path.realpath(given) != os.path.realpath(os.path.join(REPO, "build",
+                                                                           "preforkd")):
+        v["preforkd"] += " (%s)" % given    # not this checkout's build: its revision is unknown
+    else:
+        try:
+            rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                                 capture_output=True, text=True, timeout=5).stdout.strip()
+            dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src"],
+                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            if rev:
+                v["preforkd"] += " (git %s%s)" % (rev, ", src/ modified" if dirty else "")
+        except (OSError, subprocess.SubprocessError):
+            pass
     for name, argv in (("haproxy", [HAPROXY, "-v"]), ("nginx", [NGINX, "-v"]),
                        ("gnuplot", [GNUPLOT, "--version"]),
                        ("redis-benchmark", [REDIS_SERVER, "--version"]),

@@ -23,6 +23,10 @@ machine load:
   spread held: pfload hold -c --hold (default 1000, opened as fast as pfload goes),
     then each worker's ESTABLISHED sockets on the port (/proc, scale.worker_conns),
     checked against the daemon's STATUS= figures.
+  bursts: a pool of 8, 16 or 32 connections opened at once (pfload hold, from 1 and
+    from 2 client processes) after a quiet spell of QUIET_SECS, counted per worker the
+    same way: the busiest worker's count over its fair share (connections / workers;
+    1.00 is an even spread, 2.00 with 2 workers is every one on one worker).
 
 After the rounds, each method once more with --spread-workers workers (default 4), a
 fresh daemon, for the held spread only (reuseport's hash imbalance grows with the number
@@ -51,7 +55,10 @@ import scale as S
 
 MODES = ("notify", "reuseport", "handoff")
 RESULTS = os.path.join(B.REPO, "tests", "bench", "results")
-WORKLOADS = ("connect", "pingpong", "held")
+WORKLOADS = ("connect", "pingpong", "held", "bursts")
+BURSTS = (8, 16, 32)        # connections opened at once
+BURST_CLIENTS = (1, 2)      # ... by this many client processes
+QUIET_SECS = 0.5            # before each burst: notify's rate count (50 ms) falls to nothing
 
 
 class Daemon:
@@ -161,7 +168,43 @@ def run_held(tmp, a, d):
     return c
 
 
-RUNNERS = {"connect": run_connect, "pingpong": run_pingpong, "held": run_held}
+def wait_closed(d, timeout=10.0):
+    """Wait until the workers hold no connection on the port (the last burst's)."""
+    end = time.monotonic() + timeout
+    while sum(S.worker_conns(d.workers, d.port).values()) > 0:
+        if time.monotonic() > end:
+            raise B.BenchError("the workers still hold connections %.0f s after pfload "
+                               "closed them" % timeout)
+        time.sleep(0.02)
+
+
+def run_bursts(tmp, a, d):
+    """Each size of BURSTS from each number of BURST_CLIENTS, after a quiet spell:
+    {"b8": busiest/fair share (the worse of the client counts), ..., "per_worker":
+    ["8x1: 4/4", ...], "errors"}."""
+    out = {"per_worker": [], "errors": 0, "first_error": ""}
+    for n in BURSTS:
+        worst = None
+        for clients in BURST_CLIENTS:
+            wait_closed(d)
+            time.sleep(QUIET_SECS)
+            h = B.hold_connections(tmp, d.port, n, a.sources, clients,
+                                   lambda held: S.worker_conns(d.workers, d.port), settle=20)
+            per = [h["sampled"][w] for w in d.workers]
+            if sum(per) != n or h["held"] != n:
+                raise B.BenchError("a burst of %d: pfload holds %d, the workers own %s" % (
+                    n, h["held"], per))
+            out["errors"] += B.errors_of(h["counts"]) + h["counts"].get("peer_closed", 0)
+            out["first_error"] = out["first_error"] or h["counts"].get("first_error", "")
+            share = max(per) / (n / len(per))
+            worst = share if worst is None else max(worst, share)
+            out["per_worker"].append("%dx%d: %s" % (n, clients, "/".join(map(str, per))))
+        out["b%d" % n] = worst
+    return out
+
+
+RUNNERS = {"connect": run_connect, "pingpong": run_pingpong, "held": run_held,
+           "bursts": run_bursts}
 
 
 def rotated(seq, k):
@@ -176,6 +219,9 @@ def describe(wl, mode, c):
             "/".join(str(x) for x in c["per_worker_conns"]))
     if wl == "pingpong":
         return "%9.0f msg/s   p99 %.0f us  cpu %.2f s" % (c["rate"], c["p99"] or 0, c["cpu"])
+    if wl == "bursts":
+        return "bursts, busiest/fair %s: %s" % (
+            " ".join("%d: %.2f" % (n, c["b%d" % n]) for n in BURSTS), ", ".join(c["per_worker"]))
     return "held %d: per worker %s (STATUS= %s)" % (
         c["held"], "/".join(str(x) for x in c["per_worker"]),
         "/".join(str(x) for x in c["status_per_worker"]))
@@ -207,9 +253,10 @@ def summarize(cells, rounds):
                           "workers_cpu", "conns_per_cpu", "master_share", "spread",
                           "cpu_spread"),
               "pingpong": ("rate", "p50", "p99", "cpu", "master_cpu", "msgs_per_cpu"),
-              "held": ("spread",)}
+              "held": ("spread",),
+              "bursts": tuple("b%d" % n for n in BURSTS)}
     ratios = {"connect": ("rate", "conns_per_cpu"), "pingpong": ("rate", "p99", "msgs_per_cpu"),
-              "held": ()}
+              "held": (), "bursts": ()}
     out = {}
     for wl in WORKLOADS:
         for mode in MODES:
@@ -309,6 +356,21 @@ def tables(a, cells, summ, spread_extra):
     for mode in MODES:
         out.append(row(mode, fmt(sm("held", mode).get("spread"), 2),
                        per_round(cells, R, "held", mode, "per_worker")))
+    out += ["", "## Bursts (%d workers)" % a.workers, "",
+            "A pool of 8, 16 or 32 connections opened at once by `pfload hold` (from %s client "
+            "processes in turn), each after a quiet spell of %g s, counted per worker from /proc: "
+            "the busiest worker's count over its fair share (connections / workers), the worse "
+            "of the client counts, median over the rounds.  1.00: an even spread; %.2f: every "
+            "connection on one worker." % (" and ".join(map(str, BURST_CLIENTS)), QUIET_SECS,
+                                            float(a.workers)), "",
+            row("dispatch", *["%d at once" % n for n in BURSTS],
+                "connections per worker (size x clients), each round"),
+            row(*["---"] * (len(BURSTS) + 2))]
+    for mode in MODES:
+        s = sm("bursts", mode)
+        out.append(row(mode, *[fmt(s.get("b%d" % n), 2) for n in BURSTS],
+                       "; ".join(", ".join(c["per_worker"]) if c else "—"
+                                 for c in (cells.get((r, "bursts", mode)) for r in range(R)))))
     if spread_extra:
         out += ["", "## Spread held (%d workers, %d connections, once, fresh daemons)" % (
             a.spread_workers, a.hold), "",
@@ -439,7 +501,8 @@ def parse_args():
 
 def main():
     a = parse_args()
-    cmd = " ".join(["/usr/bin/python3 tests/bench/dispatch.py"] + sys.argv[1:])
+    cmd = " ".join(["PREFORKD=%s" % os.environ["PREFORKD"]] * ("PREFORKD" in os.environ) +
+                   ["/usr/bin/python3 tests/bench/dispatch.py"] + sys.argv[1:])
     for path in (B.PREFORKD, B.PFLOAD):
         if not os.access(path, os.X_OK):
             raise SystemExit("dispatch: %s is missing (make build/preforkd build/tools/pfload)"
